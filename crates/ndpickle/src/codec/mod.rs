@@ -1,0 +1,1 @@
+//! Per-buffer compression codecs. Implemented under issue 5.

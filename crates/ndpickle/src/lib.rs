@@ -1,0 +1,19 @@
+#![doc = include_str!("../../../README.md")]
+#![deny(unsafe_code)]
+
+pub mod array;
+pub mod buffer;
+pub mod codec;
+pub mod dtype;
+pub mod error;
+pub mod opcodes;
+pub mod read;
+pub mod value;
+pub mod wire;
+pub mod write;
+
+pub use array::NdArray;
+pub use buffer::PayloadBuffer;
+pub use dtype::{ByteOrder, DType, Element, Field, Scalar, TimeKind, TimeUnit};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, WireError};
+pub use value::{Global, Object, Value};
