@@ -6,8 +6,10 @@ pub mod buffer;
 pub mod codec;
 pub mod dtype;
 pub mod error;
+pub mod layout;
 pub mod opcodes;
 pub mod read;
+mod span;
 pub mod value;
 pub mod wire;
 pub mod write;
@@ -16,4 +18,9 @@ pub use array::NdArray;
 pub use buffer::PayloadBuffer;
 pub use dtype::{ByteOrder, DType, Element, Field, Scalar, TimeKind, TimeUnit};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, WireError};
+pub use layout::LayoutPolicy;
 pub use value::{Global, Object, Value};
+pub use write::{
+    NumpyForm, Payload, ToPickle, WriteOptions, WriteOptionsBuilder, to_payload, to_vec,
+    to_vec_with, to_writer, to_writer_with,
+};
