@@ -1,1 +1,2 @@
+//! ndpickle command line.
 fn main() {}
