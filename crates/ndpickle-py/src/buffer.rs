@@ -1,0 +1,240 @@
+//! Zero-copy memory shared between Rust and Python, in both directions. All of this crate's
+//! raw-memory code lives here:
+//!
+//! - [`RawBuffer`]: a Python object exporting a read-only or writable 1-d byte buffer over
+//!   memory kept alive by an owner — a Python object (a numpy array whose span is sent), a
+//!   [`Bytes`] or an `Arc` of Rust data (an `ndarray` array handed to Python).
+//! - [`ArrayMemory`]: the data pointer, shape, byte strides and flags of a numpy array, read
+//!   from numpy's C structs, and the bytes of its extent as a slice.
+//! - [`bytes_from_python`]: a [`Bytes`] viewing the memory of any C-contiguous Python buffer
+//!   (an out-of-band buffer given to `safe_loads`) and keeping that buffer alive.
+
+use std::any::Any;
+use std::ffi::c_int;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ndpickle::array::Extent;
+use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::buffer::PyUntypedBuffer;
+use pyo3::exceptions::PyBufferError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+/// What keeps the memory of a [`RawBuffer`] alive.
+pub enum Owner {
+    /// A Python object owning the memory (a numpy array).
+    Python(Py<PyAny>),
+    /// A shared byte buffer.
+    Bytes(Bytes),
+    /// Any shared Rust value owning the memory (an `Arc<ndarray::Array<..>>`).
+    Shared(Arc<dyn Any + Send + Sync>),
+}
+
+/// A 1-d unsigned-byte buffer over memory kept alive by its owner; `pickle.PickleBuffer`
+/// wraps it so that pickle ships that memory without copying it.
+#[pyclass(module = "ndpickle._native", frozen)]
+pub struct RawBuffer {
+    /// Address of the first byte (a pointer stored as an integer so that the class is `Send`).
+    addr: usize,
+    len: usize,
+    readonly: bool,
+    owner: Owner,
+}
+
+impl RawBuffer {
+    /// A buffer over `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must stay valid (and, if `readonly` is false, writable and not
+    /// aliased by Rust references) for as long as `owner` is alive.
+    pub unsafe fn new(ptr: *const u8, len: usize, readonly: bool, owner: Owner) -> RawBuffer {
+        RawBuffer {
+            addr: ptr as usize,
+            len,
+            readonly,
+            owner,
+        }
+    }
+
+    /// A read-only buffer over a [`Bytes`], which it keeps alive.
+    pub fn from_bytes(data: Bytes) -> RawBuffer {
+        RawBuffer {
+            addr: data.as_ptr() as usize,
+            len: data.len(),
+            readonly: true,
+            owner: Owner::Bytes(data),
+        }
+    }
+
+    /// A read-only buffer over `data`, which must be memory owned by `owner` and never
+    /// mutated nor moved while `owner` lives (the elements of an `Arc<Array>`).
+    pub(crate) fn from_shared(data: &[u8], owner: Arc<dyn Any + Send + Sync>) -> RawBuffer {
+        RawBuffer {
+            addr: data.as_ptr() as usize,
+            len: data.len(),
+            readonly: true,
+            owner: Owner::Shared(owner),
+        }
+    }
+}
+
+#[pymethods]
+impl RawBuffer {
+    /// Address of the first byte.
+    #[getter]
+    fn address(&self) -> usize {
+        self.addr
+    }
+
+    /// Whether the buffer is exported read-only.
+    #[getter]
+    fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// The object owning the memory, if it is a Python object.
+    #[getter]
+    fn owner(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        match &self.owner {
+            Owner::Python(o) => Some(o.clone_ref(py)),
+            _ => None,
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.len
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ndpickle RawBuffer {} bytes at 0x{:x}{}>",
+            self.len,
+            self.addr,
+            if self.readonly { ", read-only" } else { "" }
+        )
+    }
+
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        let len = isize::try_from(this.len)
+            .map_err(|_| PyBufferError::new_err("buffer too large for Py_ssize_t"))?;
+        // SAFETY: `view` is the caller's Py_buffer to fill (buffer protocol contract). The
+        // memory stays valid while `slf` lives (constructor contract), and PyBuffer_FillInfo
+        // stores a new reference to `slf` in `view.obj`. It refuses PyBUF_WRITABLE requests
+        // on a read-only buffer.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                this.addr as *mut std::ffi::c_void,
+                len,
+                c_int::from(this.readonly),
+                flags,
+            )
+        };
+        if rc < 0 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+}
+
+/// The memory layout of a numpy array, read from numpy's structs.
+pub(crate) struct ArrayMemory<'a, 'py> {
+    /// Address of element `[0, ..., 0]`.
+    pub data: *const u8,
+    /// Shape.
+    pub shape: &'a [usize],
+    /// Byte strides.
+    pub strides: &'a [isize],
+    /// Element size in bytes.
+    pub itemsize: usize,
+    /// Whether the array is writable.
+    pub writeable: bool,
+    /// The dtype object.
+    pub dtype: Bound<'py, PyArrayDescr>,
+}
+
+impl<'a, 'py> ArrayMemory<'a, 'py> {
+    /// The layout of `array`.
+    pub fn of(array: &'a Bound<'py, PyUntypedArray>) -> ArrayMemory<'a, 'py> {
+        let ptr = array.as_array_ptr();
+        // SAFETY: `array` is a live numpy array, so `ptr` points to its PyArrayObject;
+        // `data` and `flags` are plain fields of it.
+        let (data, flags) = unsafe { ((*ptr).fields.data as *const u8, (*ptr).fields.flags) };
+        let dtype = array.dtype();
+        ArrayMemory {
+            data,
+            shape: array.shape(),
+            strides: array.strides(),
+            itemsize: dtype.itemsize(),
+            writeable: flags & NPY_ARRAY_WRITEABLE != 0,
+            dtype,
+        }
+    }
+
+    /// A buffer over `part` of this array's memory (a sub-slice of [`Self::extent_bytes`]),
+    /// kept alive by `owner` (the array object), writable when the array is.
+    pub(crate) fn raw_buffer(&self, owner: &Bound<'py, PyAny>, part: &[u8]) -> PyResult<RawBuffer> {
+        Ok(RawBuffer {
+            addr: part.as_ptr() as usize,
+            len: part.len(),
+            readonly: !self.writeable,
+            owner: Owner::Python(owner.clone().unbind()),
+        })
+    }
+
+    /// Whether the elements are plain data (no Python object references or pointers), so
+    /// that their bytes can be shipped.
+    pub fn is_plain_data(&self) -> bool {
+        self.dtype.flags() & (npyffi::NPY_ITEM_REFCOUNT | npyffi::NPY_ITEM_IS_POINTER) == 0
+    }
+
+    /// The bytes `extent.low..extent.high` around element zero.
+    ///
+    /// `extent` must be the extent of this array's shape and strides (or lie within it).
+    pub fn extent_bytes(&self, extent: Extent) -> &'a [u8] {
+        // SAFETY: numpy guarantees that every element of a live array lies in valid memory;
+        // `extent` spans exactly the bytes from the lowest to the highest element touched,
+        // so the slice lies in memory owned by the array, which the borrow `'a` keeps alive. The slice
+        // is read while the GIL is held and nothing in this crate writes through it.
+        unsafe { std::slice::from_raw_parts(self.data.offset(extent.low), extent.len()) }
+    }
+}
+
+/// Keeps a Python buffer alive behind a [`Bytes`].
+struct PyBufferOwner(PyUntypedBuffer);
+
+impl AsRef<[u8]> for PyBufferOwner {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: the buffer was checked C-contiguous when wrapped; the exporter keeps
+        // `buf_ptr..buf_ptr + len_bytes` valid until the PyUntypedBuffer is released, which
+        // happens when this owner is dropped.
+        unsafe { std::slice::from_raw_parts(self.0.buf_ptr() as *const u8, self.0.len_bytes()) }
+    }
+}
+
+/// A [`Bytes`] over the memory of a C-contiguous Python buffer, without copying, and
+/// whether that buffer is writable. The buffer stays exported (and its object alive) for as
+/// long as any clone of the `Bytes` lives.
+pub(crate) fn bytes_from_python(obj: &Bound<'_, PyAny>) -> PyResult<(Bytes, bool)> {
+    let buf = PyUntypedBuffer::get(obj)?;
+    let writable = !buf.readonly();
+    if buf.len_bytes() == 0 {
+        return Ok((Bytes::new(), writable));
+    }
+    if !buf.is_c_contiguous() {
+        return Err(PyBufferError::new_err(
+            "buffer must be C-contiguous to be read",
+        ));
+    }
+    Ok((Bytes::from_owner(PyBufferOwner(buf)), writable))
+}

@@ -1,0 +1,320 @@
+//! Rust values to Python objects: [`DType`] → `numpy.dtype`, and the safe reader's [`Value`]
+//! tree → builtins, numpy arrays (views of the caller's buffers where possible) and pyarrow
+//! objects rebuilt through an allow-list of pyarrow's own constructors. Nothing outside
+//! `numpy`, `ml_dtypes` (for its dtypes) and that allow-list is imported or called.
+
+use bytes::Bytes;
+use ndpickle::dtype::ML_DTYPES;
+use ndpickle::{DType, DecodeErrorKind, Global, NdArray, Object, Value};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyTuple,
+};
+
+use crate::buffer::RawBuffer;
+use crate::error::decode_msg;
+
+static NUMPY_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static NUMPY_NDARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Names in `pyarrow.lib` the conversion may call: the reconstructors pyarrow's own
+/// pickles use (DESIGN §4) and the type factories their arguments name.
+pub const PYARROW_ALLOWED: &[&str] = &[
+    "_restore_array",
+    "_reconstruct_record_batch",
+    "_reconstruct_table",
+    "chunked_array",
+    "schema",
+    "field",
+    "py_buffer",
+    "type_for_alias",
+    "scalar",
+    "binary",
+    "large_binary",
+    "binary_view",
+    "string",
+    "large_string",
+    "string_view",
+    "decimal32",
+    "decimal64",
+    "decimal128",
+    "decimal256",
+    "dictionary",
+    "list_",
+    "large_list",
+    "list_view",
+    "large_list_view",
+    "map_",
+    "struct",
+    "sparse_union",
+    "dense_union",
+    "run_end_encoded",
+    "timestamp",
+    "time32",
+    "time64",
+    "duration",
+    "date32",
+    "date64",
+    "month_day_nano_interval",
+    "float16",
+    "null",
+];
+
+/// The numpy dtype object for `dtype`.
+pub fn dtype_to_numpy<'py>(py: Python<'py>, dtype: &DType) -> PyResult<Bound<'py, PyAny>> {
+    let make = NUMPY_DTYPE.import(py, "numpy", "dtype")?;
+    match dtype {
+        DType::Object => Err(decode_msg(DecodeErrorKind::UnsupportedDtype(
+            "object dtype holds Python objects".into(),
+        ))),
+        DType::MlDtype { name, .. } => {
+            if !ML_DTYPES.iter().any(|(n, _)| n == name) {
+                return Err(decode_msg(DecodeErrorKind::UnsupportedDtype(format!(
+                    "unknown ml_dtypes type {name}"
+                ))));
+            }
+            let ty = py.import("ml_dtypes")?.getattr(name.as_ref())?;
+            make.call1((ty,))
+        }
+        DType::SubArray { base, shape } => {
+            let base = dtype_to_numpy(py, base)?;
+            make.call1(((base, PyTuple::new(py, shape)?),))
+        }
+        DType::Struct {
+            fields,
+            itemsize,
+            aligned,
+        } => {
+            let spec = PyDict::new(py);
+            let names = PyList::empty(py);
+            let formats = PyList::empty(py);
+            let offsets = PyList::empty(py);
+            let titles = PyList::empty(py);
+            for f in fields {
+                names.append(&f.name)?;
+                formats.append(dtype_to_numpy(py, &f.dtype)?)?;
+                offsets.append(f.offset)?;
+                titles.append(&f.title)?;
+            }
+            spec.set_item("names", names)?;
+            spec.set_item("formats", formats)?;
+            spec.set_item("offsets", offsets)?;
+            spec.set_item("itemsize", *itemsize)?;
+            if fields.iter().any(|f| f.title.is_some()) {
+                spec.set_item("titles", titles)?;
+            }
+            make.call1((spec, *aligned))
+        }
+        simple => {
+            let descr = simple.descr().ok_or_else(|| {
+                decode_msg(DecodeErrorKind::UnsupportedDtype(simple.to_string()))
+            })?;
+            make.call1((descr,))
+        }
+    }
+}
+
+/// A Python buffer the pickle's data may live in (an out-of-band buffer or the pickle
+/// itself), so that arrays over it become numpy views of the same object.
+pub struct Source {
+    /// Address of its first byte.
+    pub start: usize,
+    /// Length in bytes.
+    pub len: usize,
+    /// The object.
+    pub obj: Py<PyAny>,
+    /// Whether the object's buffer is writable.
+    pub writable: bool,
+}
+
+/// Converts [`Value`]s to Python objects, viewing the given sources without copying.
+pub struct Converter<'a> {
+    sources: &'a [Source],
+}
+
+impl<'a> Converter<'a> {
+    /// A converter whose arrays may view `sources`.
+    pub fn new(sources: &'a [Source]) -> Converter<'a> {
+        Converter { sources }
+    }
+
+    fn find(&self, data: &Bytes) -> Option<&Source> {
+        let start = data.as_ptr() as usize;
+        let end = start + data.len();
+        self.sources
+            .iter()
+            .find(|s| !data.is_empty() && start >= s.start && end <= s.start + s.len)
+    }
+
+    /// The Python object for `value`.
+    pub fn to_py<'py>(&self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match value {
+            Value::None => py.None().into_bound(py),
+            Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+            Value::Int(i) => i.into_pyobject(py)?.into_any(),
+            Value::BigInt(b) => b.into_pyobject(py)?.into_any(),
+            Value::Float(f) => f.into_pyobject(py)?.into_any(),
+            Value::Complex(c) => PyComplex::from_doubles(py, c.re, c.im).into_any(),
+            Value::Str(s) => s.into_pyobject(py)?.into_any(),
+            Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+            Value::ByteArray(b) => PyByteArray::new(py, b).into_any(),
+            Value::Buffer { data, readonly } => self.buffer(py, data, *readonly)?,
+            Value::List(items) => {
+                let list = PyList::empty(py);
+                for v in items {
+                    list.append(self.to_py(py, v)?)?;
+                }
+                list.into_any()
+            }
+            Value::Tuple(items) => {
+                let items = items
+                    .iter()
+                    .map(|v| self.to_py(py, v))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyTuple::new(py, items)?.into_any()
+            }
+            Value::Dict(items) => {
+                let dict = PyDict::new(py);
+                for (k, v) in items {
+                    dict.set_item(self.to_py(py, k)?, self.to_py(py, v)?)?;
+                }
+                dict.into_any()
+            }
+            Value::Set(items) => {
+                let set = PySet::empty(py)?;
+                for v in items {
+                    set.add(self.to_py(py, v)?)?;
+                }
+                set.into_any()
+            }
+            Value::FrozenSet(items) => {
+                let items = items
+                    .iter()
+                    .map(|v| self.to_py(py, v))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyFrozenSet::new(py, items)?.into_any()
+            }
+            Value::Array(a) => self.array(py, a)?,
+            Value::Scalar(a) => self.array(py, a)?.get_item(())?,
+            Value::DType(d) => dtype_to_numpy(py, d)?,
+            Value::Global(g) => pyarrow_global(py, g)?,
+            Value::Object(o) => self.object(py, o)?,
+        })
+    }
+
+    /// A numpy array over the array's bytes: a view of the caller's buffer when the bytes
+    /// live in one, a read-only view of Rust memory otherwise; copied only when the pickle
+    /// asks for a writable array over memory that is not writable.
+    fn array<'py>(&self, py: Python<'py>, a: &NdArray) -> PyResult<Bound<'py, PyAny>> {
+        let ndarray = NUMPY_NDARRAY.import(py, "numpy", "ndarray")?;
+        let dtype = dtype_to_numpy(py, a.dtype())?;
+        let data = a.data();
+        let (buffer, offset, writable): (Bound<'py, PyAny>, usize, bool) = match self.find(data) {
+            Some(src) => {
+                let off = data.as_ptr() as usize - src.start + a.offset();
+                let obj = src.obj.bind(py).clone();
+                let obj = if a.is_readonly() && src.writable {
+                    readonly_view(py, &obj)?
+                } else {
+                    obj
+                };
+                (obj, off, src.writable)
+            }
+            None => (
+                Bound::new(py, RawBuffer::from_bytes(data.clone()))?.into_any(),
+                a.offset(),
+                false,
+            ),
+        };
+        let shape = PyTuple::new(py, a.shape())?;
+        let strides = PyTuple::new(py, a.strides())?;
+        let array = ndarray.call1((shape, dtype, buffer, offset, strides))?;
+        if !a.is_readonly() && !writable {
+            // The pickle promises a writable array (an in-band bytearray, a writable
+            // out-of-band buffer) but the memory is not writable: copy once.
+            return array.call_method1("copy", ("K",));
+        }
+        Ok(array)
+    }
+
+    /// A bare out-of-band buffer: a memoryview of the caller's buffer or of Rust memory.
+    fn buffer<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bytes,
+        readonly: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let view = match self.find(data) {
+            Some(src) => {
+                let from = data.as_ptr() as usize - src.start;
+                let whole = memoryview(py, src.obj.bind(py))?;
+                let mv = whole.get_item(pyo3::types::PySlice::new(
+                    py,
+                    from as isize,
+                    (from + data.len()) as isize,
+                    1,
+                ))?;
+                if readonly {
+                    mv.call_method0("toreadonly")?
+                } else {
+                    mv
+                }
+            }
+            None => memoryview(
+                py,
+                Bound::new(py, RawBuffer::from_bytes(data.clone()))?.as_any(),
+            )?,
+        };
+        Ok(view)
+    }
+
+    /// A pyarrow object from an allow-listed reconstructor.
+    fn object<'py>(&self, py: Python<'py>, o: &Object) -> PyResult<Bound<'py, PyAny>> {
+        let callable = pyarrow_global(py, &o.callable)?;
+        if o.state.is_some() {
+            return Err(decode_msg(DecodeErrorKind::Refused(format!(
+                "{} with BUILD state is not a known pyarrow form",
+                o.callable
+            ))));
+        }
+        let args = o
+            .args
+            .iter()
+            .map(|v| self.to_py(py, v))
+            .collect::<PyResult<Vec<_>>>()?;
+        callable.call1(PyTuple::new(py, args)?)
+    }
+}
+
+fn memoryview<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let mv = pyo3::types::PyMemoryView::from(obj)?.into_any();
+    let format: String = mv.getattr("format")?.extract()?;
+    if format != "B" {
+        return mv.call_method1("cast", ("B",));
+    }
+    let _ = py;
+    Ok(mv)
+}
+
+fn readonly_view<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    memoryview(py, obj)?.call_method0("toreadonly")
+}
+
+/// Resolves an allow-listed `pyarrow.lib` global; anything else is a `DecodeError`.
+fn pyarrow_global<'py>(py: Python<'py>, g: &Global) -> PyResult<Bound<'py, PyAny>> {
+    let allowed = matches!(g.module.as_str(), "pyarrow.lib" | "pyarrow")
+        && PYARROW_ALLOWED.contains(&g.name.as_str());
+    if !allowed {
+        return Err(decode_msg(DecodeErrorKind::ForbiddenGlobal {
+            module: g.module.clone(),
+            name: g.name.clone(),
+        }));
+    }
+    let lib = py.import("pyarrow.lib").map_err(|e| {
+        decode_msg(DecodeErrorKind::Refused(format!(
+            "the pickle holds pyarrow objects ({g}) but pyarrow cannot be imported: {e}"
+        )))
+    })?;
+    lib.getattr(g.name.as_str())
+}

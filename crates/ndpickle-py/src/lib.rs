@@ -1,0 +1,31 @@
+//! Python bindings of ndpickle (the `ndpickle._native` extension module), and helpers with
+//! which other PyO3 extensions pickle Rust-owned arrays to Python with zero copies
+//! ([`reduce_array`], [`reduce_ndarray`], [`RawBuffer`]).
+//!
+//! The Python package `ndpickle` (in `python/ndpickle/`) wraps this module.
+
+mod buffer;
+mod convert;
+mod error;
+mod loads;
+mod reduce;
+
+pub use buffer::{Owner, RawBuffer};
+pub use convert::dtype_to_numpy;
+pub use error::{decode_err, decode_error_type, encode_err, encode_error_type};
+pub use reduce::{ArrayReducer, ReduceOptions, reduce_array, reduce_ndarray, reduce_numpy};
+
+use pyo3::prelude::*;
+
+/// The `ndpickle._native` module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("EncodeError", encode_error_type(py)?)?;
+    m.add("DecodeError", decode_error_type(py)?)?;
+    m.add_class::<ArrayReducer>()?;
+    m.add_class::<RawBuffer>()?;
+    m.add_function(wrap_pyfunction!(loads::safe_loads, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! The portable reduce form of an array, built from its memory with the layout decision of
+//! [`ndpickle::layout::plan`] (DESIGN §3.2, §3.4):
+//!
+//! ```text
+//! (numpy.ndarray, (shape, dtype, buffer, offset, strides, order))
+//! ```
+//!
+//! `buffer` is a `pickle.PickleBuffer` at protocol 5 — pickle sends it out-of-band when the
+//! pickler has a `buffer_callback`, in-band (`BYTEARRAY8`/`BINBYTES8`, no intermediate copy)
+//! otherwise — and a `bytearray` copy below protocol 5. Contiguous arrays and dense spans
+//! (broadcasts included) are sent from the array's own memory; sparse views are packed once.
+//!
+//! [`ArrayReducer`] is the `reducer_override` of `ndpickle.Pickler`; [`reduce_array`] and
+//! [`reduce_ndarray`] let other PyO3 extensions implement `__reduce_ex__` for Rust-owned
+//! arrays with zero copies.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ndarray::{Array, Dimension};
+use ndpickle::array::Extent;
+use ndpickle::layout::{self, LayoutPolicy, Order, Plan};
+use ndpickle::{Element, NdArray};
+use numpy::PyUntypedArray;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyTuple, PyType};
+
+use crate::buffer::{ArrayMemory, RawBuffer};
+use crate::convert::dtype_to_numpy;
+use crate::error::encode_err;
+
+static NDARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static PICKLE_BUFFER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn ndarray_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    NDARRAY.import(py, "numpy", "ndarray")
+}
+
+fn pickle_buffer_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    PICKLE_BUFFER.import(py, "pickle", "PickleBuffer")
+}
+
+/// How arrays are reduced: the pickle protocol and the layout policy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReduceOptions {
+    /// Pickle protocol, 2 to 5. From 5 on, buffers are `pickle.PickleBuffer`s.
+    pub protocol: u8,
+    /// Layout policy for non-contiguous arrays.
+    pub policy: LayoutPolicy,
+    /// Used-over-span ratio from which `Auto` sends a span rather than packing.
+    pub threshold: f64,
+}
+
+impl ReduceOptions {
+    /// Options for `protocol` with the default layout policy.
+    pub fn new(protocol: u8) -> PyResult<ReduceOptions> {
+        if !(2..=5).contains(&protocol) {
+            return Err(PyValueError::new_err(format!(
+                "protocol {protocol} is not supported; use 2, 3, 4 or 5"
+            )));
+        }
+        Ok(ReduceOptions {
+            protocol,
+            policy: LayoutPolicy::Auto,
+            threshold: layout::DEFAULT_SPAN_THRESHOLD,
+        })
+    }
+}
+
+/// An array's memory as the reducer sees it: all bytes from the lowest to the highest
+/// element (`region`, empty for an empty array), where element zero sits, and how to
+/// export a part of the region to Python without copying.
+struct Source<'a, F> {
+    region: &'a [u8],
+    zero: usize,
+    shape: &'a [usize],
+    strides: &'a [isize],
+    itemsize: usize,
+    export: F,
+}
+
+/// Builds `(numpy.ndarray, (shape, dtype, buffer, offset, strides, order))`.
+fn portable<'py, F>(
+    py: Python<'py>,
+    dtype: Bound<'py, PyAny>,
+    src: Source<'_, F>,
+    opts: &ReduceOptions,
+) -> PyResult<Bound<'py, PyTuple>>
+where
+    F: Fn(&[u8]) -> PyResult<RawBuffer>,
+{
+    let plan = layout::plan(
+        src.shape,
+        src.strides,
+        src.itemsize,
+        opts.policy,
+        opts.threshold,
+    )
+    .map_err(encode_err)?;
+    let oob = opts.protocol >= 5;
+    let (buffer, offset, strides, order): (Bound<'py, PyAny>, usize, Option<&[isize]>, Order);
+    let packed_strides;
+    match plan {
+        Plan::Contiguous { order: o, byte_len } => {
+            let bytes = src
+                .region
+                .get(src.zero..src.zero + byte_len)
+                .unwrap_or_default();
+            buffer = share(py, bytes, oob, &src.export)?;
+            (offset, strides, order) = (0, None, o);
+        }
+        Plan::Span { .. } => {
+            buffer = share(py, src.region, oob, &src.export)?;
+            (offset, strides, order) = (src.zero, Some(src.strides), Order::C);
+        }
+        Plan::Pack { byte_len, strides: s } => {
+            let (unique, _) = layout::packed_strides(src.shape, src.strides, src.itemsize);
+            let packed = PyByteArray::new_with(py, byte_len, |out| {
+                let mut at = 0;
+                layout::pack_chunks(
+                    src.region,
+                    src.zero,
+                    &unique,
+                    src.strides,
+                    src.itemsize,
+                    &mut |chunk| {
+                        out[at..at + chunk.len()].copy_from_slice(chunk);
+                        at += chunk.len();
+                    },
+                );
+                Ok(())
+            })?;
+            buffer = if oob {
+                pickle_buffer_type(py)?.call1((packed,))?
+            } else {
+                packed.into_any()
+            };
+            packed_strides = s;
+            (offset, strides, order) = (0, Some(&packed_strides[..]), Order::C);
+        }
+    }
+    let shape = PyTuple::new(py, src.shape)?;
+    let strides = match strides {
+        Some(s) => PyTuple::new(py, s)?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    let args = (shape, dtype, buffer, offset, strides, order.as_str()).into_pyobject(py)?;
+    PyTuple::new(py, [ndarray_type(py)?.as_any(), args.as_any()])
+}
+
+/// The buffer object for `bytes`: a `PickleBuffer` over the memory at protocol 5, else a
+/// `bytearray` copy.
+fn share<'py, F>(
+    py: Python<'py>,
+    bytes: &[u8],
+    oob: bool,
+    export: &F,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Fn(&[u8]) -> PyResult<RawBuffer>,
+{
+    if oob {
+        let raw = Bound::new(py, export(bytes)?)?;
+        pickle_buffer_type(py)?.call1((raw,))
+    } else {
+        Ok(PyByteArray::new(py, bytes).into_any())
+    }
+}
+
+/// Reduces a numpy array whose dtype holds plain data; `None` for arrays it leaves to numpy
+/// (object-holding dtypes, zero-sized elements).
+pub fn reduce_numpy<'py>(
+    array: &Bound<'py, PyUntypedArray>,
+    opts: &ReduceOptions,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let py = array.py();
+    let mem = ArrayMemory::of(array);
+    if !mem.is_plain_data() || mem.itemsize == 0 {
+        return Ok(None);
+    }
+    let extent = Extent::of(mem.shape, mem.strides, mem.itemsize)
+        .map_err(|e| encode_err(e.into()))?;
+    let (region, zero) = match extent {
+        Some(ext) => (mem.extent_bytes(ext), (-ext.low) as usize),
+        None => (&[][..], 0),
+    };
+    let src = Source {
+        region,
+        zero,
+        shape: mem.shape,
+        strides: mem.strides,
+        itemsize: mem.itemsize,
+        export: |part: &[u8]| mem.raw_buffer(array.as_any(), part),
+    };
+    portable(py, mem.dtype.clone().into_any(), src, opts).map(Some)
+}
+
+/// The `reducer_override` of `ndpickle.Pickler`: exact `numpy.ndarray`s with plain-data
+/// dtypes get the portable form; everything else goes to `fallback` (another pickler's
+/// `reducer_override`, e.g. cloudpickle's) or back to pickle (`NotImplemented`).
+#[pyclass(module = "ndpickle._native", frozen)]
+pub struct ArrayReducer {
+    opts: ReduceOptions,
+    fallback: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl ArrayReducer {
+    #[new]
+    #[pyo3(signature = (protocol=5, *, layout="auto", span_threshold=layout::DEFAULT_SPAN_THRESHOLD, fallback=None))]
+    fn py_new(
+        protocol: i64,
+        layout: &str,
+        span_threshold: f64,
+        fallback: Option<Py<PyAny>>,
+    ) -> PyResult<ArrayReducer> {
+        let protocol = u8::try_from(protocol)
+            .map_err(|_| PyValueError::new_err(format!("protocol {protocol} is not supported")))?;
+        let mut opts = ReduceOptions::new(protocol)?;
+        opts.policy = match layout {
+            "auto" => LayoutPolicy::Auto,
+            "pack" => LayoutPolicy::AlwaysPack,
+            "span" => LayoutPolicy::AlwaysSpan,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "layout must be 'auto', 'pack' or 'span', not {other:?}"
+                )));
+            }
+        };
+        if !(span_threshold > 0.0 && span_threshold <= 1.0) {
+            return Err(PyValueError::new_err(format!(
+                "span_threshold must be in (0, 1], not {span_threshold}"
+            )));
+        }
+        opts.threshold = span_threshold;
+        Ok(ArrayReducer { opts, fallback })
+    }
+
+    /// The pickle protocol this reducer writes for.
+    #[getter]
+    fn protocol(&self) -> u8 {
+        self.opts.protocol
+    }
+
+    fn __call__<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = obj.py();
+        if obj.get_type().is(ndarray_type(py)?) {
+            let array = obj.cast::<PyUntypedArray>()?;
+            if let Some(reduced) = reduce_numpy(array, &self.opts)? {
+                return Ok(reduced.into_any());
+            }
+        }
+        match &self.fallback {
+            Some(f) => f.bind(py).call1((obj,)),
+            None => Ok(py.NotImplemented().into_bound(py)),
+        }
+    }
+}
+
+/// `__reduce_ex__` for a Rust-owned `ndarray` array shared with Python through an [`Arc`].
+///
+/// At protocol 5 the buffer is a read-only `pickle.PickleBuffer` over the array's own
+/// memory, kept alive by a clone of the `Arc` (so a pickler with a `buffer_callback` ships
+/// it with zero copies); below 5 the bytes travel in-band. Strided arrays whose memory is
+/// not contiguous are packed once. The result loads with `pickle` and numpy alone.
+///
+/// ```ignore
+/// #[pyclass]
+/// struct Field { data: Arc<ndarray::Array2<f64>> }
+///
+/// #[pymethods]
+/// impl Field {
+///     fn __reduce_ex__<'py>(&self, py: Python<'py>, protocol: u8) -> PyResult<Bound<'py, PyTuple>> {
+///         ndpickle_py::reduce_array(py, &self.data, protocol)
+///     }
+/// }
+/// ```
+pub fn reduce_array<'py, T: Element, D: Dimension + 'static>(
+    py: Python<'py>,
+    array: &Arc<Array<T, D>>,
+    protocol: u8,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let opts = ReduceOptions::new(protocol)?;
+    let dtype = dtype_to_numpy(py, &T::dtype())?;
+    let size = std::mem::size_of::<T>();
+    let Some(memory) = array.as_slice_memory_order() else {
+        // Non-contiguous memory (a sliced owned array): one copy into C order.
+        let nd = NdArray::from_array_ref(array.as_ref());
+        return reduce_ndarray(py, &nd, protocol);
+    };
+    let region: &[u8] = bytemuck_bytes(memory);
+    let zero = (array.as_ptr() as usize) - (memory.as_ptr() as usize);
+    let strides: Vec<isize> = array.strides().iter().map(|&s| s * size as isize).collect();
+    let owner: Arc<dyn Any + Send + Sync> = array.clone();
+    let src = Source {
+        region,
+        zero,
+        shape: array.shape(),
+        strides: &strides,
+        itemsize: size,
+        export: |part: &[u8]| Ok(RawBuffer::from_shared(part, owner.clone())),
+    };
+    portable(py, dtype.into_any(), src, &opts)
+}
+
+/// `__reduce_ex__` for an [`NdArray`] (any dtype ndpickle models, any strides): at protocol 5
+/// a read-only `pickle.PickleBuffer` over its [`Bytes`], no copy; below 5 in-band bytes.
+pub fn reduce_ndarray<'py>(
+    py: Python<'py>,
+    array: &NdArray,
+    protocol: u8,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let opts = ReduceOptions::new(protocol)?;
+    let dtype = dtype_to_numpy(py, array.dtype())?;
+    let itemsize = array.dtype().itemsize();
+    let extent = Extent::of(array.shape(), array.strides(), itemsize)
+        .map_err(|e| encode_err(e.into()))?;
+    let data: &Bytes = array.data();
+    let (start, region, zero) = match extent {
+        Some(ext) => {
+            let start = (array.offset() as isize + ext.low) as usize;
+            (start, &data[start..start + ext.len()], (-ext.low) as usize)
+        }
+        None => (0, &[][..], 0),
+    };
+    let src = Source {
+        region,
+        zero,
+        shape: array.shape(),
+        strides: array.strides(),
+        itemsize,
+        export: |part: &[u8]| {
+            if part.is_empty() {
+                return Ok(RawBuffer::from_bytes(Bytes::new()));
+            }
+            let from = start + (part.as_ptr() as usize - region.as_ptr() as usize);
+            Ok(RawBuffer::from_bytes(data.slice(from..from + part.len())))
+        },
+    };
+    portable(py, dtype.into_any(), src, &opts)
+}
+
+fn bytemuck_bytes<T: Element>(s: &[T]) -> &[u8] {
+    // `Element` implies `bytemuck::NoUninit`: every byte of the slice is initialised.
+    bytemuck::cast_slice(s)
+}
