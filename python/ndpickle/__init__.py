@@ -96,7 +96,7 @@ class Pickler(pickle.Pickler):
         super().__init__(file, protocol, **kwargs)
         fallback = getattr(super(), "reducer_override", None)
         self._ndpickle_reducer = ArrayReducer(
-            max(2, min(protocol, 5)),
+            min(protocol, 5),
             layout=layout,
             span_threshold=span_threshold,
             fallback=fallback,

@@ -10,7 +10,7 @@ use ndpickle::{DecodeError, DecodeErrorKind, EncodeError, WireError, opcodes};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::{PyDict, PyType};
 
 static ENCODE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DECODE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -36,12 +36,19 @@ pub fn decode_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     DECODE_ERROR
         .get_or_try_init(py, || {
             let base = py.import("pickle")?.getattr("UnpicklingError")?;
+            // Class-level defaults of the attributes every raised instance sets.
+            let dict = PyDict::new(py);
+            dict.set_item("offset", py.None())?;
+            dict.set_item("opcode", py.None())?;
+            dict.set_item("kind", "Other")?;
             PyErr::new_type(
                 py,
                 c"ndpickle.DecodeError",
                 Some(c"A pickle was refused or could not be read by ndpickle's safe reader."),
                 Some(base.cast::<PyType>()?),
-                None,
+                // `new_type` releases the reference it is given before the call: keep `dict`
+                // alive here and hand it a second one.
+                Some(dict.clone().into_any().unbind()),
             )
         })
         .map(|t| t.bind(py))

@@ -203,14 +203,15 @@ pub fn reduce_numpy<'py>(
 /// `reducer_override`, e.g. cloudpickle's) or back to pickle (`NotImplemented`).
 #[pyclass(module = "ndpickle._native", frozen)]
 pub struct ArrayReducer {
-    opts: ReduceOptions,
+    /// `None` below protocol 2: arrays are left to numpy's own reduce there.
+    opts: Option<ReduceOptions>,
     fallback: Option<Py<PyAny>>,
 }
 
 #[pymethods]
 impl ArrayReducer {
     #[new]
-    #[pyo3(signature = (protocol=5, *, layout="auto", span_threshold=layout::DEFAULT_SPAN_THRESHOLD, fallback=None))]
+    #[pyo3(signature = (protocol=5, *, layout="auto", span_threshold=0.5, fallback=None))]
     fn py_new(
         protocol: i64,
         layout: &str,
@@ -218,8 +219,10 @@ impl ArrayReducer {
         fallback: Option<Py<PyAny>>,
     ) -> PyResult<ArrayReducer> {
         let protocol = u8::try_from(protocol)
-            .map_err(|_| PyValueError::new_err(format!("protocol {protocol} is not supported")))?;
-        let mut opts = ReduceOptions::new(protocol)?;
+            .ok()
+            .filter(|p| *p <= 5)
+            .ok_or_else(|| PyValueError::new_err(format!("protocol {protocol} is not supported")))?;
+        let mut opts = ReduceOptions::new(protocol.max(2))?;
         opts.policy = match layout {
             "auto" => LayoutPolicy::Auto,
             "pack" => LayoutPolicy::AlwaysPack,
@@ -236,21 +239,26 @@ impl ArrayReducer {
             )));
         }
         opts.threshold = span_threshold;
-        Ok(ArrayReducer { opts, fallback })
+        Ok(ArrayReducer {
+            opts: (protocol >= 2).then_some(opts),
+            fallback,
+        })
     }
 
-    /// The pickle protocol this reducer writes for.
+    /// The pickle protocol this reducer writes arrays for (`None` below 2: numpy's own).
     #[getter]
-    fn protocol(&self) -> u8 {
-        self.opts.protocol
+    fn protocol(&self) -> Option<u8> {
+        self.opts.map(|o| o.protocol)
     }
 
     fn __call__<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = obj.py();
-        if obj.get_type().is(ndarray_type(py)?) {
-            let array = obj.cast::<PyUntypedArray>()?;
-            if let Some(reduced) = reduce_numpy(array, &self.opts)? {
-                return Ok(reduced.into_any());
+        if let Some(opts) = &self.opts {
+            if obj.get_type().is(ndarray_type(py)?) {
+                let array = obj.cast::<PyUntypedArray>()?;
+                if let Some(reduced) = reduce_numpy(array, opts)? {
+                    return Ok(reduced.into_any());
+                }
             }
         }
         match &self.fallback {

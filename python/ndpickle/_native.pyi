@@ -1,0 +1,52 @@
+"""Type stubs of the ndpickle._native extension module (checked by mypy.stubtest)."""
+
+import pickle
+from typing import Any, Callable, Optional, Sequence, final
+
+__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads"]
+
+__version__: str
+
+class EncodeError(pickle.PicklingError):
+    """An object could not be pickled by ndpickle."""
+
+class DecodeError(pickle.UnpicklingError):
+    """A pickle was refused or could not be read by ndpickle's safe reader."""
+
+    offset: Optional[int]
+    opcode: Optional[str]
+    kind: str
+
+@final
+class ArrayReducer:
+    """``reducer_override`` for numpy arrays (portable reduce form, layout decision in Rust)."""
+
+    def __new__(
+        cls,
+        protocol: int = 5,
+        *,
+        layout: str = "auto",
+        span_threshold: float = 0.5,
+        fallback: Optional[Callable[[Any], Any]] = None,
+    ) -> ArrayReducer: ...
+    @property
+    def protocol(self) -> Optional[int]: ...
+    def __call__(self, obj: Any, /) -> Any: ...
+
+@final
+class RawBuffer:
+    """A 1-d byte buffer over memory kept alive by its owner (exports the buffer protocol)."""
+
+    @property
+    def address(self) -> int: ...
+    @property
+    def readonly(self) -> bool: ...
+    @property
+    def owner(self) -> Any: ...
+    def __len__(self) -> int: ...
+
+def safe_loads(
+    data: Any,
+    buffers: Optional[Sequence[Any]] = None,
+    limits: Optional[dict[str, int]] = None,
+) -> Any: ...
