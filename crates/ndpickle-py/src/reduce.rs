@@ -26,7 +26,7 @@ use numpy::PyUntypedArray;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyTuple, PyType};
 
 use crate::buffer::{ArrayMemory, RawBuffer};
 use crate::convert::dtype_to_numpy;
@@ -79,6 +79,8 @@ struct Source<'a, F> {
     shape: &'a [usize],
     strides: &'a [isize],
     itemsize: usize,
+    /// Whether the array is read-only (packed copies keep the flag at protocol 5).
+    readonly: bool,
     export: F,
 }
 
@@ -118,7 +120,7 @@ where
         }
         Plan::Pack { byte_len, strides: s } => {
             let (unique, _) = layout::packed_strides(src.shape, src.strides, src.itemsize);
-            let packed = PyByteArray::new_with(py, byte_len, |out| {
+            let fill = |out: &mut [u8]| {
                 let mut at = 0;
                 layout::pack_chunks(
                     src.region,
@@ -132,11 +134,14 @@ where
                     },
                 );
                 Ok(())
-            })?;
-            buffer = if oob {
-                pickle_buffer_type(py)?.call1((packed,))?
+            };
+            buffer = if !oob {
+                PyByteArray::new_with(py, byte_len, fill)?.into_any()
+            } else if src.readonly {
+                // Immutable bytes: pickle marks the buffer READONLY_BUFFER (or writes BINBYTES).
+                pickle_buffer_type(py)?.call1((PyBytes::new_with(py, byte_len, fill)?,))?
             } else {
-                packed.into_any()
+                pickle_buffer_type(py)?.call1((PyByteArray::new_with(py, byte_len, fill)?,))?
             };
             packed_strides = s;
             (offset, strides, order) = (0, Some(&packed_strides[..]), Order::C);
@@ -193,6 +198,7 @@ pub fn reduce_numpy<'py>(
         shape: mem.shape,
         strides: mem.strides,
         itemsize: mem.itemsize,
+        readonly: !mem.writeable,
         export: |part: &[u8]| mem.raw_buffer(array.as_any(), part),
     };
     portable(py, mem.dtype.clone().into_any(), src, opts).map(Some)
@@ -309,6 +315,7 @@ pub fn reduce_array<'py, T: Element, D: Dimension + 'static>(
         shape: array.shape(),
         strides: &strides,
         itemsize: size,
+        readonly: true,
         export: |part: &[u8]| Ok(RawBuffer::from_shared(part, owner.clone())),
     };
     portable(py, dtype.into_any(), src, &opts)
@@ -340,6 +347,7 @@ pub fn reduce_ndarray<'py>(
         shape: array.shape(),
         strides: array.strides(),
         itemsize,
+        readonly: true,
         export: |part: &[u8]| {
             if part.is_empty() {
                 return Ok(RawBuffer::from_bytes(Bytes::new()));
