@@ -173,9 +173,14 @@ impl<'a, 'w> Encoder<'a, 'w> {
     pub(crate) fn put_large(
         &mut self,
         header: &[u8],
+        len: usize,
         chunks: &mut ChunkSource<'_>,
     ) -> Result<(), EncodeError> {
         self.commit_frame()?;
+        if let Sink::Vec(v) = &mut self.sink {
+            // Grow once to the final size instead of doubling (and copying) along the way.
+            v.reserve(header.len() + len + 128);
+        }
         if let Some(align) = self.opts.align {
             // SHORT_BINBYTES n <n pad bytes> POP, sized so the payload lands on `align`.
             let after_pad = self.written + 3 + header.len() as u64;
@@ -343,7 +348,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
             });
         };
         if n >= LARGE_PAYLOAD {
-            self.put_large(&head, &mut |sink| sink(s.as_bytes()))
+            self.put_large(&head, n, &mut |sink| sink(s.as_bytes()))
         } else {
             self.put(&head)?;
             self.put(s.as_bytes())
@@ -397,7 +402,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
             });
         };
         if len >= LARGE_PAYLOAD || (self.opts.align.is_some() && len > 0) {
-            self.put_large(&head, chunks)?;
+            self.put_large(&head, len, chunks)?;
         } else {
             self.put(&head)?;
             let mut small = Vec::with_capacity(len);
@@ -451,7 +456,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         };
         if len >= LARGE_PAYLOAD {
             let mut buf = Vec::with_capacity(64 * 1024);
-            self.put_large(&head, &mut |sink| {
+            self.put_large(&head, utf8_len as usize, &mut |sink| {
                 chunks(&mut |c| {
                     for piece in c.chunks(32 * 1024) {
                         buf.clear();
