@@ -33,7 +33,11 @@ impl Write for Prealloc<'_> {
 fn payload(c: &mut Criterion) {
     let opts = WriteOptions::default();
     let mut g = c.benchmark_group("to_payload");
-    for (label, bytes) in [("1KiB", 1usize << 10), ("1MiB", 1 << 20), ("256MiB", 256 << 20)] {
+    for (label, bytes) in [
+        ("1KiB", 1usize << 10),
+        ("1MiB", 1 << 20),
+        ("256MiB", 256 << 20),
+    ] {
         let a = Array1::from_shape_fn(bytes / 8, |i| i as f64);
         g.bench_with_input(BenchmarkId::from_parameter(label), &a, |b, a| {
             b.iter(|| black_box(to_payload(black_box(a), &opts).unwrap()))
@@ -58,12 +62,17 @@ fn in_band(c: &mut Criterion) {
     });
     g.bench_function("to_writer", |b| {
         b.iter(|| {
-            let mut w = Prealloc { buf: &mut dst, pos: 0 };
+            let mut w = Prealloc {
+                buf: &mut dst,
+                pos: 0,
+            };
             to_writer(&mut w, black_box(&a)).unwrap();
             black_box(w.pos)
         })
     });
-    g.bench_function("to_vec", |b| b.iter(|| black_box(to_vec(black_box(&a)).unwrap())));
+    g.bench_function("to_vec", |b| {
+        b.iter(|| black_box(to_vec(black_box(&a)).unwrap()))
+    });
     g.finish();
 }
 
@@ -73,7 +82,9 @@ fn small_arrays(c: &mut Criterion) {
         .collect();
     let opts = WriteOptions::default();
     let mut g = c.benchmark_group("small_arrays_10000");
-    g.bench_function("to_vec", |b| b.iter(|| black_box(to_vec(black_box(&arrays)).unwrap())));
+    g.bench_function("to_vec", |b| {
+        b.iter(|| black_box(to_vec(black_box(&arrays)).unwrap()))
+    });
     g.bench_function("to_payload", |b| {
         b.iter(|| black_box(to_payload(black_box(&arrays), &opts).unwrap()))
     });

@@ -50,14 +50,21 @@ fn build_dataset() -> Dataset {
     let lon: Array1<f64> = Array1::linspace(-179.875, 179.875, nx);
     let temperature = Array2::from_shape_fn((ny, nx), |(i, j)| {
         let (la, lo) = (lat[i].to_radians(), lon[j].to_radians());
-        (288.0 + 30.0 * la.cos() - 20.0 * la.sin().powi(2) + 3.0 * (3.0 * lo).sin() * la.cos()) as f32
+        (288.0 + 30.0 * la.cos() - 20.0 * la.sin().powi(2) + 3.0 * (3.0 * lo).sin() * la.cos())
+            as f32
     });
     let land_mask = Array2::from_shape_fn((ny, nx), |(i, j)| ((i / 40) + (j / 60)) % 3 == 0);
     let station_ids = Array1::from_shape_fn(500, |k| 10_000 + 7 * k as i32);
     // datetime64[s]: one timestamp per hour of a day, from 2026-01-01T00:00:00.
-    let secs: Vec<u8> = (0..24i64).flat_map(|h| (1_767_225_600 + 3600 * h).to_le_bytes()).collect();
-    let time = NdArray::from_c_bytes(DType::parse("<M8[s]").expect("dtype"), vec![24], Bytes::from(secs))
-        .expect("valid time axis");
+    let secs: Vec<u8> = (0..24i64)
+        .flat_map(|h| (1_767_225_600 + 3600 * h).to_le_bytes())
+        .collect();
+    let time = NdArray::from_c_bytes(
+        DType::parse("<M8[s]").expect("dtype"),
+        vec![24],
+        Bytes::from(secs),
+    )
+    .expect("valid time axis");
     Dataset {
         temperature,
         lat,
@@ -69,7 +76,11 @@ fn build_dataset() -> Dataset {
 }
 
 /// The value written: a dict of arrays (some of them views) plus metadata.
-fn dataset_value<'a>(d: &'a Dataset, coarse: &'a ndarray::ArrayView2<'a, f32>, lat2d: &'a ndarray::ArrayView2<'a, f64>) -> Vec<(&'static str, Box<dyn ToPickle + 'a>)> {
+fn dataset_value<'a>(
+    d: &'a Dataset,
+    coarse: &'a ndarray::ArrayView2<'a, f32>,
+    lat2d: &'a ndarray::ArrayView2<'a, f64>,
+) -> Vec<(&'static str, Box<dyn ToPickle + 'a>)> {
     vec![
         ("temperature", Box::new(d.temperature.view())),
         ("temperature_coarse", Box::new(coarse.view())),
@@ -78,14 +89,26 @@ fn dataset_value<'a>(d: &'a Dataset, coarse: &'a ndarray::ArrayView2<'a, f32>, l
         ("lat_2d", Box::new(lat2d.view())),
         ("time", Box::new(&d.time)),
         ("land_mask", Box::new(d.land_mask.view())),
-        ("station_ids_reversed", Box::new(d.station_ids.slice(s![..;-1]))),
+        (
+            "station_ids_reversed",
+            Box::new(d.station_ids.slice(s![..;-1])),
+        ),
         ("units", Box::new("K")),
-        ("source", Box::new("ndpickle demo: synthetic 0.25 degree temperature field")),
+        (
+            "source",
+            Box::new("ndpickle demo: synthetic 0.25 degree temperature field"),
+        ),
         ("version", Box::new(3i64)),
-        ("attrs", Box::new(Value::Dict(vec![
-            (Value::from("created_by"), Value::from("ndpickle-cli")),
-            (Value::from("grid"), Value::Tuple(vec![Value::Int(720), Value::Int(1440)])),
-        ]))),
+        (
+            "attrs",
+            Box::new(Value::Dict(vec![
+                (Value::from("created_by"), Value::from("ndpickle-cli")),
+                (
+                    Value::from("grid"),
+                    Value::Tuple(vec![Value::Int(720), Value::Int(1440)]),
+                ),
+            ])),
+        ),
     ]
 }
 
@@ -93,7 +116,10 @@ fn dataset_value<'a>(d: &'a Dataset, coarse: &'a ndarray::ArrayView2<'a, f32>, l
 struct PairDict<'a>(Vec<(&'static str, Box<dyn ToPickle + 'a>)>);
 
 impl ToPickle for PairDict<'_> {
-    fn to_pickle<'b>(&'b self, enc: &mut ndpickle::write::Encoder<'b, '_>) -> Result<(), ndpickle::EncodeError> {
+    fn to_pickle<'b>(
+        &'b self,
+        enc: &mut ndpickle::write::Encoder<'b, '_>,
+    ) -> Result<(), ndpickle::EncodeError> {
         enc.dict(self.0.iter(), &mut |enc, (k, v)| {
             enc.str(k)?;
             v.to_pickle(enc)
@@ -107,7 +133,9 @@ fn demo(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     // A 4x coarser sub-sample (a strided view) and a latitude field broadcast over longitude.
     let coarse = d.temperature.slice(s![..;4, ..;4]);
     let lat2d = d.lat.view().insert_axis(Axis(1));
-    let lat2d = lat2d.broadcast((d.lat.len(), d.lon.len())).ok_or("broadcast")?;
+    let lat2d = lat2d
+        .broadcast((d.lat.len(), d.lon.len()))
+        .ok_or("broadcast")?;
     let value = PairDict(dataset_value(&d, &coarse, &lat2d));
 
     let t = Instant::now();
@@ -145,8 +173,16 @@ fn demo(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     ]
     .iter()
     .sum();
-    println!("ndpickle demo: Rust wrote a {} MB dataset (12 entries, 8 arrays)", mb(logical));
-    println!("  in-band   {} : {} MB, streamed in {:.1} ms", inband_path.display(), mb(inband_len as usize), inband_time.as_secs_f64() * 1e3);
+    println!(
+        "ndpickle demo: Rust wrote a {} MB dataset (12 entries, 8 arrays)",
+        mb(logical)
+    );
+    println!(
+        "  in-band   {} : {} MB, streamed in {:.1} ms",
+        inband_path.display(),
+        mb(inband_len as usize),
+        inband_time.as_secs_f64() * 1e3
+    );
     println!(
         "  out-of-band {} + {} buffer files: pickle {} bytes, buffers {} MB, built in {:.3} ms",
         dir.join("dataset.oob.pkl").display(),
