@@ -755,6 +755,99 @@ mod tests {
     }
 
     #[test]
+    fn containers_match_cpython() {
+        use crate::ToPickle;
+        fn both<T: ToPickle>(v: &T, p2: &[u8], p4: &[u8]) {
+            let o2 = WriteOptions::builder().protocol(2).build().unwrap();
+            assert_eq!(crate::to_vec_with(v, &o2).unwrap(), p2);
+            let o4 = WriteOptions::builder().protocol(4).build().unwrap();
+            assert_eq!(crate::to_vec_with(v, &o4).unwrap(), p4);
+        }
+        // Expected bytes: pickletools.optimize(pickle.dumps(x, protocol)) from CPython 3.11.
+        both(&(), b"\x80\x02N.", b"\x80\x04N.");
+        both(
+            &(1i32,),
+            b"\x80\x02K\x01\x85.",
+            b"\x80\x04\x95\x04\x00\x00\x00\x00\x00\x00\x00K\x01\x85.",
+        );
+        both(
+            &(1i32, 2i32),
+            b"\x80\x02K\x01K\x02\x86.",
+            b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00K\x01K\x02\x86.",
+        );
+        both(
+            &(1i32, 2i32, 3i32, 4i32),
+            b"\x80\x02(K\x01K\x02K\x03K\x04t.",
+            b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00(K\x01K\x02K\x03K\x04t.",
+        );
+        both(
+            &vec![1i32, 2],
+            b"\x80\x02](K\x01K\x02e.",
+            b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00](K\x01K\x02e.",
+        );
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("a", 1i32);
+        both(
+            &m,
+            b"\x80\x02}(X\x01\x00\x00\x00aK\x01u.",
+            b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00}(\x8c\x01aK\x01u.",
+        );
+        let o4 = WriteOptions::builder().protocol(4).build().unwrap();
+        let set: std::collections::BTreeSet<i32> = [1, 2].into();
+        assert_eq!(
+            crate::to_vec_with(&set, &o4).unwrap(),
+            b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00\x8f(K\x01K\x02\x90."
+        );
+        let frozen = crate::Value::FrozenSet(vec![crate::Value::Int(3)]);
+        assert_eq!(
+            crate::to_vec_with(&frozen, &o4).unwrap(),
+            b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00(K\x03\x91."
+        );
+        // 2**100 as LONG1.
+        assert_eq!(
+            body2(|e| e.int128(1i128 << 100)),
+            b"\x8a\x0d\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10"
+        );
+        // -2**2000 as LONG1 with 251 bytes; one more byte of magnitude needs LONG4.
+        let big = -(num_bigint::BigInt::from(1) << 2000usize);
+        let v = body2(|e| e.bigint(&big));
+        assert_eq!(&v[..2], b"\x8a\xfb");
+        assert_eq!(v.len(), 2 + 251);
+        let bigger = num_bigint::BigInt::from(1) << 2100usize;
+        let v = body2(|e| e.bigint(&bigger));
+        assert_eq!(v[0], LONG4);
+        assert_eq!(&v[1..5], &263u32.to_le_bytes());
+    }
+
+    #[test]
+    fn buffers_and_memo_indexes() {
+        let opts = WriteOptions::default();
+        let mut enc = Encoder::to_vec(&opts, true).unwrap();
+        enc.next_buffer(PayloadBuffer::borrowed(b"abc", true))
+            .unwrap();
+        enc.next_buffer(PayloadBuffer::borrowed(b"de", false))
+            .unwrap();
+        let (v, bufs) = enc.finish().unwrap();
+        assert_eq!(
+            v,
+            b"\x80\x05\x95\x04\x00\x00\x00\x00\x00\x00\x00\x97\x98\x97."
+        );
+        assert_eq!(bufs.len(), 2);
+        // Protocol 3: past 256 memo entries, LONG_BINPUT / LONG_BINGET.
+        let v = encode(3, |e| {
+            for i in 0..300 {
+                e.global_uncached("m", "x")?;
+                e.memoize(MemoKey::DType(crate::DType::Void(i), false))?;
+                e.put(&[POP])?;
+            }
+            e.get_memo(&MemoKey::DType(crate::DType::Void(299), false))
+                .map(|_| ())
+        });
+        assert!(v.windows(5).any(|w| w == [LONG_BINPUT, 0x2b, 0x01, 0, 0]));
+        assert!(v.ends_with(&[LONG_BINGET, 0x2b, 0x01, 0, 0, STOP]));
+    }
+
+    #[test]
     fn alignment_padding() {
         let opts = WriteOptions::builder().align(Some(64)).build().unwrap();
         let mut enc = Encoder::to_vec(&opts, false).unwrap();
