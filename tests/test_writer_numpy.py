@@ -134,6 +134,9 @@ def check_tree(case, got, node, arrays):
 
 def check(case, obj, buffers=None):
     exp = case["expected"]
+    if case["case"] == "dict_mixed":
+        # The same array met twice is one object after loading (shared structure).
+        assert obj["nested"][0] is obj["labels"]
     if exp["kind"] == "array":
         check_array(case, obj, exp, buffers)
     else:

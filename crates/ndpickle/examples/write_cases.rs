@@ -329,6 +329,7 @@ fn container_cases(cases: &mut Vec<Case>) {
     let labels = Array::from_shape_fn(5, |i| i as i32 - 2);
     let t_bytes: Vec<u8> = bytemuck::cast_slice(t.as_slice().unwrap()).to_vec();
     let l_bytes: Vec<u8> = bytemuck::cast_slice(labels.as_slice().unwrap()).to_vec();
+    let labels_nd = NdArray::from_array(labels.clone());
     let value = Value::Dict(vec![
         (
             Value::from("temperature"),

@@ -302,3 +302,23 @@ fn plan_parts_bodies() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn shared_arrays_are_written_once() {
+    let a = Array1::from_shape_fn(1000, |i| i as f64);
+    let b = Array1::from_shape_fn(1000, |i| -(i as f64));
+    let list = vec![a.view(), b.view(), a.view()];
+    let p = to_payload(&list, &opts()).unwrap();
+    // Two distinct arrays, two buffers; the third item is a memo fetch.
+    assert_eq!(p.buffers.len(), 2);
+    let nd = NdArray::from_array(a.clone());
+    let same = ndpickle::Value::List(vec![
+        ndpickle::Value::Array(nd.clone()),
+        ndpickle::Value::Array(nd),
+    ]);
+    assert_eq!(to_payload(&same, &opts()).unwrap().buffers.len(), 1);
+    // A different view of the same memory is a different array.
+    let rev = a.slice(s![..;-1]);
+    let two = (a.view(), rev);
+    assert_eq!(to_payload(&two, &opts()).unwrap().buffers.len(), 2);
+}

@@ -40,6 +40,15 @@ enum Sink<'w> {
 pub(crate) enum MemoKey {
     Global(&'static str, &'static str),
     DType(DType, bool),
+    /// An array by the address of its element zero and its layout: the same array met
+    /// twice is written once and fetched after, so Python sees one object (shared
+    /// structure, DESIGN §3.5).
+    Array {
+        addr: usize,
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        dtype: DType,
+    },
 }
 
 /// How in-band bytes should load: as `bytes` (read-only) or `bytearray` (writable).
