@@ -335,10 +335,7 @@ fn container_cases(cases: &mut Vec<Case>) {
             Value::from("temperature"),
             Value::Array(NdArray::from_array(t.clone())),
         ),
-        (
-            Value::from("labels"),
-            Value::Array(NdArray::from_array(labels.clone())),
-        ),
+        (Value::from("labels"), Value::Array(labels_nd.clone())),
         (Value::from("units"), Value::from("kelvin")),
         (Value::from("step"), Value::Int(42)),
         (Value::from("scale"), Value::Float(0.5)),
@@ -386,10 +383,7 @@ fn container_cases(cases: &mut Vec<Case>) {
         ),
         (
             Value::from("nested"),
-            Value::List(vec![
-                Value::Array(NdArray::from_array(labels.clone())),
-                Value::Dict(vec![]),
-            ]),
+            Value::List(vec![Value::Array(labels_nd), Value::Dict(vec![])]),
         ),
     ]);
     let json = format!(
