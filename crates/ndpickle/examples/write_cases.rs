@@ -125,6 +125,19 @@ fn main() {
         }
     }
     fs::write(out.join("manifest.jsonl"), manifest).expect("write manifest");
+    // An aligned dataset file: every array payload starts at a multiple of 64.
+    let file_value = (
+        Array::from_shape_fn((300, 7), |(i, j)| (i * 7 + j) as f64),
+        "between",
+        Array::from_shape_fn(1001, |i| i as u8),
+        Array::from_shape_fn((5, 3), |(i, j)| (i + j) as i16).reversed_axes(),
+    );
+    ndpickle::to_file(
+        out.join("aligned.pkl"),
+        &file_value,
+        &WriteOptions::default(),
+    )
+    .expect("to_file");
     println!(
         "wrote {count} cases ({} values) to {}",
         cases.len(),
