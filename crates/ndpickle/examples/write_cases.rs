@@ -125,6 +125,19 @@ fn main() {
         }
     }
     fs::write(out.join("manifest.jsonl"), manifest).expect("write manifest");
+    // An aligned dataset file: every array payload starts at a multiple of 64.
+    let file_value = (
+        Array::from_shape_fn((300, 7), |(i, j)| (i * 7 + j) as f64),
+        "between",
+        Array::from_shape_fn(1001, |i| i as u8),
+        Array::from_shape_fn((5, 3), |(i, j)| (i + j) as i16).reversed_axes(),
+    );
+    ndpickle::to_file(
+        out.join("aligned.pkl"),
+        &file_value,
+        &WriteOptions::default(),
+    )
+    .expect("to_file");
     println!(
         "wrote {count} cases ({} values) to {}",
         cases.len(),
@@ -329,15 +342,13 @@ fn container_cases(cases: &mut Vec<Case>) {
     let labels = Array::from_shape_fn(5, |i| i as i32 - 2);
     let t_bytes: Vec<u8> = bytemuck::cast_slice(t.as_slice().unwrap()).to_vec();
     let l_bytes: Vec<u8> = bytemuck::cast_slice(labels.as_slice().unwrap()).to_vec();
+    let labels_nd = NdArray::from_array(labels.clone());
     let value = Value::Dict(vec![
         (
             Value::from("temperature"),
             Value::Array(NdArray::from_array(t.clone())),
         ),
-        (
-            Value::from("labels"),
-            Value::Array(NdArray::from_array(labels.clone())),
-        ),
+        (Value::from("labels"), Value::Array(labels_nd.clone())),
         (Value::from("units"), Value::from("kelvin")),
         (Value::from("step"), Value::Int(42)),
         (Value::from("scale"), Value::Float(0.5)),
@@ -385,10 +396,7 @@ fn container_cases(cases: &mut Vec<Case>) {
         ),
         (
             Value::from("nested"),
-            Value::List(vec![
-                Value::Array(NdArray::from_array(labels.clone())),
-                Value::Dict(vec![]),
-            ]),
+            Value::List(vec![Value::Array(labels_nd), Value::Dict(vec![])]),
         ),
     ]);
     let json = format!(

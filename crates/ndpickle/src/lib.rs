@@ -21,6 +21,6 @@ pub use error::{DecodeError, DecodeErrorKind, EncodeError, WireError};
 pub use layout::LayoutPolicy;
 pub use value::{Global, Object, Value};
 pub use write::{
-    NumpyForm, Payload, ToPickle, WriteOptions, WriteOptionsBuilder, to_payload, to_vec,
-    to_vec_with, to_writer, to_writer_with,
+    NumpyForm, Payload, ToPickle, WriteOptions, WriteOptionsBuilder, inline_buffers, to_file,
+    to_payload, to_vec, to_vec_with, to_writer, to_writer_with,
 };

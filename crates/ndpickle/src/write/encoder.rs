@@ -40,6 +40,15 @@ enum Sink<'w> {
 pub(crate) enum MemoKey {
     Global(&'static str, &'static str),
     DType(DType, bool),
+    /// An array by the address of its element zero and its layout: the same array met
+    /// twice is written once and fetched after, so Python sees one object (shared
+    /// structure, DESIGN §3.5).
+    Array {
+        addr: usize,
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        dtype: DType,
+    },
 }
 
 /// How in-band bytes should load: as `bytes` (read-only) or `bytearray` (writable).
@@ -173,9 +182,14 @@ impl<'a, 'w> Encoder<'a, 'w> {
     pub(crate) fn put_large(
         &mut self,
         header: &[u8],
+        len: usize,
         chunks: &mut ChunkSource<'_>,
     ) -> Result<(), EncodeError> {
         self.commit_frame()?;
+        if let Sink::Vec(v) = &mut self.sink {
+            // Grow once to the final size instead of doubling (and copying) along the way.
+            v.reserve(header.len() + len + 128);
+        }
         if let Some(align) = self.opts.align {
             // SHORT_BINBYTES n <n pad bytes> POP, sized so the payload lands on `align`.
             let after_pad = self.written + 3 + header.len() as u64;
@@ -343,7 +357,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
             });
         };
         if n >= LARGE_PAYLOAD {
-            self.put_large(&head, &mut |sink| sink(s.as_bytes()))
+            self.put_large(&head, n, &mut |sink| sink(s.as_bytes()))
         } else {
             self.put(&head)?;
             self.put(s.as_bytes())
@@ -397,7 +411,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
             });
         };
         if len >= LARGE_PAYLOAD || (self.opts.align.is_some() && len > 0) {
-            self.put_large(&head, chunks)?;
+            self.put_large(&head, len, chunks)?;
         } else {
             self.put(&head)?;
             let mut small = Vec::with_capacity(len);
@@ -451,7 +465,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         };
         if len >= LARGE_PAYLOAD {
             let mut buf = Vec::with_capacity(64 * 1024);
-            self.put_large(&head, &mut |sink| {
+            self.put_large(&head, utf8_len as usize, &mut |sink| {
                 chunks(&mut |c| {
                     for piece in c.chunks(32 * 1024) {
                         buf.clear();
@@ -747,6 +761,99 @@ mod tests {
         }
         assert_eq!(pos, v.len());
         assert!(frames > 1);
+    }
+
+    #[test]
+    fn containers_match_cpython() {
+        use crate::ToPickle;
+        fn both<T: ToPickle>(v: &T, p2: &[u8], p4: &[u8]) {
+            let o2 = WriteOptions::builder().protocol(2).build().unwrap();
+            assert_eq!(crate::to_vec_with(v, &o2).unwrap(), p2);
+            let o4 = WriteOptions::builder().protocol(4).build().unwrap();
+            assert_eq!(crate::to_vec_with(v, &o4).unwrap(), p4);
+        }
+        // Expected bytes: pickletools.optimize(pickle.dumps(x, protocol)) from CPython 3.11.
+        both(&(), b"\x80\x02N.", b"\x80\x04N.");
+        both(
+            &(1i32,),
+            b"\x80\x02K\x01\x85.",
+            b"\x80\x04\x95\x04\x00\x00\x00\x00\x00\x00\x00K\x01\x85.",
+        );
+        both(
+            &(1i32, 2i32),
+            b"\x80\x02K\x01K\x02\x86.",
+            b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00K\x01K\x02\x86.",
+        );
+        both(
+            &(1i32, 2i32, 3i32, 4i32),
+            b"\x80\x02(K\x01K\x02K\x03K\x04t.",
+            b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00(K\x01K\x02K\x03K\x04t.",
+        );
+        both(
+            &vec![1i32, 2],
+            b"\x80\x02](K\x01K\x02e.",
+            b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00](K\x01K\x02e.",
+        );
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("a", 1i32);
+        both(
+            &m,
+            b"\x80\x02}(X\x01\x00\x00\x00aK\x01u.",
+            b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00}(\x8c\x01aK\x01u.",
+        );
+        let o4 = WriteOptions::builder().protocol(4).build().unwrap();
+        let set: std::collections::BTreeSet<i32> = [1, 2].into();
+        assert_eq!(
+            crate::to_vec_with(&set, &o4).unwrap(),
+            b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00\x8f(K\x01K\x02\x90."
+        );
+        let frozen = crate::Value::FrozenSet(vec![crate::Value::Int(3)]);
+        assert_eq!(
+            crate::to_vec_with(&frozen, &o4).unwrap(),
+            b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00(K\x03\x91."
+        );
+        // 2**100 as LONG1.
+        assert_eq!(
+            body2(|e| e.int128(1i128 << 100)),
+            b"\x8a\x0d\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10"
+        );
+        // -2**2000 as LONG1 with 251 bytes; one more byte of magnitude needs LONG4.
+        let big = -(num_bigint::BigInt::from(1) << 2000usize);
+        let v = body2(|e| e.bigint(&big));
+        assert_eq!(&v[..2], b"\x8a\xfb");
+        assert_eq!(v.len(), 2 + 251);
+        let bigger = num_bigint::BigInt::from(1) << 2100usize;
+        let v = body2(|e| e.bigint(&bigger));
+        assert_eq!(v[0], LONG4);
+        assert_eq!(&v[1..5], &263u32.to_le_bytes());
+    }
+
+    #[test]
+    fn buffers_and_memo_indexes() {
+        let opts = WriteOptions::default();
+        let mut enc = Encoder::to_vec(&opts, true).unwrap();
+        enc.next_buffer(PayloadBuffer::borrowed(b"abc", true))
+            .unwrap();
+        enc.next_buffer(PayloadBuffer::borrowed(b"de", false))
+            .unwrap();
+        let (v, bufs) = enc.finish().unwrap();
+        assert_eq!(
+            v,
+            b"\x80\x05\x95\x04\x00\x00\x00\x00\x00\x00\x00\x97\x98\x97."
+        );
+        assert_eq!(bufs.len(), 2);
+        // Protocol 3: past 256 memo entries, LONG_BINPUT / LONG_BINGET.
+        let v = encode(3, |e| {
+            for i in 0..300 {
+                e.global_uncached("m", "x")?;
+                e.memoize(MemoKey::DType(crate::DType::Void(i), false))?;
+                e.put(&[POP])?;
+            }
+            e.get_memo(&MemoKey::DType(crate::DType::Void(299), false))
+                .map(|_| ())
+        });
+        assert!(v.windows(5).any(|w| w == [LONG_BINPUT, 0x2b, 0x01, 0, 0]));
+        assert!(v.ends_with(&[LONG_BINGET, 0x2b, 0x01, 0, 0, STOP]));
     }
 
     #[test]

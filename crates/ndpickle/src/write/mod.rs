@@ -1,6 +1,7 @@
 //! The pickle writer: [`to_vec`], [`to_writer`], [`to_payload`] and their options.
 
 mod encoder;
+mod file;
 pub mod numpy;
 mod options;
 mod to_pickle;
@@ -8,6 +9,7 @@ mod to_pickle;
 use std::io::Write;
 
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};
+pub use file::{FILE_ALIGN, inline_buffers, to_file};
 pub use options::{NumpyForm, WriteOptions, WriteOptionsBuilder};
 pub use to_pickle::ToPickle;
 

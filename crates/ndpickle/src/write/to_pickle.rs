@@ -11,7 +11,7 @@ use crate::array::NdArray;
 use crate::dtype::Element;
 use crate::error::EncodeError;
 use crate::value::{Object, Value};
-use crate::write::encoder::Encoder;
+use crate::write::encoder::{Encoder, MemoKey};
 use crate::write::numpy::{self, ArrayParts, Body};
 
 /// A Rust value that can be written as a Python value.
@@ -253,8 +253,19 @@ where
     D: Dimension,
 {
     fn to_pickle<'a>(&'a self, enc: &mut Encoder<'a, '_>) -> Result<(), EncodeError> {
+        let size = std::mem::size_of::<T>() as isize;
+        let key = MemoKey::Array {
+            addr: self.as_ptr() as usize,
+            shape: self.shape().to_vec(),
+            strides: self.strides().iter().map(|&s| s * size).collect(),
+            dtype: T::dtype(),
+        };
+        if enc.get_memo(&key)? {
+            return Ok(());
+        }
         let parts = ndarray_parts(self, enc)?;
-        numpy::write_array(enc, parts)
+        numpy::write_array(enc, parts)?;
+        enc.memoize(key)
     }
 }
 
@@ -345,6 +356,15 @@ where
 /// Arrays decoded by the reader (or built from owned `ndarray` arrays).
 impl ToPickle for NdArray {
     fn to_pickle<'a>(&'a self, enc: &mut Encoder<'a, '_>) -> Result<(), EncodeError> {
+        let key = MemoKey::Array {
+            addr: self.data().as_ptr() as usize + self.offset(),
+            shape: self.shape().to_vec(),
+            strides: self.strides().to_vec(),
+            dtype: self.dtype().clone(),
+        };
+        if enc.get_memo(&key)? {
+            return Ok(());
+        }
         let opts = enc.options();
         let parts = numpy::plan_parts(
             Cow::Borrowed(self.dtype()),
@@ -354,7 +374,8 @@ impl ToPickle for NdArray {
             self.offset(),
             opts,
         )?;
-        numpy::write_array(enc, parts)
+        numpy::write_array(enc, parts)?;
+        enc.memoize(key)
     }
 }
 

@@ -1,0 +1,215 @@
+//! Dataset files (DESIGN §5): standard protocol-5 pickles whose large payloads start at
+//! 64-byte aligned offsets, so that `pickle.load` opens them anywhere and ndpickle can
+//! memory-map them back with zero copies.
+//!
+//! Padding is a `SHORT_BINBYTES n <n bytes> POP` before the payload's opcode, placed so that
+//! the payload's first byte lands on the alignment. Files stream: array data goes from the
+//! array's memory to the file, never through a temporary copy, so peak memory stays near
+//! the size of the data.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::error::EncodeError;
+use crate::opcodes::*;
+use crate::write::encoder::{BytesKind, Encoder};
+use crate::write::options::WriteOptions;
+use crate::write::to_pickle::ToPickle;
+
+/// Alignment of array payloads in files.
+pub const FILE_ALIGN: usize = 64;
+
+/// Writes `value` to a new file at `path` as an aligned protocol-5 pickle (the options'
+/// alignment defaults to [`FILE_ALIGN`] when unset).
+pub fn to_file<T: ToPickle + ?Sized>(
+    path: impl AsRef<Path>,
+    value: &T,
+    opts: &WriteOptions,
+) -> Result<(), EncodeError> {
+    let mut opts = opts.clone();
+    if opts.align.is_none() {
+        opts.align = Some(FILE_ALIGN);
+    }
+    let mut w = BufWriter::with_capacity(1 << 16, File::create(path)?);
+    crate::write::to_writer_with(&mut w, value, &opts)?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(())
+}
+
+/// Rewrites a protocol-5 pickle whose buffers travel out-of-band (`NEXT_BUFFER`, as
+/// `pickle.dumps(obj, protocol=5, buffer_callback=...)` writes them) into a self-contained
+/// stream written to `w`: each buffer becomes an in-band `BYTEARRAY8` (or `BINBYTES8` when
+/// it was marked read-only), aligned as the options say; every other opcode is kept and
+/// re-framed. Used to write files from Python objects.
+pub fn inline_buffers<W: Write, B: AsRef<[u8]>>(
+    pickle: &[u8],
+    buffers: &[B],
+    mut w: W,
+    opts: &WriteOptions,
+) -> Result<(), EncodeError> {
+    let bad = |msg: String| EncodeError::InvalidOption(format!("pickle to rewrite: {msg}"));
+    let mut opts = opts.clone();
+    opts.protocol = 5;
+    let mut enc = Encoder::to_writer(&opts, &mut w)?;
+    let mut pos = 0usize;
+    let mut next = 0usize;
+    let mut stopped = false;
+    while pos < pickle.len() {
+        let op = pickle[pos];
+        let len = op_len(pickle, pos).map_err(|e| bad(format!("at byte {pos}: {e}")))?;
+        match op {
+            PROTO | FRAME => {}
+            NEXT_BUFFER => {
+                let buf = buffers
+                    .get(next)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "more NEXT_BUFFER opcodes than the {} buffers",
+                            buffers.len()
+                        ))
+                    })?
+                    .as_ref();
+                next += 1;
+                let readonly = pickle.get(pos + 1) == Some(&READONLY_BUFFER);
+                let kind = if readonly {
+                    BytesKind::Bytes
+                } else {
+                    BytesKind::ByteArray
+                };
+                enc.payload_large(kind, buf)?;
+                if readonly {
+                    pos += 1;
+                }
+            }
+            STOP => {
+                stopped = true;
+                break;
+            }
+            _ => enc.put(&pickle[pos..pos + len])?,
+        }
+        pos += len;
+    }
+    if !stopped {
+        return Err(bad("no STOP opcode".into()));
+    }
+    if next != buffers.len() {
+        return Err(bad(format!("{} buffers given, {next} used", buffers.len())));
+    }
+    enc.finish()?;
+    Ok(())
+}
+
+/// Length of the opcode at `pos` with its argument.
+fn op_len(data: &[u8], pos: usize) -> Result<usize, String> {
+    let rest = &data[pos + 1..];
+    let fixed = |n: usize| {
+        if rest.len() >= n {
+            Ok(1 + n)
+        } else {
+            Err("truncated argument".to_string())
+        }
+    };
+    let counted = |width: usize| -> Result<usize, String> {
+        if rest.len() < width {
+            return Err("truncated length".into());
+        }
+        let mut b = [0u8; 8];
+        b[..width].copy_from_slice(&rest[..width]);
+        let n =
+            usize::try_from(u64::from_le_bytes(b)).map_err(|_| "length overflows".to_string())?;
+        let total = n.checked_add(width).ok_or("length overflows")?;
+        if rest.len() < total {
+            return Err(format!("payload of {n} bytes is truncated"));
+        }
+        Ok(1 + total)
+    };
+    let lines = |count: usize| -> Result<usize, String> {
+        let mut at = 0;
+        for _ in 0..count {
+            let nl = rest[at..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or("unterminated line")?;
+            at += nl + 1;
+        }
+        Ok(1 + at)
+    };
+    match data[pos] {
+        MARK | STOP | POP | POP_MARK | DUP | NONE | NEWTRUE | NEWFALSE | EMPTY_DICT
+        | EMPTY_LIST | EMPTY_TUPLE | EMPTY_SET | APPEND | APPENDS | BUILD | DICT | LIST | OBJ
+        | REDUCE | SETITEM | SETITEMS | TUPLE | TUPLE1 | TUPLE2 | TUPLE3 | BINPERSID | ADDITEMS
+        | FROZENSET | NEWOBJ | NEWOBJ_EX | STACK_GLOBAL | MEMOIZE | NEXT_BUFFER
+        | READONLY_BUFFER => Ok(1),
+        INT | LONG | FLOAT | STRING | UNICODE | PERSID | GET | PUT => lines(1),
+        GLOBAL | INST => lines(2),
+        BININT1 | BINGET | BINPUT | EXT1 | PROTO => fixed(1),
+        BININT2 | EXT2 => fixed(2),
+        BININT | LONG_BINGET | LONG_BINPUT | EXT4 => fixed(4),
+        BINFLOAT => fixed(8),
+        FRAME => fixed(8),
+        SHORT_BINSTRING | SHORT_BINBYTES | SHORT_BINUNICODE | LONG1 => counted(1),
+        BINSTRING | BINBYTES | BINUNICODE | LONG4 => counted(4),
+        BINUNICODE8 | BINBYTES8 | BYTEARRAY8 => counted(8),
+        other => Err(format!("unknown opcode 0x{other:02x}")),
+    }
+}
+
+impl Encoder<'_, '_> {
+    /// A payload written outside frames (aligned when the options ask).
+    pub(crate) fn payload_large(
+        &mut self,
+        kind: BytesKind,
+        data: &[u8],
+    ) -> Result<(), EncodeError> {
+        let mut head = vec![if kind == BytesKind::ByteArray {
+            BYTEARRAY8
+        } else {
+            BINBYTES8
+        }];
+        head.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        self.put_large(&head, data.len(), &mut |sink| sink(data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_lengths() {
+        assert_eq!(op_len(b"K\x05", 0), Ok(2));
+        assert_eq!(op_len(b"cmod\nname\n.", 0), Ok(10));
+        assert_eq!(op_len(b"C\x02ab", 0), Ok(4));
+        assert!(op_len(b"C\x05ab", 0).is_err());
+        assert!(op_len(b"\x96\xff\xff\xff\xff\xff\xff\xff\xff", 0).is_err());
+        assert!(op_len(b"\xff", 0).is_err());
+        assert!(op_len(b"cmod\nname", 0).is_err());
+    }
+
+    #[test]
+    fn inline_replaces_buffers() {
+        // PROTO 5, FRAME, NEXT_BUFFER, NEXT_BUFFER READONLY_BUFFER, TUPLE2, STOP
+        let mut p = vec![PROTO, 5, FRAME];
+        p.extend_from_slice(&5u64.to_le_bytes());
+        p.extend_from_slice(&[NEXT_BUFFER, NEXT_BUFFER, READONLY_BUFFER, TUPLE2, STOP]);
+        let opts = WriteOptions::builder().align(Some(64)).build().unwrap();
+        let mut out = Vec::new();
+        inline_buffers(&p, &[&[1u8; 100][..], &[2u8; 70][..]], &mut out, &opts).unwrap();
+        let a = out.windows(100).position(|w| w == [1u8; 100]).unwrap();
+        let b = out.windows(70).position(|w| w == [2u8; 70]).unwrap();
+        assert_eq!((a % 64, b % 64), (0, 0));
+        assert_eq!(out[a - 9], BYTEARRAY8);
+        assert_eq!(out[b - 9], BINBYTES8);
+        assert_eq!(*out.last().unwrap(), STOP);
+        // Errors: too few buffers, too many, no STOP, garbage.
+        assert!(inline_buffers(&p, &[&[1u8][..]], &mut Vec::new(), &opts).is_err());
+        assert!(inline_buffers(&p, &[&[1u8][..]; 3], &mut Vec::new(), &opts).is_err());
+        assert!(
+            inline_buffers(&p[..p.len() - 1], &[&[1u8][..]; 2], &mut Vec::new(), &opts).is_err()
+        );
+        assert!(
+            inline_buffers(&[PROTO, 5, 0xff], &[] as &[&[u8]], &mut Vec::new(), &opts).is_err()
+        );
+    }
+}

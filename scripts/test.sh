@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test: Rust (fmt, clippy, unit, integration,
+# doc tests) and Python (pytest under numpy 2.x, and the numpy-1 suites under numpy 1.26).
+# Slow runs (fuzzing, benchmarks) have their own commands in the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace --quiet
+
+cases=$(mktemp -d)
+trap 'rm -rf "$cases"' EXIT
+export NDPICKLE_CASES_DIR=$cases
+.venv/bin/python -m pytest -q -p no:cacheprovider tests
+.venv-np1/bin/python -m pytest -q -p no:cacheprovider tests/test_writer_numpy.py
