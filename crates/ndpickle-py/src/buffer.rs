@@ -165,7 +165,7 @@ pub(crate) struct ArrayMemory<'a, 'py> {
 
 impl<'a, 'py> ArrayMemory<'a, 'py> {
     /// The layout of `array`.
-    pub fn of(array: &'a Bound<'py, PyUntypedArray>) -> ArrayMemory<'a, 'py> {
+    pub(crate) fn of(array: &'a Bound<'py, PyUntypedArray>) -> ArrayMemory<'a, 'py> {
         let ptr = array.as_array_ptr();
         // SAFETY: `array` is a live numpy array, so `ptr` points to its PyArrayObject;
         // `data` and `flags` are plain fields of it.
@@ -194,14 +194,14 @@ impl<'a, 'py> ArrayMemory<'a, 'py> {
 
     /// Whether the elements are plain data (no Python object references or pointers), so
     /// that their bytes can be shipped.
-    pub fn is_plain_data(&self) -> bool {
+    pub(crate) fn is_plain_data(&self) -> bool {
         self.dtype.flags() & (npyffi::NPY_ITEM_REFCOUNT | npyffi::NPY_ITEM_IS_POINTER) == 0
     }
 
     /// The bytes `extent.low..extent.high` around element zero.
     ///
     /// `extent` must be the extent of this array's shape and strides (or lie within it).
-    pub fn extent_bytes(&self, extent: Extent) -> &'a [u8] {
+    pub(crate) fn extent_bytes(&self, extent: Extent) -> &'a [u8] {
         // SAFETY: numpy guarantees that every element of a live array lies in valid memory;
         // `extent` spans exactly the bytes from the lowest to the highest element touched,
         // so the slice lies in memory owned by the array, which the borrow `'a` keeps alive. The slice

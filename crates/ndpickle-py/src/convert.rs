@@ -8,9 +8,7 @@ use ndpickle::dtype::ML_DTYPES;
 use ndpickle::{DType, DecodeErrorKind, Global, NdArray, Object, Value};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{
-    PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyTuple,
-};
+use pyo3::types::{PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyTuple};
 
 use crate::buffer::RawBuffer;
 use crate::error::decode_msg;
@@ -20,7 +18,7 @@ static NUMPY_NDARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Names in `pyarrow.lib` the conversion may call: the reconstructors pyarrow's own
 /// pickles use (DESIGN §4) and the type factories their arguments name.
-pub const PYARROW_ALLOWED: &[&str] = &[
+pub(crate) const PYARROW_ALLOWED: &[&str] = &[
     "_restore_array",
     "_reconstruct_record_batch",
     "_reconstruct_table",
@@ -107,9 +105,9 @@ pub fn dtype_to_numpy<'py>(py: Python<'py>, dtype: &DType) -> PyResult<Bound<'py
             make.call1((spec, *aligned))
         }
         simple => {
-            let descr = simple.descr().ok_or_else(|| {
-                decode_msg(DecodeErrorKind::UnsupportedDtype(simple.to_string()))
-            })?;
+            let descr = simple
+                .descr()
+                .ok_or_else(|| decode_msg(DecodeErrorKind::UnsupportedDtype(simple.to_string())))?;
             make.call1((descr,))
         }
     }
@@ -117,7 +115,7 @@ pub fn dtype_to_numpy<'py>(py: Python<'py>, dtype: &DType) -> PyResult<Bound<'py
 
 /// A Python buffer the pickle's data may live in (an out-of-band buffer or the pickle
 /// itself), so that arrays over it become numpy views of the same object.
-pub struct Source {
+pub(crate) struct Source {
     /// Address of its first byte.
     pub start: usize,
     /// Length in bytes.
@@ -129,13 +127,13 @@ pub struct Source {
 }
 
 /// Converts [`Value`]s to Python objects, viewing the given sources without copying.
-pub struct Converter<'a> {
+pub(crate) struct Converter<'a> {
     sources: &'a [Source],
 }
 
 impl<'a> Converter<'a> {
     /// A converter whose arrays may view `sources`.
-    pub fn new(sources: &'a [Source]) -> Converter<'a> {
+    pub(crate) fn new(sources: &'a [Source]) -> Converter<'a> {
         Converter { sources }
     }
 
@@ -148,7 +146,7 @@ impl<'a> Converter<'a> {
     }
 
     /// The Python object for `value`.
-    pub fn to_py<'py>(&self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn to_py<'py>(&self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
         Ok(match value {
             Value::None => py.None().into_bound(py),
             Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),

@@ -119,7 +119,7 @@ pub fn decode_err(e: DecodeError) -> PyErr {
 
 /// A new decode error not tied to a stream position (e.g. a reduce form the conversion to
 /// Python objects refuses).
-pub fn decode_msg(kind: DecodeErrorKind) -> PyErr {
+pub(crate) fn decode_msg(kind: DecodeErrorKind) -> PyErr {
     decode_err(DecodeError::new(kind))
 }
 

@@ -16,7 +16,7 @@ use crate::convert::{Converter, Source};
 /// `limits` the reader's resource limits by name.
 #[pyfunction]
 #[pyo3(signature = (data, buffers=None, limits=None))]
-pub fn safe_loads<'py>(
+pub(crate) fn safe_loads<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     buffers: Option<&Bound<'py, PyAny>>,

@@ -118,7 +118,10 @@ where
             buffer = share(py, src.region, oob, &src.export)?;
             (offset, strides, order) = (src.zero, Some(src.strides), Order::C);
         }
-        Plan::Pack { byte_len, strides: s } => {
+        Plan::Pack {
+            byte_len,
+            strides: s,
+        } => {
             let (unique, _) = layout::packed_strides(src.shape, src.strides, src.itemsize);
             let fill = |out: &mut [u8]| {
                 let mut at = 0;
@@ -186,8 +189,8 @@ pub fn reduce_numpy<'py>(
     if !mem.is_plain_data() || mem.itemsize == 0 {
         return Ok(None);
     }
-    let extent = Extent::of(mem.shape, mem.strides, mem.itemsize)
-        .map_err(|e| encode_err(e.into()))?;
+    let extent =
+        Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
     let (region, zero) = match extent {
         Some(ext) => (mem.extent_bytes(ext), (-ext.low) as usize),
         None => (&[][..], 0),
@@ -227,7 +230,9 @@ impl ArrayReducer {
         let protocol = u8::try_from(protocol)
             .ok()
             .filter(|p| *p <= 5)
-            .ok_or_else(|| PyValueError::new_err(format!("protocol {protocol} is not supported")))?;
+            .ok_or_else(|| {
+                PyValueError::new_err(format!("protocol {protocol} is not supported"))
+            })?;
         let mut opts = ReduceOptions::new(protocol.max(2))?;
         opts.policy = match layout {
             "auto" => LayoutPolicy::Auto,
@@ -331,8 +336,8 @@ pub fn reduce_ndarray<'py>(
     let opts = ReduceOptions::new(protocol)?;
     let dtype = dtype_to_numpy(py, array.dtype())?;
     let itemsize = array.dtype().itemsize();
-    let extent = Extent::of(array.shape(), array.strides(), itemsize)
-        .map_err(|e| encode_err(e.into()))?;
+    let extent =
+        Extent::of(array.shape(), array.strides(), itemsize).map_err(|e| encode_err(e.into()))?;
     let data: &Bytes = array.data();
     let (start, region, zero) = match extent {
         Some(ext) => {
