@@ -384,3 +384,50 @@ def test_stub_matches_the_extension():
         text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _numpy1_python():
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("NDPICKLE_NUMPY1_PYTHON")
+    local = Path(__file__).resolve().parent.parent / ".venv-np1" / "bin" / "python"
+    return env or (str(local) if local.exists() else None)
+
+
+def test_streams_load_under_numpy1(tmp_path):
+    """What numpy 2 + ndpickle writes, numpy 1.26 loads with plain pickle and warnings as
+    errors — aligned structs included (written as a portable dtype spec)."""
+    py = _numpy1_python()
+    if py is None:
+        pytest.skip("set NDPICKLE_NUMPY1_PYTHON (or create .venv-np1) to run")
+    a = np.arange(24.0).reshape(4, 6)
+    objs = {
+        "s": a[:, ::2], "r": a[::-1], "b": np.broadcast_to(a[0], (5, 6)),
+        "f": np.asfortranarray(a), "p": a[::3, ::4],
+        "al": np.zeros(2, dtype=np.dtype("i4, i1", align=True)),
+        "nal": np.zeros(2, np.dtype([("o", np.dtype("i4, i1", align=True)), ("z", "u1")])),
+    }
+    for p in (2, 3, 4, 5):
+        (tmp_path / f"{p}.pkl").write_bytes(ndpickle.dumps(objs, protocol=p))
+    code = (
+        "import pickle, sys, numpy as np\n"
+        "a = np.arange(24.0).reshape(4, 6)\n"
+        "for p in (2, 3, 4, 5):\n"
+        "    with open(f'{sys.argv[1]}/{p}.pkl', 'rb') as f: o = pickle.load(f)\n"
+        "    assert (o['s'] == a[:, ::2]).all() and (o['r'] == a[::-1]).all()\n"
+        "    assert (o['b'] == a[0]).all() and o['f'].flags.f_contiguous and (o['p'] == a[::3, ::4]).all()\n"
+        "    assert o['al'].dtype.isalignedstruct and o['al'].dtype.itemsize == 8\n"
+        "    assert o['nal'].dtype.itemsize == 9\n"
+        "print(np.__version__)\n"
+    )
+    r = subprocess.run([py, "-W", "error", "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("1.")
+
+
+def test_aligned_struct_dtype_round_trip():
+    dt = np.dtype({"names": ["r", "b"], "formats": ["u1", "<f8"], "titles": ["Red", None]}, align=True)
+    x = np.zeros(3, dt)
+    out = pickle.loads(ndpickle.dumps(x))
+    assert out.dtype == dt and out.dtype.isalignedstruct

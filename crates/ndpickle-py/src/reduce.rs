@@ -22,11 +22,11 @@ use ndarray::{Array, Dimension};
 use ndpickle::array::Extent;
 use ndpickle::layout::{self, LayoutPolicy, Order, Plan};
 use ndpickle::{Element, NdArray};
-use numpy::PyUntypedArray;
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple, PyType};
 
 use crate::buffer::{ArrayMemory, RawBuffer};
 use crate::convert::dtype_to_numpy;
@@ -270,6 +270,10 @@ impl ArrayReducer {
                 if let Some(reduced) = reduce_numpy(array, opts)? {
                     return Ok(reduced.into_any());
                 }
+            } else if let Ok(descr) = obj.cast::<PyArrayDescr>() {
+                if descr.is_aligned_struct() {
+                    return Ok(portable_aligned_struct(descr)?.into_any());
+                }
             }
         }
         match &self.fallback {
@@ -277,6 +281,45 @@ impl ArrayReducer {
             None => Ok(py.NotImplemented().into_bound(py)),
         }
     }
+}
+
+/// `(numpy.dtype, ({'names', 'formats', 'offsets', 'itemsize'[, 'titles']}, True, True))` for
+/// an aligned structured dtype. numpy 2's own dtype state for aligned structs (unsigned
+/// flags) fails to load on numpy 1.x; this spelling loads everywhere (DESIGN §3.2). Nested
+/// field dtypes are reduced by the pickler, so nested aligned structs get the same form.
+fn portable_aligned_struct<'py>(descr: &Bound<'py, PyArrayDescr>) -> PyResult<Bound<'py, PyTuple>> {
+    let py = descr.py();
+    let names = descr.getattr("names")?;
+    let fields = descr.getattr("fields")?;
+    let (formats, offsets, titles) = (PyList::empty(py), PyList::empty(py), PyList::empty(py));
+    let mut has_titles = false;
+    for name in names.try_iter()? {
+        let field = fields.get_item(name?)?;
+        formats.append(field.get_item(0)?)?;
+        offsets.append(field.get_item(1)?)?;
+        if field.len()? > 2 {
+            has_titles = true;
+            titles.append(field.get_item(2)?)?;
+        } else {
+            titles.append(py.None())?;
+        }
+    }
+    let spec = PyDict::new(py);
+    spec.set_item(
+        "names",
+        PyList::new(py, names.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
+    )?;
+    spec.set_item("formats", formats)?;
+    spec.set_item("offsets", offsets)?;
+    spec.set_item("itemsize", descr.itemsize())?;
+    if has_titles {
+        spec.set_item("titles", titles)?;
+    }
+    let dtype_type = descr.py().import("numpy")?.getattr("dtype")?;
+    PyTuple::new(
+        py,
+        [dtype_type, (spec, true, true).into_pyobject(py)?.into_any()],
+    )
 }
 
 /// `__reduce_ex__` for a Rust-owned `ndarray` array shared with Python through an [`Arc`].
