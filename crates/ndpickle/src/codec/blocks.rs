@@ -14,6 +14,14 @@ use super::shuffle::{shuffle, unshuffle};
 use super::zstd::ZstdState;
 use super::{Codec, Filter};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::wire;
+
+/// Bit 31 of a split-stream table entry: the plane is stored as is.
+pub(crate) const RAW_STREAM: u32 = 1 << 31;
+
+fn corrupt(what: &str) -> DecodeError {
+    DecodeError::new(DecodeErrorKind::Codec(what.to_string()))
+}
 
 /// Per-thread reusable state: codec contexts and buffers.
 #[derive(Default)]
@@ -40,23 +48,57 @@ impl Worker {
         Ok(self.out.len() - before)
     }
 
-    /// Shuffles (if `elem > 1`) and compresses one block.
+    /// Shuffles (if `elem > 1`) and compresses one block, as one stream or split by plane.
     fn compress_block(
         &mut self,
         codec: Codec,
         elem: usize,
+        split: bool,
         block: &[u8],
     ) -> Result<usize, EncodeError> {
         if elem > 1 {
             let mut shuf = std::mem::take(&mut self.shuf);
             shuf.resize(block.len(), 0);
             shuffle(elem, block, &mut shuf);
-            let r = self.encode(codec, &shuf);
+            let r = if split {
+                self.encode_split(codec, elem, &shuf)
+            } else {
+                self.encode(codec, &shuf)
+            };
             self.shuf = shuf;
             r
         } else {
             self.encode(codec, block)
         }
+    }
+
+    /// The split-stream block layout (see [`super::header`]): a table of `elem` `u32` entries,
+    /// then one stream per byte plane (a codec frame, or the plane itself when the codec would
+    /// not shrink it), then the `len % elem` tail bytes.
+    fn encode_split(
+        &mut self,
+        codec: Codec,
+        elem: usize,
+        shuf: &[u8],
+    ) -> Result<usize, EncodeError> {
+        let n = shuf.len() / elem;
+        let before = self.out.len();
+        self.out.resize(before + 4 * elem, 0);
+        for p in 0..elem {
+            let plane = &shuf[p * n..(p + 1) * n];
+            let start = self.out.len();
+            let len = self.encode(codec, plane)?;
+            let entry = if len >= n {
+                self.out.truncate(start);
+                self.out.extend_from_slice(plane);
+                n as u32 | RAW_STREAM
+            } else {
+                len as u32
+            };
+            self.out[before + 4 * p..before + 4 * p + 4].copy_from_slice(&entry.to_le_bytes());
+        }
+        self.out.extend_from_slice(&shuf[elem * n..]);
+        Ok(self.out.len() - before)
     }
 
     /// Compresses blocks `run.0..run.1` of the job; stops early (returning `false`) once the
@@ -67,7 +109,7 @@ impl Worker {
         for i in run.0..run.1 {
             let start = i * job.block_size;
             let end = job.data.len().min(start + job.block_size);
-            let n = self.compress_block(job.codec, job.elem, &job.data[start..end])?;
+            let n = self.compress_block(job.codec, job.elem, job.split, &job.data[start..end])?;
             let n32 = u32::try_from(n)
                 .map_err(|_| EncodeError::Codec("compressed block larger than 4 GiB".into()))?;
             self.lens.push(n32);
@@ -83,13 +125,18 @@ impl Worker {
         &mut self,
         codec: Codec,
         elem: usize,
+        split: bool,
         block: &[u8],
         out: &mut [u8],
     ) -> Result<(), DecodeError> {
         if elem > 1 {
             let mut shuf = std::mem::take(&mut self.shuf);
             shuf.resize(out.len(), 0);
-            let r = self.decode(codec, block, &mut shuf);
+            let r = if split {
+                self.decode_split(codec, elem, block, &mut shuf)
+            } else {
+                self.decode(codec, block, &mut shuf)
+            };
             if r.is_ok() {
                 unshuffle(elem, &shuf, out);
             }
@@ -98,6 +145,40 @@ impl Worker {
         } else {
             self.decode(codec, block, out)
         }
+    }
+
+    /// Inverse of [`Worker::encode_split`]: decodes the planes into `shuf`.
+    fn decode_split(
+        &mut self,
+        codec: Codec,
+        elem: usize,
+        block: &[u8],
+        shuf: &mut [u8],
+    ) -> Result<(), DecodeError> {
+        let n = shuf.len() / elem;
+        let table_len = wire::mul(elem, 4, "stream table length")?;
+        let mut pos = table_len;
+        for p in 0..elem {
+            let entry = wire::u32_le(block, 4 * p, "stream table")?;
+            let len = (entry & !RAW_STREAM) as usize;
+            let stream = wire::slice(block, pos, len, "byte-plane stream")?;
+            pos += len;
+            let dst = &mut shuf[p * n..(p + 1) * n];
+            if entry & RAW_STREAM != 0 {
+                if len != n {
+                    return Err(corrupt("raw byte plane of the wrong length"));
+                }
+                dst.copy_from_slice(stream);
+            } else {
+                self.decode(codec, stream, dst)?;
+            }
+        }
+        let tail = &block[pos.min(block.len())..];
+        if tail.len() != shuf.len() - elem * n {
+            return Err(corrupt("split block has the wrong length"));
+        }
+        shuf[elem * n..].copy_from_slice(tail);
+        Ok(())
     }
 
     fn decode(&mut self, codec: Codec, block: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
@@ -122,6 +203,7 @@ struct Job<'a> {
     data: &'a [u8],
     codec: Codec,
     elem: usize,
+    split: bool,
     block_size: usize,
     /// Compressed bytes produced so far, by all threads.
     total: AtomicUsize,
@@ -147,6 +229,7 @@ pub(crate) fn compress_blocks(
     data: &[u8],
     codec: Codec,
     filter: Filter,
+    split: bool,
     block_size: usize,
     workers: &mut [Worker],
     limit: usize,
@@ -155,6 +238,7 @@ pub(crate) fn compress_blocks(
         data,
         codec,
         elem: filter.elem_size(),
+        split,
         block_size,
         total: AtomicUsize::new(0),
         limit,
@@ -221,6 +305,7 @@ pub(crate) fn decompress_blocks(
 ) -> Result<(), DecodeError> {
     let codec = info.codec();
     let elem = info.elem_size();
+    let split = info.split();
     let lens = info.block_lens();
     let n_blocks = lens.len();
     // One job per block: (compressed bytes, raw output slice), in order.
@@ -243,7 +328,7 @@ pub(crate) fn decompress_blocks(
     let threads = workers.len().min(n_blocks).max(1);
     let run = |w: &mut Worker, jobs: &mut [(&[u8], &mut [u8])]| -> Result<(), DecodeError> {
         for (s, d) in jobs.iter_mut() {
-            w.decompress_block(codec, elem, s, d)?;
+            w.decompress_block(codec, elem, split, s, d)?;
         }
         Ok(())
     };
