@@ -1,1 +1,92 @@
-//! Benchmarks live under benches/benches.
+//! Shared helpers for the benchmarks under `benches/benches` and the table tools in `src/bin`.
+//!
+//! [`datasets`] are deterministic and mirrored exactly by `benches/compare_codecs.py`, so the
+//! Rust figures and the Python peers' figures are measured on the same bytes (both sides print
+//! a [`checksum`] to prove it).
+
+pub mod datasets {
+    //! Five deterministic datasets of [`LEN`] bytes each, built from a counter-based splitmix64
+    //! generator (`mix(seed, i)`), so that numpy can reproduce them bit for bit.
+
+    /// Bytes per dataset (8 MiB).
+    pub const LEN: usize = 8 << 20;
+
+    /// splitmix64 of counter `i` under `seed`.
+    pub fn mix(seed: u64, i: u64) -> u64 {
+        let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform float in [0, 1) from counter `i`.
+    fn uniform(seed: u64, i: u64) -> f64 {
+        (mix(seed, i) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    fn f64s(v: impl Iterator<Item = f64>) -> Vec<u8> {
+        v.flat_map(f64::to_le_bytes).collect()
+    }
+
+    /// float64 smooth random walk: cumulative sum of uniform steps in [-0.5, 0.5).
+    pub fn f64_walk() -> Vec<u8> {
+        let mut x = 0.0f64;
+        f64s((0..(LEN / 8) as u64).map(|i| {
+            x += uniform(1, i) - 0.5;
+            x
+        }))
+    }
+
+    /// float64 uniform random in [0, 1): incompressible mantissas.
+    pub fn f64_uniform() -> Vec<u8> {
+        f64s((0..(LEN / 8) as u64).map(|i| uniform(2, i)))
+    }
+
+    /// float32-valued float64 sine: `f64(f32(100 sin(i / 1000)))`, the low 29 mantissa bits 0.
+    pub fn f64_sine_f32() -> Vec<u8> {
+        f64s((0..(LEN / 8) as u64).map(|i| f64::from((100.0 * (i as f64 * 1e-3).sin()) as f32)))
+    }
+
+    /// int32 labels: runs of 64 equal labels drawn from 0..1000.
+    pub fn i32_labels() -> Vec<u8> {
+        (0..(LEN / 4) as u64)
+            .flat_map(|i| ((mix(4, i >> 6) % 1000) as i32).to_le_bytes())
+            .collect()
+    }
+
+    /// uint8 image, 2048 × 4096: a checkerboard of 64-pixel tiles, one in three black (0), the
+    /// others diagonal ramps with 2 bits of noise.
+    pub fn u8_image() -> Vec<u8> {
+        let w = 4096u64;
+        (0..LEN as u64)
+            .map(|i| {
+                let (y, x) = (i / w, i % w);
+                if (x / 64 + y / 64) % 3 == 0 {
+                    0
+                } else {
+                    (((3 * x + 5 * y) >> 4) + (mix(5, i) & 3)) as u8
+                }
+            })
+            .collect()
+    }
+
+    /// All five: (name, element size, bytes).
+    pub fn all() -> Vec<(&'static str, usize, Vec<u8>)> {
+        vec![
+            ("f64_walk", 8, f64_walk()),
+            ("f64_uniform", 8, f64_uniform()),
+            ("f64_sine_f32", 8, f64_sine_f32()),
+            ("i32_labels", 4, i32_labels()),
+            ("u8_image", 1, u8_image()),
+        ]
+    }
+}
+
+/// A cheap fingerprint of a dataset, computed identically by `compare_codecs.py`:
+/// the wrapping sum of `word * (index + 1)` over the little-endian u64 words.
+pub fn checksum(data: &[u8]) -> u64 {
+    data.chunks_exact(8)
+        .enumerate()
+        .map(|(i, c)| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])).wrapping_mul(i as u64 + 1))
+        .fold(0u64, u64::wrapping_add)
+}

@@ -1,0 +1,173 @@
+//! Prints one markdown table: ratio, single-thread compress and decompress GB/s for every
+//! dataset × codec configuration. A quick companion to the criterion bench `codec`:
+//! `cargo run --release -p ndpickle-benches --bin codec_table [-- --block-size N --threads N
+//! --only NAME --csv]`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ndpickle::codec::{
+    Codec, CodecOptions, Compression, Filter, Scratch, compress, decompress_with,
+};
+use ndpickle_benches::{checksum, datasets};
+
+/// Best time of a few runs of `f`, at least `min_total` in all.
+fn best<T>(mut f: impl FnMut() -> T, min_total: Duration) -> f64 {
+    let start = Instant::now();
+    let mut best = f64::MAX;
+    let mut runs = 0;
+    while runs < 3 || start.elapsed() < min_total {
+        let t = Instant::now();
+        black_box(f());
+        best = best.min(t.elapsed().as_secs_f64());
+        runs += 1;
+    }
+    best
+}
+
+fn main() {
+    let mut block = ndpickle::codec::DEFAULT_BLOCK_SIZE;
+    let mut threads = 1;
+    let mut only: Option<String> = None;
+    let csv = std::env::args().any(|a| a == "--csv");
+    let args: Vec<String> = std::env::args().collect();
+    for w in args.windows(2) {
+        match w[0].as_str() {
+            "--block-size" => block = w[1].parse().expect("block size"),
+            "--threads" => threads = w[1].parse().expect("threads"),
+            "--only" => only = Some(w[1].clone()),
+            _ => {}
+        }
+    }
+    let opts = CodecOptions::builder()
+        .block_size(block)
+        .threads(threads)
+        .build()
+        .unwrap();
+    let mut scratch = Scratch::with_options(opts);
+    let budget = Duration::from_millis(300);
+    if std::env::args().any(|a| a == "--auto") {
+        auto_report(&mut scratch, budget);
+        return;
+    }
+    println!("block size {block}, threads {threads}");
+    println!("| dataset | config | ratio (raw/compressed) | compress GB/s | decompress GB/s |");
+    println!("|---|---|---|---|---|");
+    for (name, elem, data) in datasets::all() {
+        eprintln!("{name}: checksum {:#018x}", checksum(&data));
+        let shuf = Filter::Shuffle { elem_size: elem };
+        let configs: Vec<(&str, Compression)> = vec![
+            ("lz4", Compression::Fixed(Codec::Lz4, Filter::None)),
+            ("shuffle+lz4", Compression::Fixed(Codec::Lz4, shuf)),
+            (
+                "zstd1",
+                Compression::Fixed(Codec::Zstd { level: 1 }, Filter::None),
+            ),
+            (
+                "shuffle+zstd1",
+                Compression::Fixed(Codec::Zstd { level: 1 }, shuf),
+            ),
+            (
+                "zstd3",
+                Compression::Fixed(Codec::Zstd { level: 3 }, Filter::None),
+            ),
+            (
+                "shuffle+zstd3",
+                Compression::Fixed(Codec::Zstd { level: 3 }, shuf),
+            ),
+            ("auto", Compression::default().with_elem_size(elem)),
+        ];
+        for (cname, settings) in configs {
+            if only.as_deref().is_some_and(|o| !cname.contains(o)) {
+                continue;
+            }
+            let c = compress(&data, &settings, &mut scratch).unwrap();
+            let tc = best(|| compress(&data, &settings, &mut scratch).unwrap(), budget);
+            let (ratio, td) = if c.is_raw() {
+                (1.0, f64::NAN)
+            } else {
+                let back = decompress_with(c.bytes(), c.info(), data.len(), &mut scratch).unwrap();
+                assert_eq!(back, data);
+                let td = best(
+                    || decompress_with(c.bytes(), c.info(), data.len(), &mut scratch).unwrap(),
+                    budget,
+                );
+                (data.len() as f64 / c.bytes().len() as f64, td)
+            };
+            let gb = |t: f64| data.len() as f64 / t / 1e9;
+            let note = c
+                .kept_raw()
+                .map(|k| format!(" (kept raw: {k:?})"))
+                .unwrap_or_default();
+            if csv {
+                println!("csv,{name},{cname},{ratio},{},{}", gb(tc), gb(td));
+            } else {
+                println!(
+                    "| {name} | {cname}{note} | {ratio:.3} | {:.2} | {:.2} |",
+                    gb(tc),
+                    gb(td)
+                );
+            }
+        }
+    }
+}
+
+/// The auto policy: sample estimate vs whole-buffer ratio per dataset, and auto on random data
+/// against the raw path (a memcpy of the buffer).
+fn auto_report(scratch: &mut Scratch, budget: Duration) {
+    println!("| dataset | sample compressed/raw | whole compressed/raw | auto decision |");
+    println!("|---|---|---|---|");
+    for (name, elem, data) in datasets::all() {
+        let auto = Compression::default().with_elem_size(elem);
+        let est = ndpickle::codec::sample_estimate(&data, &auto, scratch).unwrap();
+        let whole = compress(
+            &data,
+            &Compression::Fixed(Codec::Lz4, Filter::Shuffle { elem_size: elem }),
+            scratch,
+        )
+        .unwrap();
+        let c = compress(&data, &auto, scratch).unwrap();
+        let decision = c
+            .kept_raw()
+            .map_or("compressed".to_string(), |k| format!("{k:?}"));
+        println!(
+            "| {name} | {est:.3} | {:.3} | {decision} |",
+            whole.bytes().len() as f64 / data.len() as f64
+        );
+    }
+    let data = datasets::f64_uniform();
+    let auto = Compression::default().with_elem_size(8);
+    println!("\n| size | raw memcpy GB/s | auto (decide + memcpy) GB/s | auto / raw |");
+    println!("|---|---|---|---|");
+    for size in [64 << 10, 256 << 10, 1 << 20, 8 << 20] {
+        let src = &data[..size];
+        let mut dst = vec![0u8; size];
+        let reps = (64 << 20) / size;
+        let raw = best(
+            || {
+                for _ in 0..reps {
+                    dst.copy_from_slice(black_box(src));
+                }
+            },
+            budget,
+        );
+        let with_auto = best(
+            || {
+                for _ in 0..reps {
+                    let c = compress(black_box(src), &auto, scratch).unwrap();
+                    assert!(c.is_raw());
+                    dst.copy_from_slice(src);
+                }
+            },
+            budget,
+        );
+        let gb = |t: f64| (size * reps) as f64 / t / 1e9;
+        println!(
+            "| {} KiB | {:.2} | {:.2} | {:.3} |",
+            size >> 10,
+            gb(raw),
+            gb(with_auto),
+            raw / with_auto
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! Block splitting and the worker threads.
+//!
+//! A buffer is cut into blocks of `block_size` raw bytes (the last one may be shorter); each
+//! block is shuffled and compressed on its own, so blocks can be worked on in parallel and the
+//! scratch memory per thread stays at about two blocks. Threads take contiguous runs of blocks
+//! (`std::thread::scope`, the calling thread takes the first run), so their outputs concatenate
+//! in order.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::header::FrameInfo;
+use super::lz4::{self, Lz4State};
+use super::shuffle::{shuffle, unshuffle};
+use super::zstd::ZstdState;
+use super::{Codec, Filter};
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::wire;
+
+/// Bit 31 of a split-stream table entry: the plane is stored as is.
+pub(crate) const RAW_STREAM: u32 = 1 << 31;
+
+fn corrupt(what: &str) -> DecodeError {
+    DecodeError::new(DecodeErrorKind::Codec(what.to_string()))
+}
+
+/// Per-thread reusable state: codec contexts and buffers.
+#[derive(Default)]
+pub(crate) struct Worker {
+    lz4: Lz4State,
+    zstd: ZstdState,
+    /// Shuffled input (compression) or decoded-but-shuffled output (decompression).
+    pub(crate) shuf: Vec<u8>,
+    /// Compressed blocks of this worker's run, concatenated.
+    out: Vec<u8>,
+    /// Compressed length of each block of the run.
+    lens: Vec<u32>,
+}
+
+impl Worker {
+    /// Compresses `input` (already shuffled) with `codec`, appending to `self.out`.
+    pub(crate) fn encode(&mut self, codec: Codec, input: &[u8]) -> Result<usize, EncodeError> {
+        let before = self.out.len();
+        match codec {
+            Codec::None => self.out.extend_from_slice(input),
+            Codec::Lz4 => self.lz4.compress(input, &mut self.out)?,
+            Codec::Zstd { level } => self.zstd.compress(level, input, &mut self.out)?,
+        }
+        Ok(self.out.len() - before)
+    }
+
+    /// Shuffles (if `elem > 1`) and compresses one block, as one stream or split by plane.
+    fn compress_block(
+        &mut self,
+        codec: Codec,
+        elem: usize,
+        split: bool,
+        block: &[u8],
+    ) -> Result<usize, EncodeError> {
+        if elem > 1 {
+            let mut shuf = std::mem::take(&mut self.shuf);
+            shuf.resize(block.len(), 0);
+            shuffle(elem, block, &mut shuf);
+            let r = if split {
+                self.encode_split(codec, elem, &shuf)
+            } else {
+                self.encode(codec, &shuf)
+            };
+            self.shuf = shuf;
+            r
+        } else {
+            self.encode(codec, block)
+        }
+    }
+
+    /// The split-stream block layout (see [`super::header`]): a table of `elem` `u32` entries,
+    /// then one stream per byte plane (a codec frame, or the plane itself when the codec would
+    /// not shrink it), then the `len % elem` tail bytes.
+    fn encode_split(
+        &mut self,
+        codec: Codec,
+        elem: usize,
+        shuf: &[u8],
+    ) -> Result<usize, EncodeError> {
+        let n = shuf.len() / elem;
+        let before = self.out.len();
+        self.out.resize(before + 4 * elem, 0);
+        for p in 0..elem {
+            let plane = &shuf[p * n..(p + 1) * n];
+            let start = self.out.len();
+            let len = self.encode(codec, plane)?;
+            let entry = if len >= n {
+                self.out.truncate(start);
+                self.out.extend_from_slice(plane);
+                n as u32 | RAW_STREAM
+            } else {
+                len as u32
+            };
+            self.out[before + 4 * p..before + 4 * p + 4].copy_from_slice(&entry.to_le_bytes());
+        }
+        self.out.extend_from_slice(&shuf[elem * n..]);
+        Ok(self.out.len() - before)
+    }
+
+    /// Compresses blocks `run.0..run.1` of the job; stops early (returning `false`) once the
+    /// shared running total passes the job's limit.
+    fn compress_run(&mut self, job: &Job<'_>, run: (usize, usize)) -> Result<bool, EncodeError> {
+        self.out.clear();
+        self.lens.clear();
+        for i in run.0..run.1 {
+            let start = i * job.block_size;
+            let end = job.data.len().min(start + job.block_size);
+            let n = self.compress_block(job.codec, job.elem, job.split, &job.data[start..end])?;
+            let n32 = u32::try_from(n)
+                .map_err(|_| EncodeError::Codec("compressed block larger than 4 GiB".into()))?;
+            self.lens.push(n32);
+            if job.total.fetch_add(n, Ordering::Relaxed) + n > job.limit {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Decodes one block into `out` (exactly its raw length).
+    fn decompress_block(
+        &mut self,
+        codec: Codec,
+        elem: usize,
+        split: bool,
+        block: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), DecodeError> {
+        if elem > 1 {
+            let mut shuf = std::mem::take(&mut self.shuf);
+            shuf.resize(out.len(), 0);
+            let r = if split {
+                self.decode_split(codec, elem, block, &mut shuf)
+            } else {
+                self.decode(codec, block, &mut shuf)
+            };
+            if r.is_ok() {
+                unshuffle(elem, &shuf, out);
+            }
+            self.shuf = shuf;
+            r
+        } else {
+            self.decode(codec, block, out)
+        }
+    }
+
+    /// Inverse of [`Worker::encode_split`]: decodes the planes into `shuf`.
+    fn decode_split(
+        &mut self,
+        codec: Codec,
+        elem: usize,
+        block: &[u8],
+        shuf: &mut [u8],
+    ) -> Result<(), DecodeError> {
+        let n = shuf.len() / elem;
+        let table_len = wire::mul(elem, 4, "stream table length")?;
+        let mut pos = table_len;
+        for p in 0..elem {
+            let entry = wire::u32_le(block, 4 * p, "stream table")?;
+            let len = (entry & !RAW_STREAM) as usize;
+            let stream = wire::slice(block, pos, len, "byte-plane stream")?;
+            pos += len;
+            let dst = &mut shuf[p * n..(p + 1) * n];
+            if entry & RAW_STREAM != 0 {
+                if len != n {
+                    return Err(corrupt("raw byte plane of the wrong length"));
+                }
+                dst.copy_from_slice(stream);
+            } else {
+                self.decode(codec, stream, dst)?;
+            }
+        }
+        let tail = &block[pos.min(block.len())..];
+        if tail.len() != shuf.len() - elem * n {
+            return Err(corrupt("split block has the wrong length"));
+        }
+        shuf[elem * n..].copy_from_slice(tail);
+        Ok(())
+    }
+
+    fn decode(&mut self, codec: Codec, block: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
+        match codec {
+            Codec::None => {
+                if block.len() != out.len() {
+                    return Err(DecodeError::new(DecodeErrorKind::Codec(
+                        "raw block length mismatch".into(),
+                    )));
+                }
+                out.copy_from_slice(block);
+                Ok(())
+            }
+            Codec::Lz4 => lz4::decompress(block, out),
+            Codec::Zstd { .. } => self.zstd.decompress(block, out),
+        }
+    }
+}
+
+/// One buffer to compress, shared by the worker threads.
+struct Job<'a> {
+    data: &'a [u8],
+    codec: Codec,
+    elem: usize,
+    split: bool,
+    block_size: usize,
+    /// Compressed bytes produced so far, by all threads.
+    total: AtomicUsize,
+    /// Give up once `total` passes this.
+    limit: usize,
+}
+
+/// Per-block compressed lengths and the frame.
+pub(crate) type Frame = (Vec<u32>, Vec<u8>);
+
+/// Splits `0..n` into `parts` contiguous runs of nearly equal length.
+fn runs(n: usize, parts: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..parts).map(move |t| (t * n / parts, (t + 1) * n / parts))
+}
+
+fn thread_panicked() -> String {
+    "a codec worker thread panicked".to_string()
+}
+
+/// Compresses `data` in blocks. Returns the per-block compressed lengths and the frame, or
+/// `None` if the frame grew past `limit` bytes (then the work was cut short).
+pub(crate) fn compress_blocks(
+    data: &[u8],
+    codec: Codec,
+    filter: Filter,
+    split: bool,
+    block_size: usize,
+    workers: &mut [Worker],
+    limit: usize,
+) -> Result<Option<Frame>, EncodeError> {
+    let job = Job {
+        data,
+        codec,
+        elem: filter.elem_size(),
+        split,
+        block_size,
+        total: AtomicUsize::new(0),
+        limit,
+    };
+    let n_blocks = data.len().div_ceil(block_size).max(1);
+    let threads = workers.len().min(n_blocks).max(1);
+    let workers = &mut workers[..threads];
+    let complete = if threads == 1 {
+        workers[0].compress_run(&job, (0, n_blocks))?
+    } else {
+        let results: Vec<Result<bool, EncodeError>> = std::thread::scope(|s| {
+            let (first, rest) = workers.split_at_mut(1);
+            let mut plan = runs(n_blocks, threads);
+            let first_run = plan.next().unwrap_or((0, 0));
+            let job = &job;
+            let handles: Vec<_> = rest
+                .iter_mut()
+                .zip(plan)
+                .map(|(w, r)| s.spawn(move || w.compress_run(job, r)))
+                .collect();
+            let mut out = vec![first[0].compress_run(job, first_run)];
+            for h in handles {
+                out.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(EncodeError::Codec(thread_panicked()))),
+                );
+            }
+            out
+        });
+        let mut complete = true;
+        for r in results {
+            complete &= r?;
+        }
+        complete
+    };
+    if !complete {
+        return Ok(None);
+    }
+    let lens: Vec<u32> = workers
+        .iter()
+        .flat_map(|w| w.lens.iter().copied())
+        .collect();
+    let frame = if threads == 1 {
+        let mut v = std::mem::take(&mut workers[0].out);
+        v.shrink_to_fit();
+        v
+    } else {
+        let len = workers.iter().map(|w| w.out.len()).sum();
+        let mut v = Vec::with_capacity(len);
+        for w in workers.iter() {
+            v.extend_from_slice(&w.out);
+        }
+        v
+    };
+    Ok(Some((lens, frame)))
+}
+
+/// Decodes a validated frame into `out` (exactly `info.raw_len()` bytes).
+pub(crate) fn decompress_blocks(
+    frame: &[u8],
+    info: &FrameInfo,
+    out: &mut [u8],
+    workers: &mut [Worker],
+) -> Result<(), DecodeError> {
+    let codec = info.codec();
+    let elem = info.elem_size();
+    let split = info.split();
+    let lens = info.block_lens();
+    let n_blocks = lens.len();
+    // One job per block: (compressed bytes, raw output slice), in order.
+    let mut jobs: Vec<(&[u8], &mut [u8])> = Vec::with_capacity(n_blocks);
+    let (mut src, mut dst) = (frame, out);
+    let short = || {
+        DecodeError::new(DecodeErrorKind::Codec(
+            "frame shorter than its blocks".into(),
+        ))
+    };
+    for (i, &len) in lens.iter().enumerate() {
+        let (s, s_rest) = src.split_at_checked(len as usize).ok_or_else(short)?;
+        let (d, d_rest) = dst
+            .split_at_mut_checked(info.block_raw_len(i))
+            .ok_or_else(short)?;
+        jobs.push((s, d));
+        src = s_rest;
+        dst = d_rest;
+    }
+    let threads = workers.len().min(n_blocks).max(1);
+    let run = |w: &mut Worker, jobs: &mut [(&[u8], &mut [u8])]| -> Result<(), DecodeError> {
+        for (s, d) in jobs.iter_mut() {
+            w.decompress_block(codec, elem, split, s, d)?;
+        }
+        Ok(())
+    };
+    if threads == 1 {
+        return run(&mut workers[0], &mut jobs);
+    }
+    // Split the job list into contiguous runs, one per thread.
+    let mut parts: Vec<&mut [(&[u8], &mut [u8])]> = Vec::with_capacity(threads);
+    let mut rest: &mut [(&[u8], &mut [u8])] = &mut jobs;
+    for (a, b) in runs(n_blocks, threads) {
+        let (head, tail) = rest.split_at_mut(b - a);
+        parts.push(head);
+        rest = tail;
+    }
+    std::thread::scope(|s| {
+        let mut parts = parts.into_iter();
+        let first = parts.next().unwrap_or_default();
+        let (w0, ws) = workers.split_at_mut(1);
+        let handles: Vec<_> = ws
+            .iter_mut()
+            .zip(parts)
+            .map(|(w, p)| s.spawn(move || run(w, p)))
+            .collect();
+        let mut result = run(&mut w0[0], first);
+        for h in handles {
+            let r = h.join().unwrap_or_else(|_| {
+                Err(DecodeError::new(DecodeErrorKind::Codec(thread_panicked())))
+            });
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}
