@@ -49,6 +49,9 @@ __all__ = [
 
 __version__: str = _native.__version__
 
+# Named by compressed in-band pickles: ndpickle._decompress(header, frame, writable).
+_decompress = _native.decompress_frame
+
 _PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
 

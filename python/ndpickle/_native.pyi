@@ -3,7 +3,7 @@
 import pickle
 from typing import Any, Callable, Optional, Sequence, final
 
-__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads"]
+__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "decompress_frame"]
 
 __version__: str
 
@@ -50,3 +50,5 @@ def safe_loads(
     buffers: Optional[Sequence[Any]] = None,
     limits: Optional[dict[str, int]] = None,
 ) -> Any: ...
+
+def decompress_frame(header: Any, frame: Any, writable: bool = True) -> Any: ...

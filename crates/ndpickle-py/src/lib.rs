@@ -5,6 +5,7 @@
 //! The Python package `ndpickle` (in `python/ndpickle/`) wraps this module.
 
 mod buffer;
+mod codec;
 mod convert;
 mod error;
 mod loads;
@@ -27,5 +28,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrayReducer>()?;
     m.add_class::<RawBuffer>()?;
     m.add_function(wrap_pyfunction!(loads::safe_loads, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::decompress_frame, m)?)?;
     Ok(())
 }

@@ -138,6 +138,7 @@ fn main() {
         &WriteOptions::default(),
     )
     .expect("to_file");
+    compressed_cases(&out);
     println!(
         "wrote {count} cases ({} values) to {}",
         cases.len(),
@@ -493,5 +494,61 @@ fn dtype_json(d: &DType) -> String {
             )
         }
         other => format!("\"{}\"", other.descr().expect("simple dtype")),
+    }
+}
+
+/// In-band streams with compressed array data (`ndpickle._decompress` calls), one per codec
+/// setting and protocol, with the expected C-ordered bytes beside them.
+fn compressed_cases(out: &Path) {
+    use ndpickle::codec::{Codec, Compression, Filter};
+    let smooth = Array::from_shape_fn((256, 64), |(i, j)| ((i * 64 + j) as f64 * 1e-3).sin());
+    let labels = Array::from_shape_fn(50_000, |i| (i / 1000) as i32);
+    let strided = smooth.slice(s![.., ..;2]);
+    let expected: Vec<u8> = [
+        bytemuck::cast_slice::<f64, u8>(smooth.as_slice().unwrap()).to_vec(),
+        bytemuck::cast_slice::<i32, u8>(labels.as_slice().unwrap()).to_vec(),
+        bytemuck::cast_slice::<f64, u8>(strided.as_standard_layout().as_slice().unwrap()).to_vec(),
+    ]
+    .concat();
+    fs::write(out.join("compressed.expected"), expected).expect("write");
+    let settings = [
+        ("lz4", Compression::Fixed(Codec::Lz4, Filter::None)),
+        (
+            "lz4_shuffle",
+            Compression::Fixed(Codec::Lz4, Filter::Shuffle { elem_size: 0 }),
+        ),
+        (
+            "zstd",
+            Compression::Fixed(Codec::Zstd { level: 3 }, Filter::None),
+        ),
+        (
+            "zstd_shuffle",
+            Compression::Fixed(Codec::Zstd { level: 1 }, Filter::Shuffle { elem_size: 0 }),
+        ),
+        ("auto", Compression::Auto(Default::default())),
+    ];
+    for (name, c) in settings {
+        for protocol in [2u8, 4, 5] {
+            for form in [NumpyForm::Portable, NumpyForm::NumpyV2] {
+                let opts = WriteOptions::builder()
+                    .protocol(protocol)
+                    .numpy_form(form)
+                    .compression(c)
+                    .build()
+                    .expect("options");
+                let value = (&smooth, &labels, strided.view());
+                let v = ndpickle::to_vec_with(&value, &opts).expect("compressed");
+                let form_name = if form == NumpyForm::Portable {
+                    "portable"
+                } else {
+                    "v2"
+                };
+                fs::write(
+                    out.join(format!("compressed.{name}.{form_name}.p{protocol}.pkl")),
+                    v,
+                )
+                .expect("write");
+            }
+        }
     }
 }

@@ -4,11 +4,14 @@
 use std::borrow::Cow;
 use std::ops::Deref;
 
+use crate::codec::FrameInfo;
+
 /// One out-of-band buffer, in the order `NEXT_BUFFER` opcodes consume them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PayloadBuffer<'a> {
     data: Cow<'a, [u8]>,
     readonly: bool,
+    frame: Option<FrameInfo>,
 }
 
 impl<'a> PayloadBuffer<'a> {
@@ -17,6 +20,7 @@ impl<'a> PayloadBuffer<'a> {
         PayloadBuffer {
             data: Cow::Borrowed(data),
             readonly,
+            frame: None,
         }
     }
 
@@ -25,7 +29,29 @@ impl<'a> PayloadBuffer<'a> {
         PayloadBuffer {
             data: Cow::Owned(data),
             readonly,
+            frame: None,
         }
+    }
+
+    /// A compressed frame: `data` decodes, per `frame`, to the buffer's bytes.
+    pub fn compressed(data: Vec<u8>, frame: FrameInfo, readonly: bool) -> PayloadBuffer<'a> {
+        PayloadBuffer {
+            data: Cow::Owned(data),
+            readonly,
+            frame: Some(frame),
+        }
+    }
+
+    /// How the bytes are compressed; `None` when they are the buffer itself.
+    pub fn frame_info(&self) -> Option<&FrameInfo> {
+        self.frame.as_ref()
+    }
+
+    /// Length of the buffer once decompressed (its own length when raw).
+    pub fn raw_len(&self) -> u64 {
+        self.frame
+            .as_ref()
+            .map_or(self.data.len() as u64, FrameInfo::raw_len)
     }
 
     /// Whether the pickle marks this buffer read-only (`READONLY_BUFFER`).
@@ -38,7 +64,7 @@ impl<'a> PayloadBuffer<'a> {
         matches!(self.data, Cow::Borrowed(_))
     }
 
-    /// The bytes.
+    /// The bytes (the compressed frame when [`PayloadBuffer::frame_info`] is set).
     pub fn as_slice(&self) -> &[u8] {
         &self.data
     }

@@ -322,3 +322,45 @@ fn shared_arrays_are_written_once() {
     let two = (a.view(), rev);
     assert_eq!(to_payload(&two, &opts()).unwrap().buffers.len(), 2);
 }
+
+#[test]
+fn compressed_buffers_carry_their_frame_info() {
+    use ndpickle::codec::{Codec, Compression, Filter, decompress};
+    let a = Array1::from_shape_fn(1 << 16, |i| (i as f64 * 1e-3).sin());
+    let raw: &[u8] = bytemuck::cast_slice(a.as_slice().unwrap());
+    for settings in [
+        Compression::Fixed(Codec::Lz4, Filter::Shuffle { elem_size: 0 }),
+        Compression::Fixed(Codec::Zstd { level: 3 }, Filter::None),
+        Compression::Auto(Default::default()),
+    ] {
+        let o = WriteOptions::builder()
+            .compression(settings)
+            .build()
+            .unwrap();
+        let p = to_payload(&a, &o).unwrap();
+        let b = &p.buffers[0];
+        let info = b.frame_info().expect("smooth data compresses");
+        assert!(b.len() < raw.len());
+        assert_eq!(b.raw_len(), raw.len() as u64);
+        assert_eq!(decompress(b, info, raw.len()).unwrap(), raw);
+        // In-band: the frame travels inside ndpickle._decompress(header, frame, writable).
+        let v = to_vec_with(&a, &o).unwrap();
+        assert!(v.windows(11).any(|w| w == b"_decompress"));
+        assert!(v.len() < raw.len());
+    }
+    // Random bits stay raw under Auto, and stay borrowed.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise = Array1::from_shape_fn(1 << 16, |_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        f64::from_bits(x >> 2)
+    });
+    let o = WriteOptions::builder()
+        .compression(Compression::Auto(Default::default()))
+        .build()
+        .unwrap();
+    let p = to_payload(&noise, &o).unwrap();
+    assert!(p.buffers[0].frame_info().is_none());
+    assert!(p.buffers[0].is_borrowed());
+}

@@ -10,6 +10,7 @@ use std::io::Write;
 use num_bigint::BigInt;
 
 use crate::buffer::PayloadBuffer;
+use crate::codec::{self, Compression, FrameInfo, Scratch};
 use crate::dtype::DType;
 use crate::error::EncodeError;
 use crate::opcodes::*;
@@ -69,6 +70,7 @@ pub struct Encoder<'a, 'w> {
     buffers: Option<Vec<PayloadBuffer<'a>>>,
     memo: HashMap<MemoKey, u32>,
     memo_len: u32,
+    scratch: Option<Scratch>,
 }
 
 impl<'a, 'w> Encoder<'a, 'w> {
@@ -101,6 +103,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
             buffers: out_of_band.then(Vec::new),
             memo: HashMap::new(),
             memo_len: 0,
+            scratch: None,
         };
         enc.emit(&[PROTO, opts.protocol])?;
         Ok(enc)
@@ -488,6 +491,56 @@ impl<'a, 'w> Encoder<'a, 'w> {
             BytesKind::ByteArray => self.str("latin-1")?,
         }
         self.put(&[TUPLE2, REDUCE])
+    }
+
+    /// Writes the data of one array: compressed when the options ask and it pays off, then
+    /// out-of-band when the encoder collects buffers, else in-band as `kind`.
+    pub(crate) fn array_data(
+        &mut self,
+        buf: PayloadBuffer<'a>,
+        kind: BytesKind,
+        itemsize: usize,
+    ) -> Result<(), EncodeError> {
+        if !matches!(self.opts.compression, Compression::Off) {
+            let settings = self.opts.compression.with_elem_size(itemsize.max(1));
+            let scratch = self
+                .scratch
+                .get_or_insert_with(|| Scratch::with_options(self.opts.codec_options));
+            let compressed = codec::compress(&buf, &settings, scratch)?;
+            if !compressed.is_raw() {
+                let (info, frame) = compressed.into_parts();
+                if self.out_of_band() {
+                    return self.next_buffer(PayloadBuffer::compressed(
+                        frame,
+                        info,
+                        buf.is_readonly(),
+                    ));
+                }
+                return self.decompress_call(&info, &frame, kind);
+            }
+        }
+        if self.out_of_band() {
+            return self.next_buffer(buf);
+        }
+        let data: &[u8] = &buf;
+        self.payload(kind, data.len(), &mut |sink| sink(data))
+    }
+
+    /// In-band compressed data: `ndpickle._decompress(header, frame, writable)`, which
+    /// returns a `bytearray` (writable) or `bytes`. A stock unpickler without ndpickle stops
+    /// with "No module named 'ndpickle'": compressed streams need ndpickle to load.
+    pub(crate) fn decompress_call(
+        &mut self,
+        info: &FrameInfo,
+        frame: &[u8],
+        kind: BytesKind,
+    ) -> Result<(), EncodeError> {
+        self.global("ndpickle", "_decompress")?;
+        self.bytes(&info.to_bytes())?;
+        self.payload(BytesKind::Bytes, frame.len(), &mut |sink| sink(frame))?;
+        self.bool(kind == BytesKind::ByteArray)?;
+        self.tuple(3)?;
+        self.reduce()
     }
 
     /// Sends a buffer out-of-band: `NEXT_BUFFER` (and `READONLY_BUFFER`).

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use crate::buffer::PayloadBuffer;
 use crate::error::EncodeError;
 use crate::opcodes::*;
 use crate::write::encoder::{BytesKind, Encoder};
@@ -40,11 +41,12 @@ pub fn to_file<T: ToPickle + ?Sized>(
 /// Rewrites a protocol-5 pickle whose buffers travel out-of-band (`NEXT_BUFFER`, as
 /// `pickle.dumps(obj, protocol=5, buffer_callback=...)` writes them) into a self-contained
 /// stream written to `w`: each buffer becomes an in-band `BYTEARRAY8` (or `BINBYTES8` when
-/// it was marked read-only), aligned as the options say; every other opcode is kept and
+/// it was marked read-only), aligned as the options say — or, for a compressed buffer,
+/// `ndpickle._decompress(header, frame, writable)`; every other opcode is kept and
 /// re-framed. Used to write files from Python objects.
-pub fn inline_buffers<W: Write, B: AsRef<[u8]>>(
+pub fn inline_buffers<W: Write>(
     pickle: &[u8],
-    buffers: &[B],
+    buffers: &[PayloadBuffer<'_>],
     mut w: W,
     opts: &WriteOptions,
 ) -> Result<(), EncodeError> {
@@ -195,7 +197,11 @@ mod tests {
         p.extend_from_slice(&[NEXT_BUFFER, NEXT_BUFFER, READONLY_BUFFER, TUPLE2, STOP]);
         let opts = WriteOptions::builder().align(Some(64)).build().unwrap();
         let mut out = Vec::new();
-        inline_buffers(&p, &[&[1u8; 100][..], &[2u8; 70][..]], &mut out, &opts).unwrap();
+        let two = [
+            PayloadBuffer::borrowed(&[1u8; 100], false),
+            PayloadBuffer::borrowed(&[2u8; 70], false),
+        ];
+        inline_buffers(&p, &two, &mut out, &opts).unwrap();
         let a = out.windows(100).position(|w| w == [1u8; 100]).unwrap();
         let b = out.windows(70).position(|w| w == [2u8; 70]).unwrap();
         assert_eq!((a % 64, b % 64), (0, 0));
@@ -203,13 +209,11 @@ mod tests {
         assert_eq!(out[b - 9], BINBYTES8);
         assert_eq!(*out.last().unwrap(), STOP);
         // Errors: too few buffers, too many, no STOP, garbage.
-        assert!(inline_buffers(&p, &[&[1u8][..]], &mut Vec::new(), &opts).is_err());
-        assert!(inline_buffers(&p, &[&[1u8][..]; 3], &mut Vec::new(), &opts).is_err());
-        assert!(
-            inline_buffers(&p[..p.len() - 1], &[&[1u8][..]; 2], &mut Vec::new(), &opts).is_err()
-        );
-        assert!(
-            inline_buffers(&[PROTO, 5, 0xff], &[] as &[&[u8]], &mut Vec::new(), &opts).is_err()
-        );
+        let one = PayloadBuffer::borrowed(&[1u8], false);
+        let three = [one.clone(), one.clone(), one.clone()];
+        assert!(inline_buffers(&p, &three[..1], &mut Vec::new(), &opts).is_err());
+        assert!(inline_buffers(&p, &three, &mut Vec::new(), &opts).is_err());
+        assert!(inline_buffers(&p[..p.len() - 1], &three[..2], &mut Vec::new(), &opts).is_err());
+        assert!(inline_buffers(&[PROTO, 5, 0xff], &[], &mut Vec::new(), &opts).is_err());
     }
 }

@@ -116,7 +116,7 @@ fn native_span_error() -> EncodeError {
 impl<'a> Body<'a> {
     /// Hands the body to the encoder as a buffer: out-of-band when the encoder collects
     /// buffers, else in-band as `bytearray` (writable) or `bytes` (read-only).
-    fn send(self, enc: &mut Encoder<'a, '_>) -> Result<(), EncodeError> {
+    fn send(self, enc: &mut Encoder<'a, '_>, itemsize: usize) -> Result<(), EncodeError> {
         let readonly = enc.opts.readonly;
         let buf = match self {
             Body::Contiguous { bytes, .. } | Body::Span { bytes, .. } => {
@@ -124,16 +124,12 @@ impl<'a> Body<'a> {
             }
             Body::Packed { bytes, .. } => PayloadBuffer::owned(bytes, readonly),
         };
-        if enc.out_of_band() {
-            return enc.next_buffer(buf);
-        }
         let kind = if readonly {
             BytesKind::Bytes
         } else {
             BytesKind::ByteArray
         };
-        let data: &[u8] = &buf;
-        enc.payload(kind, data.len(), &mut |sink| sink(data))
+        enc.array_data(buf, kind, itemsize)
     }
 
     /// Contiguous order of the body if it is contiguous (a full C packing counts as C).
@@ -176,7 +172,7 @@ pub fn write_array<'a>(
         };
         enc.global(module, "_frombuffer")?;
         enc.mark()?;
-        parts.body.send(enc)?;
+        parts.body.send(enc, itemsize)?;
         write_dtype(enc, &parts.dtype)?;
         shape_tuple(enc, &parts.shape)?;
         enc.str(order.as_str())?;
@@ -200,12 +196,13 @@ pub fn write_array<'a>(
         shape_tuple(enc, &parts.shape)?;
         write_dtype(enc, &parts.dtype)?;
         enc.bool(order == Order::F && parts.shape.len() > 1)?;
-        let data: &[u8] = match &parts.body {
-            Body::Contiguous { bytes, .. } => bytes,
-            Body::Packed { bytes, .. } => bytes,
+        // numpy's setstate wants `bytes` rawdata: never a bytearray, never out-of-band.
+        let buf = match parts.body {
+            Body::Contiguous { bytes, .. } => PayloadBuffer::borrowed(bytes, true),
+            Body::Packed { bytes, .. } => PayloadBuffer::owned(bytes, true),
             Body::Span { .. } => return Err(native_span_error()),
         };
-        enc.payload(BytesKind::Bytes, data.len(), &mut |sink| sink(data))?;
+        enc.array_data(buf, BytesKind::Bytes, itemsize)?;
         enc.tuple(5)?;
         enc.build()
     }
@@ -224,7 +221,7 @@ fn write_portable<'a>(enc: &mut Encoder<'a, '_>, parts: ArrayParts<'a>) -> Resul
         } => (*offset, Some(strides.clone()), Order::C),
         Body::Packed { strides, .. } => (0, Some(strides.clone()), Order::C),
     };
-    parts.body.send(enc)?;
+    parts.body.send(enc, parts.dtype.itemsize())?;
     enc.int(
         i64::try_from(offset).map_err(|_| crate::WireError::Overflow {
             what: "array offset",

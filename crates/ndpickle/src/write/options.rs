@@ -1,5 +1,6 @@
 //! [`WriteOptions`]: protocol, numpy form, layout policy, read-only flag; validated when built.
 
+use crate::codec::{CodecOptions, Compression};
 use crate::error::EncodeError;
 use crate::layout::{DEFAULT_SPAN_THRESHOLD, LayoutPolicy};
 use crate::opcodes::HIGHEST_PROTOCOL;
@@ -45,6 +46,8 @@ pub struct WriteOptions {
     pub(crate) span_threshold: f64,
     pub(crate) readonly: bool,
     pub(crate) align: Option<usize>,
+    pub(crate) compression: Compression,
+    pub(crate) codec_options: CodecOptions,
 }
 
 impl Default for WriteOptions {
@@ -56,6 +59,8 @@ impl Default for WriteOptions {
             span_threshold: DEFAULT_SPAN_THRESHOLD,
             readonly: false,
             align: None,
+            compression: Compression::Off,
+            codec_options: CodecOptions::default(),
         }
     }
 }
@@ -96,6 +101,16 @@ impl WriteOptions {
     /// Alignment of large in-band payloads, if any (files).
     pub fn align(&self) -> Option<usize> {
         self.align
+    }
+
+    /// Per-buffer compression of array data.
+    pub fn compression(&self) -> &Compression {
+        &self.compression
+    }
+
+    /// Block size and threads of the codecs.
+    pub fn codec_options(&self) -> &CodecOptions {
+        &self.codec_options
     }
 }
 
@@ -141,6 +156,20 @@ impl WriteOptionsBuilder {
     /// memory-mapped back.
     pub fn align(mut self, align: Option<usize>) -> Self {
         self.opts.align = align;
+        self
+    }
+
+    /// Compress array buffers (default [`Compression::Off`]). Out-of-band buffers then carry
+    /// their [`crate::codec::FrameInfo`]; in-band data becomes
+    /// `ndpickle._decompress(header, frame, writable)`, which needs ndpickle to load.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.opts.compression = compression;
+        self
+    }
+
+    /// Codec block size and threads (default: 1 MiB blocks, one thread per core up to 8).
+    pub fn codec_options(mut self, options: CodecOptions) -> Self {
+        self.opts.codec_options = options;
         self
     }
 
