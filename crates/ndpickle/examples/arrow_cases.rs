@@ -15,8 +15,8 @@ use std::sync::Arc;
 use arrow_array::builder::{
     GenericListBuilder, Int64Builder, MapBuilder, StringBuilder, StringDictionaryBuilder,
 };
-use arrow_array::types::*;
 use arrow_array::cast::AsArray;
+use arrow_array::types::*;
 use arrow_array::*;
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer, i256};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, UnionFields};
@@ -51,6 +51,7 @@ fn strings() -> StringArray {
     nullable(|i| "abcdefghijklmnopqrstuvwxyz"[..(i * 7) % 27].to_string()).collect()
 }
 
+#[allow(clippy::vec_init_then_push)] // one push per case reads best
 fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
     let mut v: Vec<(&'static str, ArrayRef)> = Vec::new();
     v.push(("null", Arc::new(NullArray::new(N))));
@@ -64,7 +65,7 @@ fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
     ));
     v.push((
         "int16",
-        Arc::new(nullable(|i| (i as i16) * -1237).collect::<Int16Array>()),
+        Arc::new(nullable(|i| (i as i16).wrapping_mul(-1237)).collect::<Int16Array>()),
     ));
     v.push((
         "int32",
@@ -227,15 +228,27 @@ fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
     ));
     v.push((
         "binary",
-        Arc::new(strs.iter().map(|s| s.map(str::as_bytes)).collect::<BinaryArray>()),
+        Arc::new(
+            strs.iter()
+                .map(|s| s.map(str::as_bytes))
+                .collect::<BinaryArray>(),
+        ),
     ));
     v.push((
         "large_binary",
-        Arc::new(strs.iter().map(|s| s.map(str::as_bytes)).collect::<LargeBinaryArray>()),
+        Arc::new(
+            strs.iter()
+                .map(|s| s.map(str::as_bytes))
+                .collect::<LargeBinaryArray>(),
+        ),
     ));
     v.push((
         "binary_view",
-        Arc::new(strs.iter().map(|s| s.map(str::as_bytes)).collect::<BinaryViewArray>()),
+        Arc::new(
+            strs.iter()
+                .map(|s| s.map(str::as_bytes))
+                .collect::<BinaryViewArray>(),
+        ),
     ));
     v.push((
         "fixed_size_binary",
@@ -247,9 +260,11 @@ fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
             .unwrap(),
         ),
     ));
-    let list = ListArray::from_iter_primitive::<Int32Type, _, _>(
-        nullable(|i| (0..i % 4).map(|j| (j != 2).then_some((i * 10 + j) as i32)).collect::<Vec<_>>()),
-    );
+    let list = ListArray::from_iter_primitive::<Int32Type, _, _>(nullable(|i| {
+        (0..i % 4)
+            .map(|j| (j != 2).then_some((i * 10 + j) as i32))
+            .collect::<Vec<_>>()
+    }));
     v.push(("list_int32", Arc::new(list.clone())));
     let mut ll = GenericListBuilder::<i64, _>::new(StringBuilder::new());
     for i in 0..N {
@@ -265,10 +280,16 @@ fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
     v.push(("large_list_utf8", Arc::new(ll.finish())));
     v.push((
         "fixed_size_list_f32",
-        Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
-            nullable(|i| (0..3).map(|j| (j != 1 || i % 2 == 0).then_some((i * 3 + j) as f32)).collect::<Vec<_>>()),
-            3,
-        )),
+        Arc::new(
+            FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+                nullable(|i| {
+                    (0..3)
+                        .map(|j| (j != 1 || i % 2 == 0).then_some((i * 3 + j) as f32))
+                        .collect::<Vec<_>>()
+                }),
+                3,
+            ),
+        ),
     ));
     let st = struct_array();
     v.push(("struct", Arc::new(st.clone())));
@@ -310,12 +331,10 @@ fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
     v.push(("ree_int16", Arc::new(ree::<Int16Type>())));
     v.push(("ree_int32", Arc::new(ree::<Int32Type>())));
     v.push(("ree_int64", Arc::new(ree::<Int64Type>())));
-    v.push((
-        "list_view",
-        Arc::new(ListViewArray::from(list.clone())),
-    ));
+    v.push(("list_view", Arc::new(ListViewArray::from(list.clone()))));
     let large_list = LargeListArray::from_iter_primitive::<Int32Type, _, _>(
-        list.iter().map(|l| l.map(|l| l.as_primitive::<Int32Type>().iter().collect::<Vec<_>>())),
+        list.iter()
+            .map(|l| l.map(|l| l.as_primitive::<Int32Type>().iter().collect::<Vec<_>>())),
     );
     v.push((
         "large_list_view",
@@ -337,7 +356,8 @@ fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
         ),
     ));
     let dict: ArrayRef = Arc::new(
-        DictionaryArray::<Int16Type>::try_new(nullable(|i| (i % 4) as i16).collect(), dict_values).unwrap(),
+        DictionaryArray::<Int16Type>::try_new(nullable(|i| (i % 4) as i16).collect(), dict_values)
+            .unwrap(),
     );
     let d_off: OffsetBuffer<i32> = OffsetBuffer::from_lengths((0..N).map(|i| (i + 1) % 2));
     let used = d_off[d_off.len() - 1] as usize;
@@ -362,14 +382,15 @@ fn metadata(k: &str, v: &str) -> std::collections::HashMap<String, String> {
 
 fn struct_array() -> StructArray {
     let a: ArrayRef = Arc::new(nullable(|i| i as i32).collect::<Int32Array>());
-    let b: ArrayRef = Arc::new(StringArray::from_iter_values((0..N).map(|i| format!("s{i}"))));
-    let c: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int8Type, _, _>(
-        nullable(|i| vec![Some(i as i8); i % 3]),
+    let b: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..N).map(|i| format!("s{i}")),
     ));
+    let c: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int8Type, _, _>(nullable(
+        |i| vec![Some(i as i8); i % 3],
+    )));
     let fields = Fields::from(vec![
         Field::new("a", DataType::Int32, true),
-        Field::new("b", DataType::Utf8, false)
-            .with_metadata(metadata("unit", "none")),
+        Field::new("b", DataType::Utf8, false).with_metadata(metadata("unit", "none")),
         Field::new("c", c.data_type().clone(), true),
     ]);
     StructArray::try_new(
@@ -425,11 +446,15 @@ fn union(dense: bool) -> UnionArray {
                 .map(|i| (i % 4 != 0).then_some(i as i64 * 11))
                 .collect::<Int64Array>(),
         );
-        let strs: ArrayRef = Arc::new(StringArray::from_iter_values((0..n_s).map(|i| format!("u{i}"))));
+        let strs: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..n_s).map(|i| format!("u{i}")),
+        ));
         UnionArray::try_new(fields, ids, Some(offs), vec![ints, strs]).unwrap()
     } else {
         let ints: ArrayRef = Arc::new(nullable(|i| i as i64 * 11).collect::<Int64Array>());
-        let strs: ArrayRef = Arc::new(StringArray::from_iter_values((0..N).map(|i| format!("u{i}"))));
+        let strs: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..N).map(|i| format!("u{i}")),
+        ));
         UnionArray::try_new(fields, ids, None, vec![ints, strs]).unwrap()
     }
 }
@@ -443,7 +468,15 @@ where
         .map(|&e| R::Native::try_from(e).ok().unwrap())
         .collect();
     let run_ends = PrimitiveArray::<R>::from_iter_values(ends);
-    let values = StringArray::from(vec![Some("a"), None, Some("bb"), Some("c"), None, Some("dd"), Some("e")]);
+    let values = StringArray::from(vec![
+        Some("a"),
+        None,
+        Some("bb"),
+        Some("c"),
+        None,
+        Some("dd"),
+        Some("e"),
+    ]);
     RunArray::<R>::try_new(&run_ends, &values).unwrap()
 }
 
@@ -451,14 +484,19 @@ fn batch(len_from: usize, len: usize) -> RecordBatch {
     let mut fields = Vec::new();
     let mut cols = Vec::new();
     for (name, a) in base_arrays() {
-        fields.push(Field::new(name, a.data_type().clone(), a.logical_null_count() > 0 || name == "null"));
+        fields.push(Field::new(
+            name,
+            a.data_type().clone(),
+            a.logical_null_count() > 0 || name == "null",
+        ));
         cols.push(a.slice(len_from, len));
     }
     fields.push(
-        Field::new("required", DataType::UInt8, false)
-            .with_metadata(metadata("origin", "rust")),
+        Field::new("required", DataType::UInt8, false).with_metadata(metadata("origin", "rust")),
     );
-    cols.push(Arc::new(UInt8Array::from_iter_values((len_from..len_from + len).map(|i| i as u8))));
+    cols.push(Arc::new(UInt8Array::from_iter_values(
+        (len_from..len_from + len).map(|i| i as u8),
+    )));
     let schema = Schema::new(fields).with_metadata(metadata("dataset", "cases"));
     RecordBatch::try_new(Arc::new(schema), cols).unwrap()
 }
@@ -466,8 +504,17 @@ fn batch(len_from: usize, len: usize) -> RecordBatch {
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for (name, a) in base_arrays() {
-        out.push(Case { name: name.into(), value: Value::Array(a.clone()), slice_of: None });
-        for (suffix, off, len) in [("s3", 3, 21), ("s8", 8, 20), ("tail", 29, 8), ("empty", 4, 0)] {
+        out.push(Case {
+            name: name.into(),
+            value: Value::Array(a.clone()),
+            slice_of: None,
+        });
+        for (suffix, off, len) in [
+            ("s3", 3, 21),
+            ("s8", 8, 20),
+            ("tail", 29, 8),
+            ("empty", 4, 0),
+        ] {
             out.push(Case {
                 name: format!("{name}.{suffix}"),
                 value: Value::Array(a.slice(off, len)),
@@ -478,18 +525,66 @@ fn cases() -> Vec<Case> {
     // Big arrays: a sliced one must ship fewer bytes than pyarrow's own pickle of it.
     let big = 100_000usize;
     let bigs: Vec<(&str, ArrayRef)> = vec![
-        ("big_int64", Arc::new((0..big).map(|i| (i % 9 != 0).then_some(i as i64)).collect::<Int64Array>())),
-        ("big_utf8", Arc::new((0..big).map(|i| (i % 9 != 0).then(|| format!("value-{i}"))).collect::<StringArray>())),
-        ("big_list", Arc::new(ListArray::from_iter_primitive::<Float64Type, _, _>((0..big).map(|i| (i % 9 != 0).then(|| vec![Some(i as f64); i % 4]))))),
-        ("big_bool", Arc::new((0..big).map(|i| (i % 9 != 0).then_some(i % 2 == 0)).collect::<BooleanArray>())),
-        ("big_struct", Arc::new(StructArray::from(vec![
-            (Arc::new(Field::new("x", DataType::Float32, false)), Arc::new(Float32Array::from_iter_values((0..big).map(|i| i as f32))) as ArrayRef),
-            (Arc::new(Field::new("y", DataType::Utf8, true)), Arc::new((0..big).map(|i| (i % 3 != 0).then(|| format!("y{i}"))).collect::<StringArray>()) as ArrayRef),
-        ]))),
+        (
+            "big_int64",
+            Arc::new(
+                (0..big)
+                    .map(|i| (i % 9 != 0).then_some(i as i64))
+                    .collect::<Int64Array>(),
+            ),
+        ),
+        (
+            "big_utf8",
+            Arc::new(
+                (0..big)
+                    .map(|i| (i % 9 != 0).then(|| format!("value-{i}")))
+                    .collect::<StringArray>(),
+            ),
+        ),
+        (
+            "big_list",
+            Arc::new(ListArray::from_iter_primitive::<Float64Type, _, _>(
+                (0..big).map(|i| (i % 9 != 0).then(|| vec![Some(i as f64); i % 4])),
+            )),
+        ),
+        (
+            "big_bool",
+            Arc::new(
+                (0..big)
+                    .map(|i| (i % 9 != 0).then_some(i % 2 == 0))
+                    .collect::<BooleanArray>(),
+            ),
+        ),
+        (
+            "big_struct",
+            Arc::new(StructArray::from(vec![
+                (
+                    Arc::new(Field::new("x", DataType::Float32, false)),
+                    Arc::new(Float32Array::from_iter_values((0..big).map(|i| i as f32)))
+                        as ArrayRef,
+                ),
+                (
+                    Arc::new(Field::new("y", DataType::Utf8, true)),
+                    Arc::new(
+                        (0..big)
+                            .map(|i| (i % 3 != 0).then(|| format!("y{i}")))
+                            .collect::<StringArray>(),
+                    ) as ArrayRef,
+                ),
+            ])),
+        ),
     ];
     for (name, a) in bigs {
-        out.push(Case { name: name.into(), value: Value::Array(a.clone()), slice_of: None });
-        for (suffix, off, len) in [("mid", 40_001usize, 1_000usize), ("head", 0, 500), ("end", big - 333, 333)] {
+        out.push(Case {
+            name: name.into(),
+            value: Value::Array(a.clone()),
+            slice_of: None,
+        });
+        for (suffix, off, len) in [
+            ("mid", 40_001usize, 1_000usize),
+            ("head", 0, 500),
+            ("end", big - 333, 333),
+        ] {
             out.push(Case {
                 name: format!("{name}.{suffix}"),
                 value: Value::Array(a.slice(off, len)),
@@ -498,14 +593,34 @@ fn cases() -> Vec<Case> {
         }
     }
     // Record batches, tables, chunked arrays.
-    out.push(Case { name: "batch_all".into(), value: Value::Batch(batch(0, N)), slice_of: None });
-    out.push(Case { name: "batch_all.s3".into(), value: Value::Batch(batch(0, N).slice(3, 21)), slice_of: None });
-    out.push(Case { name: "batch_empty".into(), value: Value::Batch(batch(0, N).slice(5, 0)), slice_of: None });
+    out.push(Case {
+        name: "batch_all".into(),
+        value: Value::Batch(batch(0, N)),
+        slice_of: None,
+    });
+    out.push(Case {
+        name: "batch_all.s3".into(),
+        value: Value::Batch(batch(0, N).slice(3, 21)),
+        slice_of: None,
+    });
+    out.push(Case {
+        name: "batch_empty".into(),
+        value: Value::Batch(batch(0, N).slice(5, 0)),
+        slice_of: None,
+    });
     let full = batch(0, N);
     let schema: SchemaRef = full.schema();
     let parts = vec![full.slice(0, 10), full.slice(10, 0), full.slice(10, 27)];
-    out.push(Case { name: "table".into(), value: Value::Table(Table::try_new(schema.clone(), parts).unwrap()), slice_of: None });
-    out.push(Case { name: "table_empty".into(), value: Value::Table(Table::try_new(schema, vec![]).unwrap()), slice_of: None });
+    out.push(Case {
+        name: "table".into(),
+        value: Value::Table(Table::try_new(schema.clone(), parts).unwrap()),
+        slice_of: None,
+    });
+    out.push(Case {
+        name: "table_empty".into(),
+        value: Value::Table(Table::try_new(schema, vec![]).unwrap()),
+        slice_of: None,
+    });
     let mut db = StringDictionaryBuilder::<Int8Type>::new();
     for i in 0..N {
         db.append_value(["x", "y", "z"][i % 3]);
@@ -513,13 +628,17 @@ fn cases() -> Vec<Case> {
     let d: ArrayRef = Arc::new(db.finish());
     out.push(Case {
         name: "chunked_dict_shared".into(),
-        value: Value::Chunked(ChunkedArray::from_chunks(vec![d.slice(0, 7), d.slice(7, 30)]).unwrap()),
+        value: Value::Chunked(
+            ChunkedArray::from_chunks(vec![d.slice(0, 7), d.slice(7, 30)]).unwrap(),
+        ),
         slice_of: None,
     });
     let s: ArrayRef = Arc::new(strings());
     out.push(Case {
         name: "chunked_utf8".into(),
-        value: Value::Chunked(ChunkedArray::from_chunks(vec![s.slice(0, 5), s.slice(5, 0), s.slice(11, 20)]).unwrap()),
+        value: Value::Chunked(
+            ChunkedArray::from_chunks(vec![s.slice(0, 5), s.slice(5, 0), s.slice(11, 20)]).unwrap(),
+        ),
         slice_of: None,
     });
     // numpy for numpy-only consumers.
@@ -528,18 +647,42 @@ fn cases() -> Vec<Case> {
         4,
     );
     let np: Vec<(&str, ArrayRef)> = vec![
-        ("np_int64", Arc::new(Int64Array::from_iter_values((0..N as i64).map(|i| i * -3)))),
-        ("np_float32", Arc::new(Float32Array::from_iter_values((0..N).map(|i| i as f32 / 3.0)))),
-        ("np_bool", Arc::new(BooleanArray::from_iter((0..N).map(|i| Some(i % 3 == 0))))),
-        ("np_timestamp", Arc::new(TimestampMicrosecondArray::from_iter_values((0..N as i64).map(|i| i * 1_000_001)))),
+        (
+            "np_int64",
+            Arc::new(Int64Array::from_iter_values((0..N as i64).map(|i| i * -3))),
+        ),
+        (
+            "np_float32",
+            Arc::new(Float32Array::from_iter_values(
+                (0..N).map(|i| i as f32 / 3.0),
+            )),
+        ),
+        (
+            "np_bool",
+            Arc::new(BooleanArray::from_iter((0..N).map(|i| Some(i % 3 == 0)))),
+        ),
+        (
+            "np_timestamp",
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..N as i64).map(|i| i * 1_000_001),
+            )),
+        ),
         ("np_fsl2d", Arc::new(fsl.clone())),
         ("np_fsl2d.s3", Arc::new(fsl.slice(3, 21))),
     ];
     for (name, a) in &np {
-        out.push(Case { name: (*name).into(), value: Value::Numpy(a.clone()), slice_of: None });
+        out.push(Case {
+            name: (*name).into(),
+            value: Value::Numpy(a.clone()),
+            slice_of: None,
+        });
     }
     let nb = RecordBatch::try_from_iter(np[..4].iter().map(|(n, a)| (*n, a.clone()))).unwrap();
-    out.push(Case { name: "np_batch".into(), value: Value::NumpyBatch(nb), slice_of: None });
+    out.push(Case {
+        name: "np_batch".into(),
+        value: Value::NumpyBatch(nb),
+        slice_of: None,
+    });
     out
 }
 
@@ -587,9 +730,17 @@ fn write_case(dir: &Path, case: &Case) -> String {
         Value::NumpyBatch(b) => &AsNumpy(b),
     };
     let aligned = WriteOptions::builder().align(Some(64)).build().unwrap();
-    fs::write(dir.join(format!("{}.pkl", case.name)), ndpickle::to_vec_with(value, &aligned).unwrap()).unwrap();
+    fs::write(
+        dir.join(format!("{}.pkl", case.name)),
+        ndpickle::to_vec_with(value, &aligned).unwrap(),
+    )
+    .unwrap();
     let p4 = WriteOptions::builder().protocol(4).build().unwrap();
-    fs::write(dir.join(format!("{}.p4.pkl", case.name)), ndpickle::to_vec_with(value, &p4).unwrap()).unwrap();
+    fs::write(
+        dir.join(format!("{}.p4.pkl", case.name)),
+        ndpickle::to_vec_with(value, &p4).unwrap(),
+    )
+    .unwrap();
     let payload = ndpickle::to_payload(value, &WriteOptions::default()).unwrap();
     fs::write(dir.join(format!("{}.oob.pkl", case.name)), &payload.pickle).unwrap();
     for (i, b) in payload.buffers.iter().enumerate() {
@@ -617,7 +768,8 @@ fn write_case(dir: &Path, case: &Case) -> String {
 }
 
 fn main() {
-    let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: arrow_cases OUT_DIR"));
+    let dir =
+        std::path::PathBuf::from(std::env::args().nth(1).expect("usage: arrow_cases OUT_DIR"));
     fs::create_dir_all(&dir).unwrap();
     let mut manifest = String::new();
     for case in cases() {

@@ -55,13 +55,14 @@ fn write_batch_numpy<'a>(
     batch: &'a RecordBatch,
 ) -> Result<(), EncodeError> {
     let schema = batch.schema_ref();
-    enc.dict(
-        schema.fields().iter().zip(batch.columns()),
-        &mut |enc, (f, c)| {
-            enc.str(f.name())?;
-            write_numpy(enc, c.as_ref())
-        },
-    )
+    enc.dict(schema.fields().iter().zip(batch.columns()), &mut |enc,
+                                                                (
+        f,
+        c,
+    )| {
+        enc.str(f.name())?;
+        write_numpy(enc, c.as_ref())
+    })
 }
 
 /// The numpy dtype of a leaf Arrow type, if it has one with the same bytes.
@@ -103,10 +104,7 @@ fn numpy_dtype(dt: &DataType) -> Option<DType> {
 /// One Arrow array as a numpy array.
 fn write_numpy<'a>(enc: &mut Encoder<'a, '_>, array: &'a dyn Array) -> Result<(), EncodeError> {
     let no_numpy = |why: &str| {
-        EncodeError::UnsupportedDtype(format!(
-            "arrow {} as numpy: {why}",
-            array.data_type()
-        ))
+        EncodeError::UnsupportedDtype(format!("arrow {} as numpy: {why}", array.data_type()))
     };
     let mut shape = vec![array.len()];
     let mut leaf = array;
@@ -130,12 +128,7 @@ fn write_numpy<'a>(enc: &mut Encoder<'a, '_>, array: &'a dyn Array) -> Result<()
     let count = crate::wire::product(&shape, "element count")?;
     let strides = c_strides(&shape, itemsize);
     if let Some(bools) = leaf.as_boolean_opt() {
-        let bytes = bools
-            .values()
-            .iter()
-            .take(count)
-            .map(u8::from)
-            .collect();
+        let bytes = bools.values().iter().take(count).map(u8::from).collect();
         let parts = ArrayParts {
             dtype: Cow::Owned(dtype),
             shape: Cow::Owned(shape),

@@ -135,8 +135,7 @@ pub fn write_type(enc: &mut Encoder<'_, '_>, dt: &DataType) -> Result<(), Encode
             })
         }
         D::RunEndEncoded(run_ends, values) => {
-            if run_ends.name() != "run_ends" || values.name() != "values" || !values.is_nullable()
-            {
+            if run_ends.name() != "run_ends" || values.name() != "values" || !values.is_nullable() {
                 return Err(EncodeError::UnsupportedDtype(format!(
                     "{dt}: pyarrow.run_end_encoded only makes fields \"run_ends\" and a \
                      nullable \"values\""

@@ -184,18 +184,26 @@ fn bytes_for(bits: usize) -> usize {
     bits.div_ceil(8)
 }
 
-/// The bits `[s, s + n)` of `bb` as a buffer whose first bit is bit `s`: a borrowed byte
-/// window when bit `s` starts a byte, else a realigned copy.
-fn bitmap<'a>(bb: &'a BooleanBuffer, s: usize, n: usize) -> Buf<'a> {
-    let abs = bb.offset() + s;
-    if abs % 8 == 0 {
-        let bytes = bb.values();
-        let first = abs / 8;
-        Buf::Borrowed(&bytes[first..first + bytes_for(n)])
-    } else {
-        let copy = bb.slice(s, n).sliced();
-        Buf::Owned(copy.as_slice()[..bytes_for(n)].to_vec())
+/// The bits `[start, start + len)` of `bb` as a buffer where they start at bit `b`: a
+/// borrowed byte window when the bit `b` places before `start` begins a byte of `bb`, else
+/// a copy (realigned; its first `b` bits are zero).
+fn bitmap<'a>(bb: &'a BooleanBuffer, start: usize, len: usize, b: usize) -> Buf<'a> {
+    let abs = bb.offset() + start;
+    if abs >= b && (abs - b) % 8 == 0 {
+        let first = (abs - b) / 8;
+        return Buf::Borrowed(&bb.values()[first..first + bytes_for(len + b)]);
     }
+    if b == 0 {
+        let copy = bb.slice(start, len).sliced();
+        return Buf::Owned(copy.as_slice()[..bytes_for(len)].to_vec());
+    }
+    let mut out = vec![0u8; bytes_for(len + b)];
+    for (i, bit) in bb.slice(start, len).iter().enumerate() {
+        if bit {
+            out[(b + i) / 8] |= 1 << ((b + i) % 8);
+        }
+    }
+    Buf::Owned(out)
 }
 
 /// The values bytes and element width of a fixed-width array.
@@ -273,9 +281,11 @@ fn plan<'a>(a: &'a dyn Array, start: usize, len: usize) -> Result<Node<'a>, Enco
     } else {
         0
     };
-    let (s, n) = (start - b, len + b);
+    // The window widened by `b` elements. A boolean array's window is only used through
+    // its bitmaps, which take `start` and `b` (they may widen below the array's element 0).
+    let (s, n) = (start.saturating_sub(b), len + b);
     let validity = match nulls {
-        Some(nb) => bitmap(nb.inner(), s, n),
+        Some(nb) => bitmap(nb.inner(), start, len, b),
         None => Buf::Absent,
     };
     let mut node = Node {
@@ -292,7 +302,7 @@ fn plan<'a>(a: &'a dyn Array, start: usize, len: usize) -> Result<Node<'a>, Enco
         }
         DataType::Boolean => {
             let values = a.as_boolean_opt().ok_or_else(|| unsupported(dt))?.values();
-            node.buffers.push(bitmap(values, s, n));
+            node.buffers.push(bitmap(values, start, len, b));
         }
         DataType::Utf8 => byte_array::<i32>(a, s, n, &mut node)?,
         DataType::Binary => byte_array::<i32>(a, s, n, &mut node)?,
@@ -305,8 +315,9 @@ fn plan<'a>(a: &'a dyn Array, start: usize, len: usize) -> Result<Node<'a>, Enco
                     (v.views(), v.data_buffers())
                 }
             };
-            node.buffers
-                .push(Buf::Borrowed(&views.inner().as_slice()[s * 16..(s + n) * 16]));
+            node.buffers.push(Buf::Borrowed(
+                &views.inner().as_slice()[s * 16..(s + n) * 16],
+            ));
             for d in data.iter() {
                 node.buffers.push(Buf::Borrowed(d.as_slice()));
             }
@@ -424,10 +435,12 @@ fn list_view<'a, O: OffsetSizeTrait>(
         .as_list_view_opt::<O>()
         .ok_or_else(|| unsupported(a.data_type()))?;
     let w = std::mem::size_of::<O>();
-    node.buffers
-        .push(Buf::Borrowed(&l.offsets().inner().as_slice()[s * w..(s + n) * w]));
-    node.buffers
-        .push(Buf::Borrowed(&l.sizes().inner().as_slice()[s * w..(s + n) * w]));
+    node.buffers.push(Buf::Borrowed(
+        &l.offsets().inner().as_slice()[s * w..(s + n) * w],
+    ));
+    node.buffers.push(Buf::Borrowed(
+        &l.sizes().inner().as_slice()[s * w..(s + n) * w],
+    ));
     let values = l.values();
     node.children
         .push(Child::Array(values.as_ref(), 0, values.len()));
@@ -499,7 +512,10 @@ pub(crate) fn write_batch<'a>(
     enc: &mut Encoder<'a, '_>,
     batch: &'a RecordBatch,
 ) -> Result<(), EncodeError> {
-    check_protocol(enc, "pyarrow record batches (pyarrow.RecordBatch.from_arrays)")?;
+    check_protocol(
+        enc,
+        "pyarrow record batches (pyarrow.RecordBatch.from_arrays)",
+    )?;
     enc.global("pyarrow", "RecordBatch.from_arrays")?;
     enc.list(batch.columns(), &mut |enc, c| {
         write_window(enc, c.as_ref(), 0, c.len())
@@ -536,7 +552,9 @@ pub(crate) fn write_chunked<'a>(
 ) -> Result<(), EncodeError> {
     check_protocol(enc, "pyarrow chunked arrays")?;
     enc.global("pyarrow", "chunked_array")?;
-    enc.list(chunks, &mut |enc, c| write_window(enc, c.as_ref(), 0, c.len()))?;
+    enc.list(chunks, &mut |enc, c| {
+        write_window(enc, c.as_ref(), 0, c.len())
+    })?;
     write_type(enc, dt)?;
     enc.tuple(2)?;
     enc.reduce()
