@@ -52,6 +52,7 @@ pub(crate) enum MemoKey {
     /// An object written from borrowed Rust data, by the data's address, a kind tag and a
     /// window of it: an Arrow array (or schema) met twice (a dictionary shared by chunks,
     /// a column repeated) is written once and fetched after.
+    #[cfg(feature = "arrow")]
     Shared {
         addr: usize,
         tag: &'static str,

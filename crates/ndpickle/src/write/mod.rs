@@ -7,6 +7,7 @@ mod to_pickle;
 
 use std::io::Write;
 
+#[cfg(feature = "arrow")]
 pub(crate) use encoder::MemoKey;
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};
 pub use options::{NumpyForm, WriteOptions, WriteOptionsBuilder};
