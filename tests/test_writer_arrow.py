@@ -148,9 +148,9 @@ def test_sliced_arrays_ship_less_than_pyarrow(big_slice):
     assert parent_row["oob_total"] <= pyarrow_own_size(parent) * 1.01 + 512
 
 
-def test_protocol_3_is_refused_clearly():
-    # Checked on the Rust side (tests/arrow_writer.rs); here only that a protocol-4
-    # stream names the public reconstructors, never pyarrow.lib internals.
+def test_streams_name_public_reconstructors_only():
+    # Public pyarrow reconstructors, never pyarrow.lib internals (protocol 3 and below are
+    # refused with a clear error: tests/arrow_writer.rs).
     data = (arrow_cases_dir() / "struct.p4.pkl").read_bytes()
     assert b"from_buffers" in data and b"_restore_array" not in data
 
