@@ -2,6 +2,8 @@
 #![deny(unsafe_code)]
 
 pub mod array;
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod buffer;
 pub mod codec;
 pub mod dtype;

@@ -50,6 +50,16 @@ pub(crate) enum MemoKey {
         strides: Vec<isize>,
         dtype: DType,
     },
+    /// An object written from borrowed Rust data, by the data's address, a kind tag and a
+    /// window of it: an Arrow array (or schema) met twice (a dictionary shared by chunks,
+    /// a column repeated) is written once and fetched after.
+    #[cfg(feature = "arrow")]
+    Shared {
+        addr: usize,
+        tag: &'static str,
+        start: usize,
+        len: usize,
+    },
 }
 
 /// How in-band bytes should load: as `bytes` (read-only) or `bytearray` (writable).

@@ -8,6 +8,8 @@ mod to_pickle;
 
 use std::io::Write;
 
+#[cfg(feature = "arrow")]
+pub(crate) use encoder::MemoKey;
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};
 pub use file::{FILE_ALIGN, inline_buffers, to_file};
 pub use options::{NumpyForm, WriteOptions, WriteOptionsBuilder};
