@@ -270,10 +270,10 @@ impl ArrayReducer {
                 if let Some(reduced) = reduce_numpy(array, opts)? {
                     return Ok(reduced.into_any());
                 }
-            } else if let Ok(descr) = obj.cast::<PyArrayDescr>() {
-                if descr.is_aligned_struct() {
-                    return Ok(portable_aligned_struct(descr)?.into_any());
-                }
+            } else if let Ok(descr) = obj.cast::<PyArrayDescr>()
+                && descr.is_aligned_struct()
+            {
+                return Ok(portable_aligned_struct(descr)?.into_any());
             }
         }
         match &self.fallback {

@@ -189,7 +189,7 @@ fn bytes_for(bits: usize) -> usize {
 /// a copy (realigned; its first `b` bits are zero).
 fn bitmap<'a>(bb: &'a BooleanBuffer, start: usize, len: usize, b: usize) -> Buf<'a> {
     let abs = bb.offset() + start;
-    if abs >= b && (abs - b) % 8 == 0 {
+    if abs >= b && (abs - b).is_multiple_of(8) {
         let first = (abs - b) / 8;
         return Buf::Borrowed(&bb.values()[first..first + bytes_for(len + b)]);
     }

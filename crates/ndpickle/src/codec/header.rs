@@ -226,7 +226,7 @@ impl FrameInfo {
         if self.block_size == 0 || self.block_size as usize > MAX_BLOCK_SIZE {
             return Err(bad(format!("invalid block size {}", self.block_size)));
         }
-        if self.block_size as usize % elem != 0 {
+        if !(self.block_size as usize).is_multiple_of(elem) {
             return Err(bad(format!(
                 "block size {} is not a multiple of the element size {elem}",
                 self.block_size

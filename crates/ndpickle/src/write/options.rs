@@ -190,12 +190,12 @@ impl WriteOptionsBuilder {
                 "numpy's native forms carry no strides: AlwaysSpan needs the portable form".into(),
             ));
         }
-        if let Some(a) = o.align {
-            if !a.is_power_of_two() || a > 4096 {
-                return Err(EncodeError::InvalidOption(format!(
-                    "alignment must be a power of two up to 4096, not {a}"
-                )));
-            }
+        if let Some(a) = o.align
+            && (!a.is_power_of_two() || a > 4096)
+        {
+            return Err(EncodeError::InvalidOption(format!(
+                "alignment must be a power of two up to 4096, not {a}"
+            )));
         }
         Ok(o)
     }
