@@ -36,7 +36,11 @@ pub struct Extent {
 impl Extent {
     /// The extent of an array of `shape` with byte `strides` and `itemsize`-byte elements;
     /// `None` for an empty array (it touches nothing) or on overflow.
-    pub fn of(shape: &[usize], strides: &[isize], itemsize: usize) -> Result<Option<Extent>, WireError> {
+    pub fn of(
+        shape: &[usize],
+        strides: &[isize],
+        itemsize: usize,
+    ) -> Result<Option<Extent>, WireError> {
         if shape.contains(&0) {
             return Ok(None);
         }
@@ -44,11 +48,17 @@ impl Extent {
         let mut high: isize = wire::isize_from(itemsize, "element size")?;
         for (&d, &s) in shape.iter().zip(strides) {
             let last = wire::isize_from(d - 1, "array dimension")?;
-            let reach = last.checked_mul(s).ok_or(WireError::Overflow { what: "array extent" })?;
+            let reach = last.checked_mul(s).ok_or(WireError::Overflow {
+                what: "array extent",
+            })?;
             if reach < 0 {
-                low = low.checked_add(reach).ok_or(WireError::Overflow { what: "array extent" })?;
+                low = low.checked_add(reach).ok_or(WireError::Overflow {
+                    what: "array extent",
+                })?;
             } else {
-                high = high.checked_add(reach).ok_or(WireError::Overflow { what: "array extent" })?;
+                high = high.checked_add(reach).ok_or(WireError::Overflow {
+                    what: "array extent",
+                })?;
             }
         }
         Ok(Some(Extent { low, high }))
@@ -114,9 +124,9 @@ impl NdArray {
             )));
         }
         if dtype.has_object() {
-            return Err(DecodeError::new(DecodeErrorKind::UnsupportedDtype(format!(
-                "{dtype} holds Python objects"
-            ))));
+            return Err(DecodeError::new(DecodeErrorKind::UnsupportedDtype(
+                format!("{dtype} holds Python objects"),
+            )));
         }
         let itemsize = dtype.itemsize();
         wire::product(&shape, "element count")
@@ -148,7 +158,11 @@ impl NdArray {
     }
 
     /// A C-contiguous array over `data`, which must hold exactly the elements.
-    pub fn from_c_bytes(dtype: DType, shape: Vec<usize>, data: Bytes) -> Result<NdArray, DecodeError> {
+    pub fn from_c_bytes(
+        dtype: DType,
+        shape: Vec<usize>,
+        data: Bytes,
+    ) -> Result<NdArray, DecodeError> {
         let n = wire::product(&shape, "element count")
             .and_then(|n| wire::mul(n, dtype.itemsize(), "array byte length"))?;
         if n != data.len() {
@@ -239,12 +253,20 @@ impl NdArray {
 
     /// Whether elements are laid out in C order with no gaps.
     pub fn is_c_contiguous(&self) -> bool {
-        is_contiguous(&self.shape, &self.strides, &c_strides(&self.shape, self.dtype.itemsize()))
+        is_contiguous(
+            &self.shape,
+            &self.strides,
+            &c_strides(&self.shape, self.dtype.itemsize()),
+        )
     }
 
     /// Whether elements are laid out in Fortran order with no gaps.
     pub fn is_f_contiguous(&self) -> bool {
-        is_contiguous(&self.shape, &self.strides, &f_strides(&self.shape, self.dtype.itemsize()))
+        is_contiguous(
+            &self.shape,
+            &self.strides,
+            &f_strides(&self.shape, self.dtype.itemsize()),
+        )
     }
 
     /// The bytes of a C-contiguous array, without copying; `None` for other layouts.
@@ -296,8 +318,9 @@ impl NdArray {
                 self.dtype
             ))
         })?;
-        let mut view = ArrayViewD::from_shape(IxDyn(&self.shape).strides(IxDyn(&elem_strides)), elems)
-            .map_err(|e| view_err(e.to_string()))?;
+        let mut view =
+            ArrayViewD::from_shape(IxDyn(&self.shape).strides(IxDyn(&elem_strides)), elems)
+                .map_err(|e| view_err(e.to_string()))?;
         for (axis, &s) in self.strides.iter().enumerate() {
             if s < 0 {
                 view.invert_axis(Axis(axis));
@@ -423,13 +446,38 @@ mod tests {
         let a = Array2::<i32>::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as i32);
         let nd = NdArray::from_array(a.clone());
         // Reverse rows: offset at row 2, stride -16.
-        let rev = NdArray::new(nd.dtype().clone(), vec![3, 4], vec![-16, 4], 32, nd.data().clone(), true)
-            .unwrap();
-        assert_eq!(rev.view::<i32>().unwrap(), a.slice(s![..;-1, ..]).into_dyn());
+        let rev = NdArray::new(
+            nd.dtype().clone(),
+            vec![3, 4],
+            vec![-16, 4],
+            32,
+            nd.data().clone(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            rev.view::<i32>().unwrap(),
+            a.slice(s![..;-1, ..]).into_dyn()
+        );
         // Broadcast the first row three times.
-        let bc = NdArray::new(nd.dtype().clone(), vec![3, 4], vec![0, 4], 0, nd.data().clone(), true)
-            .unwrap();
-        assert_eq!(bc.view::<i32>().unwrap().index_axis(Axis(0), 2).iter().copied().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        let bc = NdArray::new(
+            nd.dtype().clone(),
+            vec![3, 4],
+            vec![0, 4],
+            0,
+            nd.data().clone(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            bc.view::<i32>()
+                .unwrap()
+                .index_axis(Axis(0), 2)
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
     }
 
     #[test]
@@ -438,7 +486,9 @@ mod tests {
         let e = NdArray::new(f64::dtype(), vec![3], vec![8], 0, data.clone(), true).unwrap_err();
         assert!(e.to_string().contains("16-byte buffer"), "{e}");
         assert!(NdArray::new(f64::dtype(), vec![2], vec![-8], 0, data.clone(), true).is_err());
-        assert!(NdArray::new(f64::dtype(), vec![usize::MAX, 2], vec![8, 8], 0, data, true).is_err());
+        assert!(
+            NdArray::new(f64::dtype(), vec![usize::MAX, 2], vec![8, 8], 0, data, true).is_err()
+        );
     }
 
     #[test]
@@ -449,7 +499,13 @@ mod tests {
         let dt = DType::parse(">f8").unwrap();
         let nd = NdArray::new(dt, vec![2], vec![8], 1, Bytes::from(raw), true).unwrap();
         assert!(nd.view::<f64>().is_err());
-        assert_eq!(nd.to_owned_array::<f64>().unwrap().into_raw_vec_and_offset().0, vec![1.5, -2.0]);
+        assert_eq!(
+            nd.to_owned_array::<f64>()
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            vec![1.5, -2.0]
+        );
         assert!(nd.to_owned_array::<i64>().is_err());
     }
 

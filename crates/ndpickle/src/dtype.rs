@@ -226,7 +226,11 @@ impl TimeUnit {
 
     /// numpy's spelling of the unit (`ns`, `D`, `generic`, ...).
     pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(u, _)| *u == self).map(|(_, s)| *s).unwrap_or("generic")
+        Self::ALL
+            .iter()
+            .find(|(u, _)| *u == self)
+            .map(|(_, s)| *s)
+            .unwrap_or("generic")
     }
 
     /// Parses numpy's spelling of a unit (`μs` is accepted for microseconds).
@@ -234,7 +238,10 @@ impl TimeUnit {
         if s == "μs" {
             return Some(TimeUnit::Microsecond);
         }
-        Self::ALL.iter().find(|(_, name)| *name == s).map(|(u, _)| *u)
+        Self::ALL
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(u, _)| *u)
     }
 }
 
@@ -410,8 +417,14 @@ impl DType {
     pub fn kind_char(&self) -> char {
         match self {
             DType::Scalar { kind, .. } => kind.kind(),
-            DType::Time { kind: TimeKind::DateTime, .. } => 'M',
-            DType::Time { kind: TimeKind::TimeDelta, .. } => 'm',
+            DType::Time {
+                kind: TimeKind::DateTime,
+                ..
+            } => 'M',
+            DType::Time {
+                kind: TimeKind::TimeDelta,
+                ..
+            } => 'm',
             DType::Bytes(_) => 'S',
             DType::Unicode { .. } => 'U',
             DType::Object => 'O',
@@ -428,12 +441,13 @@ impl DType {
         Some(match self {
             DType::Scalar { kind, .. } => format!("{order}{}{}", kind.kind(), kind.itemsize()),
             DType::Time {
-                kind,
-                unit,
-                count,
-                ..
+                kind, unit, count, ..
             } => {
-                let k = if *kind == TimeKind::DateTime { 'M' } else { 'm' };
+                let k = if *kind == TimeKind::DateTime {
+                    'M'
+                } else {
+                    'm'
+                };
                 match (unit, count) {
                     (TimeUnit::Generic, _) => format!("{order}{k}8"),
                     (u, 1) => format!("{order}{k}8[{}]", u.as_str()),
@@ -500,7 +514,11 @@ impl DType {
             return match code {
                 'O' => Some(DType::Object),
                 'M' | 'm' => Some(DType::Time {
-                    kind: if code == 'M' { TimeKind::DateTime } else { TimeKind::TimeDelta },
+                    kind: if code == 'M' {
+                        TimeKind::DateTime
+                    } else {
+                        TimeKind::TimeDelta
+                    },
                     unit: TimeUnit::Generic,
                     count: 1,
                     order: with_order(order, 8),
@@ -518,7 +536,11 @@ impl DType {
         let tail = &rest[kind.len_utf8()..];
         match kind {
             'M' | 'm' => {
-                let tk = if kind == 'M' { TimeKind::DateTime } else { TimeKind::TimeDelta };
+                let tk = if kind == 'M' {
+                    TimeKind::DateTime
+                } else {
+                    TimeKind::TimeDelta
+                };
                 let (size, unit_part) = match tail.find('[') {
                     Some(i) => (&tail[..i], Some(&tail[i..])),
                     None => (tail, None),
@@ -558,7 +580,13 @@ impl DType {
 
     /// The same dtype with every multi-byte part in native order.
     pub fn to_native_order(&self) -> DType {
-        self.with_order_fn(&|o| if o == ByteOrder::NotApplicable { o } else { ByteOrder::NATIVE })
+        self.with_order_fn(&|o| {
+            if o == ByteOrder::NotApplicable {
+                o
+            } else {
+                ByteOrder::NATIVE
+            }
+        })
     }
 
     fn with_order_fn(&self, f: &dyn Fn(ByteOrder) -> ByteOrder) -> DType {
@@ -609,7 +637,11 @@ impl DType {
 /// Parses `ns`, `10s`, `25us` into a unit and a multiplier.
 fn parse_time_unit(s: &str) -> Option<(TimeUnit, u32)> {
     let digits = s.chars().take_while(|c| c.is_ascii_digit()).count();
-    let count = if digits == 0 { 1 } else { s[..digits].parse().ok()? };
+    let count = if digits == 0 {
+        1
+    } else {
+        s[..digits].parse().ok()?
+    };
     let unit = TimeUnit::parse(&s[digits..])?;
     Some((unit, count))
 }
@@ -618,7 +650,9 @@ impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DType::MlDtype { name, .. } => write!(f, "ml_dtypes.{name}"),
-            DType::Struct { fields, itemsize, .. } => {
+            DType::Struct {
+                fields, itemsize, ..
+            } => {
                 write!(f, "struct{{")?;
                 for (i, fl) in fields.iter().enumerate() {
                     if i > 0 {
@@ -689,8 +723,8 @@ mod tests {
     #[test]
     fn descr_round_trips() {
         for s in [
-            "<f8", ">i4", "|b1", "<f2", "<c16", "<M8[ns]", ">m8[10s]", "|S5", "<U5", "|V8",
-            "|u1", "<u8", "<M8",
+            "<f8", ">i4", "|b1", "<f2", "<c16", "<M8[ns]", ">m8[10s]", "|S5", "<U5", "|V8", "|u1",
+            "<u8", "<M8",
         ] {
             let d = DType::parse(s).unwrap_or_else(|| panic!("{s}"));
             assert_eq!(d.descr().unwrap(), s);
