@@ -181,11 +181,11 @@ impl<'a> Materializer<'a> {
                     };
                     return Ok(Some((v, cost)));
                 }
+                self.charge(cost, i)?;
                 let Node::Leaf(v) = &self.arena.nodes[idx] else {
                     return Err(self.at(i, internal("leaf vanished")));
                 };
                 let v = v.clone();
-                self.charge(cost, i)?;
                 Ok(Some((v, cost)))
             }
             Node::Global(g, _) => {
@@ -211,11 +211,15 @@ impl<'a> Materializer<'a> {
                     };
                     return Ok(Some((v, cost)));
                 }
-                let Node::Built(v, cost) = &self.arena.nodes[idx] else {
+                let Node::Built(_, cost) = &self.arena.nodes[idx] else {
                     return Err(self.at(i, internal("value vanished")));
                 };
-                let (v, cost) = (v.clone(), *cost);
+                let cost = *cost;
                 self.charge(cost, i)?;
+                let Node::Built(v, _) = &self.arena.nodes[idx] else {
+                    return Err(self.at(i, internal("value vanished")));
+                };
+                let v = v.clone();
                 Ok(Some((v, cost)))
             }
             Node::Visiting => Err(self.at(

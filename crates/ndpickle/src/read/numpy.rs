@@ -357,8 +357,9 @@ fn apply_state(base: DType, state: &Value) -> Result<DType, DecodeErrorKind> {
                 }
                 other => i128::from(int_of(other, "dtype flags")?),
             };
+            // Old numpy wrote the flags as a signed char: -112 is 0x90 (aligned struct).
             if (-128..0).contains(&f) {
-                f += 128;
+                f += 256;
             }
             u64::try_from(f)
                 .map_err(|_| bad_dtype("incorrect value for flags variable (overflow)"))?
