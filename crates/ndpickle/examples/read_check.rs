@@ -3,7 +3,9 @@
 //! summary. Out-of-band buffers of `NAME.pkl` are read from `NAME.buf0`, `NAME.buf1`, ...
 //! A panic is reported as `"panic": true` (and must never happen).
 //!
-//! `cargo run -q --example read_check -- DIR_OR_FILES...`
+//! With `--opaque`, unknown globals become opaque nodes instead of errors.
+//!
+//! `cargo run -q --example read_check -- [--opaque] DIR_OR_FILES...`
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +46,15 @@ fn summary(v: &ndpickle::Value) -> String {
 
 fn main() {
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut opts = ndpickle::ReadOptions::default();
     for arg in std::env::args().skip(1) {
+        if arg == "--opaque" {
+            opts = ndpickle::ReadOptions::builder()
+                .opaque_globals(true)
+                .build()
+                .expect("valid options");
+            continue;
+        }
         let p = PathBuf::from(arg);
         if p.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)
@@ -63,7 +73,9 @@ fn main() {
         let data = std::fs::read(&f).expect("readable file");
         let bufs = buffers_of(&f);
         let start = std::time::Instant::now();
-        let result = std::panic::catch_unwind(|| ndpickle::from_payload(&data, bufs.clone()));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ndpickle::from_payload_with(&data, bufs.clone(), &opts)
+        }));
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let name = json_str(&f.display().to_string());
         match result {

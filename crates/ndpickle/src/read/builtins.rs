@@ -98,7 +98,6 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
             Ok(Value::Dict(out))
         }
         Known::CopyregReconstructor => {
-            p.plain(false)?;
             arity(&p, 3, 3)?;
             let (Value::Global(cls), Value::Global(base)) = (p.args[0].clone(), p.args[1].clone())
             else {
@@ -126,6 +125,7 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
                     "copyreg._reconstructor of {cls} on {base} is not supported"
                 )));
             }
+            p.plain(false)?;
             let state = p.args.into_iter().nth(2).unwrap_or_default();
             let args = if matches!(state, Value::None) {
                 Vec::new()
