@@ -143,6 +143,9 @@ pub enum DecodeErrorKind {
     /// Reading from the source failed.
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A [`crate::ReadOptions`] value is out of range.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
 }
 
 /// Why reading a pickle failed, and where: the byte offset and opcode, when known.

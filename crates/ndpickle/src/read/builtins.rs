@@ -1,0 +1,179 @@
+//! Python builtins that pickles reach through globals: `bytearray`, `bytes`, `set`,
+//! `frozenset`, `complex`, `collections.OrderedDict`, `_codecs.encode` and
+//! `copyreg._reconstructor` (only when it rebuilds one of these).
+
+use bytes::Bytes;
+use num_complex::Complex64;
+
+use crate::error::DecodeErrorKind;
+use crate::value::Value;
+
+use super::allow::{self, Known};
+use super::call::{CallParts, arity, buffer_of, dispatch, encode, refused, str_of, type_err};
+use super::options::ReadOptions;
+
+/// Interprets a call of a builtin.
+pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErrorKind> {
+    match p.known {
+        Known::ByteArray => {
+            p.plain(false)?;
+            byte_string(&p).map(Value::ByteArray)
+        }
+        Known::Bytes => {
+            p.plain(false)?;
+            byte_string(&p).map(Value::Bytes)
+        }
+        Known::CodecsEncode => {
+            p.plain(false)?;
+            arity(&p, 1, 2)?;
+            let s = p.args[0]
+                .as_str()
+                .ok_or_else(|| type_err("a str for _codecs.encode", &p.args[0]))?;
+            let enc = match p.args.get(1) {
+                Some(e) => str_of(e, "encoding")?.into_owned(),
+                None => "utf-8".into(),
+            };
+            encode(s, &enc, "_codecs.encode argument").map(Value::Bytes)
+        }
+        Known::Set | Known::FrozenSet => {
+            p.plain(false)?;
+            arity(&p, 0, 1)?;
+            let items = match p.args.into_iter().next() {
+                None => Vec::new(),
+                Some(Value::List(v) | Value::Tuple(v) | Value::Set(v) | Value::FrozenSet(v)) => v,
+                Some(other) => return Err(type_err("a list of set items", &other)),
+            };
+            Ok(if p.known == Known::Set {
+                Value::Set(items)
+            } else {
+                Value::FrozenSet(items)
+            })
+        }
+        Known::Complex => {
+            p.plain(false)?;
+            arity(&p, 0, 2)?;
+            let part = |i: usize| -> Result<f64, DecodeErrorKind> {
+                match p.args.get(i) {
+                    None => Ok(0.0),
+                    Some(Value::Bool(b)) => Ok(f64::from(u8::from(*b))),
+                    Some(v) => v
+                        .as_f64()
+                        .ok_or_else(|| type_err("a number for complex", v)),
+                }
+            };
+            Ok(Value::Complex(Complex64::new(part(0)?, part(1)?)))
+        }
+        Known::OrderedDict => {
+            if p.kwargs.as_ref().is_some_and(|k| !k.is_empty()) || !p.items.is_empty() {
+                return Err(refused("OrderedDict takes only items".into()));
+            }
+            if !matches!(&p.state, None | Some(Value::None))
+                && !matches!(&p.state, Some(Value::Dict(d)) if d.is_empty())
+            {
+                return Err(refused(
+                    "BUILD state on an OrderedDict is not supported".into(),
+                ));
+            }
+            arity(&p, 0, 1)?;
+            let mut out = Vec::new();
+            match p.args.into_iter().next() {
+                None => {}
+                Some(Value::Dict(d)) => out = d,
+                Some(Value::List(v) | Value::Tuple(v)) => {
+                    for pair in v {
+                        match pair {
+                            Value::List(kv) | Value::Tuple(kv) if kv.len() == 2 => {
+                                let mut it = kv.into_iter();
+                                if let (Some(k), Some(x)) = (it.next(), it.next()) {
+                                    out.push((k, x));
+                                }
+                            }
+                            other => return Err(type_err("a (key, value) pair", &other)),
+                        }
+                    }
+                }
+                Some(other) => return Err(type_err("items for OrderedDict", &other)),
+            }
+            out.extend(p.pairs);
+            Ok(Value::Dict(out))
+        }
+        Known::CopyregReconstructor => {
+            arity(&p, 3, 3)?;
+            let (Value::Global(cls), Value::Global(base)) = (p.args[0].clone(), p.args[1].clone())
+            else {
+                return Err(type_err(
+                    "two classes for copyreg._reconstructor",
+                    &p.args[0],
+                ));
+            };
+            let known = allow::resolve(&cls.module, &cls.name, opts)?;
+            let base_known = allow::resolve(&base.module, &base.name, opts)?;
+            let rebuildable = matches!(
+                known,
+                Known::ByteArray
+                    | Known::Bytes
+                    | Known::Set
+                    | Known::FrozenSet
+                    | Known::Complex
+                    | Known::OrderedDict
+            );
+            if known != base_known || !rebuildable {
+                if opts.opaque_globals() {
+                    return p.into_object();
+                }
+                return Err(refused(format!(
+                    "copyreg._reconstructor of {cls} on {base} is not supported"
+                )));
+            }
+            p.plain(false)?;
+            let state = p.args.into_iter().nth(2).unwrap_or_default();
+            let args = if matches!(state, Value::None) {
+                Vec::new()
+            } else {
+                vec![state]
+            };
+            dispatch(
+                CallParts {
+                    global: cls,
+                    known,
+                    args,
+                    kwargs: None,
+                    state: None,
+                    items: Vec::new(),
+                    pairs: Vec::new(),
+                },
+                opts,
+            )
+        }
+        _ => {
+            if opts.opaque_globals() {
+                return p.into_object();
+            }
+            Err(refused(format!("calling {} is not supported", p.global)))
+        }
+    }
+}
+
+/// `bytes(...)` / `bytearray(...)`: no argument, a bytes-like, a list of ints or
+/// `(str, encoding)`.
+fn byte_string(p: &CallParts) -> Result<Bytes, DecodeErrorKind> {
+    arity(p, 0, 2)?;
+    match p.args.as_slice() {
+        [] => Ok(Bytes::new()),
+        [Value::Str(s), enc] => encode(s, &str_of(enc, "encoding")?, "bytes argument"),
+        [Value::List(items) | Value::Tuple(items)] => items
+            .iter()
+            .map(|v| match v.as_i64() {
+                Some(i) => u8::try_from(i)
+                    .map_err(|_| refused(format!("byte must be in range(0, 256), not {i}"))),
+                None => Err(type_err("an int for a byte", v)),
+            })
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Bytes::from),
+        [v] => buffer_of(v)
+            .map(|(b, _)| b)
+            .ok_or_else(|| type_err(format!("bytes for {}", p.global), v)),
+        [v, _] => Err(type_err(format!("a str for {}", p.global), v)),
+        _ => Err(refused(format!("unsupported arguments for {}", p.global))),
+    }
+}

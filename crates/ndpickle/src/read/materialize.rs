@@ -1,0 +1,357 @@
+//! Turns the VM's value graph into a [`Value`] tree, without recursion.
+//!
+//! Shared references (memo `GET`, `DUP`) become copies in a tree; each copy is charged to
+//! [`ReadOptions::max_copied_bytes`], so a stream that doubles a list 60 times fails after a
+//! few hundred megabytes of charged copies instead of allocating exabytes. A value referenced
+//! once is moved, not copied. Cycles (a list that contains itself) are errors: a tree cannot
+//! hold them. Nesting deeper than [`ReadOptions::max_depth`] is an error. Calls are matched
+//! against the known reconstruction shapes here, once their arguments are values.
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::value::Value;
+
+use super::call::{self, CallParts};
+use super::options::ReadOptions;
+use super::vm::{Arena, Node, Slot};
+
+/// Cost of one value node in the copy accounting.
+pub(crate) const VALUE_COST: u64 = std::mem::size_of::<Value>() as u64;
+
+struct Frame {
+    idx: u32,
+    node: Node,
+    next: usize,
+    vals: Vec<Value>,
+    cost: u64,
+}
+
+/// Materializes slots of an [`Arena`].
+pub(crate) struct Materializer<'a> {
+    arena: &'a mut Arena,
+    opts: &'a ReadOptions,
+    consume: bool,
+    copied: u64,
+}
+
+fn leaf_cost(v: &Value) -> u64 {
+    VALUE_COST
+        + match v {
+            Value::Str(s) => s.len() as u64,
+            Value::BigInt(b) => b.bits() / 8,
+            _ => 0,
+        }
+}
+
+fn child_slot(node: &Node, i: usize) -> Option<Slot> {
+    match node {
+        Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(i).copied(),
+        Node::Dict(v) => v.get(i / 2).map(|&(k, x)| if i % 2 == 0 { k } else { x }),
+        Node::Call(c) => {
+            let mut i = i;
+            if i == 0 {
+                return Some(c.args);
+            }
+            i -= 1;
+            if let Some(k) = c.kwargs {
+                if i == 0 {
+                    return Some(k);
+                }
+                i -= 1;
+            }
+            if let Some(s) = c.state {
+                if i == 0 {
+                    return Some(s);
+                }
+                i -= 1;
+            }
+            if let Some(&s) = c.items.get(i) {
+                return Some(s);
+            }
+            let i = i - c.items.len();
+            c.pairs
+                .get(i / 2)
+                .map(|&(k, x)| if i % 2 == 0 { k } else { x })
+        }
+        _ => None,
+    }
+}
+
+fn child_count(node: &Node) -> usize {
+    match node {
+        Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.len(),
+        Node::Dict(v) => v.len() * 2,
+        Node::Call(c) => {
+            1 + usize::from(c.kwargs.is_some())
+                + usize::from(c.state.is_some())
+                + c.items.len()
+                + 2 * c.pairs.len()
+        }
+        _ => 0,
+    }
+}
+
+fn pairs(vals: impl Iterator<Item = Value>) -> Vec<(Value, Value)> {
+    let mut out = Vec::new();
+    let mut it = vals;
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, v));
+    }
+    out
+}
+
+fn internal(what: &str) -> DecodeErrorKind {
+    DecodeErrorKind::Invalid {
+        what: "value graph",
+        detail: what.to_string(),
+    }
+}
+
+impl<'a> Materializer<'a> {
+    /// A materializer. `consume` moves values out of the arena (only for the final root);
+    /// otherwise the arena is left as it was and everything built is charged as a copy.
+    pub(crate) fn new(
+        arena: &'a mut Arena,
+        opts: &'a ReadOptions,
+        consume: bool,
+        copied: u64,
+    ) -> Materializer<'a> {
+        Materializer {
+            arena,
+            opts,
+            consume,
+            copied,
+        }
+    }
+
+    /// Bytes charged as copies so far.
+    pub(crate) fn copied(&self) -> u64 {
+        self.copied
+    }
+
+    fn at(&self, idx: u32, kind: DecodeErrorKind) -> DecodeError {
+        let (pos, op) = self.arena.origin[idx as usize];
+        DecodeError::at(kind, pos, op)
+    }
+
+    fn charge(&mut self, cost: u64, idx: u32) -> Result<(), DecodeError> {
+        self.copied = self.copied.saturating_add(cost);
+        if self.copied > self.opts.max_copied_bytes() {
+            return Err(self.at(
+                idx,
+                DecodeErrorKind::Limit {
+                    limit: "bytes copied through shared references",
+                    max: self.opts.max_copied_bytes(),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this use of node `idx` is its last: counts the use down in consume mode.
+    fn last_use(&mut self, idx: usize) -> bool {
+        if !self.consume {
+            return false;
+        }
+        let r = &mut self.arena.refs[idx];
+        *r = r.saturating_sub(1);
+        *r == 0
+    }
+
+    /// The value of `slot` if it is ready, else pushes a frame to build it.
+    fn request(
+        &mut self,
+        slot: Slot,
+        frames: &mut Vec<Frame>,
+    ) -> Result<Option<(Value, u64)>, DecodeError> {
+        let i = match slot {
+            Slot::None => return Ok(Some((Value::None, VALUE_COST))),
+            Slot::Bool(b) => return Ok(Some((Value::Bool(b), VALUE_COST))),
+            Slot::Int(i) => return Ok(Some((Value::Int(i), VALUE_COST))),
+            Slot::Float(f) => return Ok(Some((Value::Float(f), VALUE_COST))),
+            Slot::Node(i) => i,
+        };
+        let idx = i as usize;
+        match &self.arena.nodes[idx] {
+            Node::Leaf(v) => {
+                let cost = leaf_cost(v);
+                if self.last_use(idx) {
+                    let Node::Leaf(v) = std::mem::replace(&mut self.arena.nodes[idx], Node::Gone)
+                    else {
+                        return Err(self.at(i, internal("leaf vanished")));
+                    };
+                    return Ok(Some((v, cost)));
+                }
+                self.charge(cost, i)?;
+                let Node::Leaf(v) = &self.arena.nodes[idx] else {
+                    return Err(self.at(i, internal("leaf vanished")));
+                };
+                let v = v.clone();
+                Ok(Some((v, cost)))
+            }
+            Node::Global(g, _) => {
+                let v = Value::Global(g.clone());
+                let cost = VALUE_COST + (g.module.len() + g.name.len()) as u64;
+                if self.consume {
+                    // Globals stay in the arena (calls read them); every use is a copy.
+                    let r = &mut self.arena.refs[idx];
+                    *r = r.saturating_sub(1);
+                }
+                {
+                    self.charge(cost, i)?;
+                }
+                Ok(Some((v, cost)))
+            }
+            Node::Built(..) => {
+                let last = self.last_use(idx);
+                if last {
+                    let Node::Built(v, cost) =
+                        std::mem::replace(&mut self.arena.nodes[idx], Node::Gone)
+                    else {
+                        return Err(self.at(i, internal("value vanished")));
+                    };
+                    return Ok(Some((v, cost)));
+                }
+                let Node::Built(_, cost) = &self.arena.nodes[idx] else {
+                    return Err(self.at(i, internal("value vanished")));
+                };
+                let cost = *cost;
+                self.charge(cost, i)?;
+                let Node::Built(v, _) = &self.arena.nodes[idx] else {
+                    return Err(self.at(i, internal("value vanished")));
+                };
+                let v = v.clone();
+                Ok(Some((v, cost)))
+            }
+            Node::Visiting => Err(self.at(
+                i,
+                DecodeErrorKind::Refused(
+                    "recursive structure (a container that contains itself)".into(),
+                ),
+            )),
+            Node::Gone => Err(self.at(i, internal("value used after it was moved"))),
+            _ => {
+                if frames.len() >= self.opts.max_depth() {
+                    return Err(self.at(
+                        i,
+                        DecodeErrorKind::Limit {
+                            limit: "nesting depth",
+                            max: self.opts.max_depth() as u64,
+                        },
+                    ));
+                }
+                let node = std::mem::replace(&mut self.arena.nodes[idx], Node::Visiting);
+                let n = child_count(&node);
+                frames.push(Frame {
+                    idx: i,
+                    node,
+                    next: 0,
+                    vals: Vec::with_capacity(n.min(1 << 16)),
+                    cost: VALUE_COST,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Builds the value of `root`.
+    pub(crate) fn materialize(&mut self, root: Slot) -> Result<Value, DecodeError> {
+        if self.consume {
+            self.arena.link(root);
+        }
+        let mut frames: Vec<Frame> = Vec::new();
+        if let Some((v, _)) = self.request(root, &mut frames)? {
+            return Ok(v);
+        }
+        loop {
+            let Some(frame) = frames.last_mut() else {
+                return Err(DecodeError::new(internal("no frame")));
+            };
+            if let Some(child) = child_slot(&frame.node, frame.next) {
+                frame.next += 1;
+                if let Some((v, c)) = self.request(child, &mut frames)? {
+                    let f = frames
+                        .last_mut()
+                        .ok_or_else(|| DecodeError::new(internal("no frame")))?;
+                    f.vals.push(v);
+                    f.cost = f.cost.saturating_add(c);
+                }
+                continue;
+            }
+            let frame = frames
+                .pop()
+                .ok_or_else(|| DecodeError::new(internal("no frame")))?;
+            let (v, c) = self.finish(frame)?;
+            match frames.last_mut() {
+                Some(parent) => {
+                    parent.vals.push(v);
+                    parent.cost = parent.cost.saturating_add(c);
+                }
+                None => return Ok(v),
+            }
+        }
+    }
+
+    fn finish(&mut self, frame: Frame) -> Result<(Value, u64), DecodeError> {
+        let Frame {
+            idx,
+            node,
+            vals,
+            cost,
+            ..
+        } = frame;
+        let value = match &node {
+            Node::List(_) => Value::List(vals),
+            Node::Tuple(_) => Value::Tuple(vals),
+            Node::Set(_) => Value::Set(vals),
+            Node::FrozenSet(_) => Value::FrozenSet(vals),
+            Node::Dict(_) => Value::Dict(pairs(vals.into_iter())),
+            Node::Call(c) => {
+                let mut it = vals.into_iter();
+                let args = match it.next() {
+                    Some(Value::Tuple(a)) => a,
+                    _ => return Err(self.at(idx, internal("call without argument tuple"))),
+                };
+                let kwargs = match c.kwargs {
+                    Some(_) => match it.next() {
+                        Some(Value::Dict(d)) => Some(d),
+                        _ => return Err(self.at(idx, internal("call without keyword dict"))),
+                    },
+                    None => None,
+                };
+                let state = if c.state.is_some() { it.next() } else { None };
+                let items: Vec<Value> = it.by_ref().take(c.items.len()).collect();
+                let pairs = pairs(it);
+                let (global, known) = match &self.arena.nodes[c.callable as usize] {
+                    Node::Global(g, k) => (g.clone(), *k),
+                    _ => return Err(self.at(idx, internal("callable is not a global"))),
+                };
+                let parts = CallParts {
+                    global,
+                    known,
+                    args,
+                    kwargs,
+                    state,
+                    items,
+                    pairs,
+                };
+                call::dispatch(parts, self.opts).map_err(|k| self.at(idx, k))?
+            }
+            _ => return Err(self.at(idx, internal("unexpected node"))),
+        };
+        let i = idx as usize;
+        if self.consume {
+            let r = self.arena.refs[i];
+            self.arena.refs[i] = r.saturating_sub(1);
+            if r > 1 {
+                self.charge(cost, idx)?;
+                self.arena.nodes[i] = Node::Built(value.clone(), cost);
+            } else {
+                self.arena.nodes[i] = Node::Gone;
+            }
+        } else {
+            self.charge(VALUE_COST, idx)?;
+            self.arena.nodes[i] = node;
+        }
+        Ok((value, cost))
+    }
+}
