@@ -10,6 +10,7 @@
 //! in-band data is copied once out of a `&[u8]` input, or sliced without copying from a
 //! [`Bytes`] input.
 
+mod alloc;
 mod allow;
 mod builtins;
 mod call;

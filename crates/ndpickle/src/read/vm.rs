@@ -326,7 +326,7 @@ impl<'a> Vm<'a> {
     fn payload(&self, start: usize, n: usize) -> Bytes {
         match self.shared {
             Some(b) => b.slice(start..start + n),
-            None => Bytes::copy_from_slice(&self.input[start..start + n]),
+            None => crate::read::alloc::copy_out(&self.input[start..start + n]),
         }
     }
 
