@@ -12,10 +12,10 @@ const LARGE: usize = 4 << 20;
 
 /// A copy of `src` as shared bytes, one copy, no zero-fill pass.
 pub(crate) fn copy_out(src: &[u8]) -> Bytes {
-    if src.len() >= LARGE {
-        if let Some(b) = copy_to_mapping(src) {
-            return b;
-        }
+    if src.len() >= LARGE
+        && let Some(b) = copy_to_mapping(src)
+    {
+        return b;
     }
     Bytes::copy_from_slice(src)
 }
