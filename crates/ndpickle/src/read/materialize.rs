@@ -45,7 +45,9 @@ fn leaf_cost(v: &Value) -> u64 {
 fn child_slot(node: &Node, i: usize) -> Option<Slot> {
     match node {
         Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.get(i).copied(),
-        Node::Dict(v) => v.get(i / 2).map(|&(k, x)| if i % 2 == 0 { k } else { x }),
+        Node::Dict(v) => v
+            .get(i / 2)
+            .map(|&(k, x)| if i.is_multiple_of(2) { k } else { x }),
         Node::Call(c) => {
             let mut i = i;
             if i == 0 {
@@ -70,7 +72,7 @@ fn child_slot(node: &Node, i: usize) -> Option<Slot> {
             let i = i - c.items.len();
             c.pairs
                 .get(i / 2)
-                .map(|&(k, x)| if i % 2 == 0 { k } else { x })
+                .map(|&(k, x)| if i.is_multiple_of(2) { k } else { x })
         }
         _ => None,
     }

@@ -319,15 +319,15 @@ fn apply_state(base: DType, state: &Value) -> Result<DType, DecodeErrorKind> {
         Value::Tuple(n) | Value::List(n) => Some(n.clone()),
         other => return Err(type_err("a tuple of field names", other)),
     };
-    if version <= 1 {
-        if let Some(f) = fields_v.as_mut() {
-            let pos = f
-                .iter()
-                .position(|(k, _)| k.as_i64() == Some(-1))
-                .ok_or_else(|| bad_dtype("old dtype state without field names"))?;
-            let (_, n) = f.remove(pos);
-            names_v = Some(seq(&n, "field names")?.to_vec());
-        }
+    if version <= 1
+        && let Some(f) = fields_v.as_mut()
+    {
+        let pos = f
+            .iter()
+            .position(|(k, _)| k.as_i64() == Some(-1))
+            .ok_or_else(|| bad_dtype("old dtype state without field names"))?;
+        let (_, n) = f.remove(pos);
+        names_v = Some(seq(&n, "field names")?.to_vec());
     }
     let endian = str_of(endian, "dtype byte order")?;
     let mut chars = endian.chars();

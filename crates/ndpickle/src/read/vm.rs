@@ -484,7 +484,7 @@ impl<'a> Vm<'a> {
         items: Vec<Slot>,
         what: &str,
     ) -> Result<(), DecodeErrorKind> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(DecodeErrorKind::Invalid {
                 what: "item list",
                 detail: format!("odd number of items for {what}"),

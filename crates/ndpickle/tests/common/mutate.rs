@@ -149,10 +149,10 @@ pub fn run(
         let t = Instant::now();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let v = ndpickle::from_payload_with(&m, bufs.clone(), &opts);
-            if let Ok(v) = &v {
-                if let Some(a) = v.as_array() {
-                    let _ = a.to_owned_array::<f64>();
-                }
+            if let Ok(v) = &v
+                && let Some(a) = v.as_array()
+            {
+                let _ = a.to_owned_array::<f64>();
             }
             v.is_ok()
         }));
