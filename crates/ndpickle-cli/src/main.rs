@@ -1,5 +1,8 @@
 //! `ndpickle`: the command line.
 //!
+//! - `ndpickle inspect FILE [BUFFER...]` reads a pickle with the safe reader (nothing is
+//!   executed) and prints its structure: containers, arrays with dtype, shape, strides and
+//!   whether they view out-of-band buffers.
 //! - `ndpickle demo DIR` builds a small scientific dataset in Rust and writes it twice: in-band
 //!   to `DIR/dataset.pkl` (streamed) and out-of-band to `DIR/dataset.oob.pkl` plus one
 //!   `DIR/dataset.buf.N` file per buffer. `examples/demo_load.py DIR` loads both with plain
@@ -19,8 +22,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(Path::new(args.get(1).map_or("demo-out", String::as_str))),
+        Some("inspect") if args.len() >= 2 => inspect(&args[1], &args[2..]),
         _ => {
-            eprintln!("usage: ndpickle demo [DIR]");
+            eprintln!("usage: ndpickle demo [DIR] | ndpickle inspect FILE [BUFFER_FILE...]");
             return ExitCode::from(2);
         }
     };
@@ -212,4 +216,86 @@ fn buffer_path(dir: &Path, i: usize) -> PathBuf {
 
 fn mb(n: usize) -> String {
     format!("{:.1}", n as f64 / 1e6)
+}
+
+fn inspect(file: &str, buffers: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let pickle = Bytes::from(fs::read(file)?);
+    let bufs = buffers
+        .iter()
+        .map(|b| fs::read(b).map(Bytes::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let value = if bufs.is_empty() {
+        ndpickle::from_bytes(pickle.clone())?
+    } else {
+        ndpickle::from_bytes_payload_with(pickle.clone(), bufs, &ndpickle::ReadOptions::default())?
+    };
+    println!(
+        "{file}: {} bytes, protocol {}",
+        pickle.len(),
+        pickle
+            .get(1)
+            .filter(|_| pickle.first() == Some(&0x80))
+            .copied()
+            .unwrap_or(0)
+    );
+    let mut out = String::new();
+    describe(&value, 0, &mut out);
+    print!("{out}");
+    Ok(())
+}
+
+/// One line per node, indented by depth; long containers are cut after 20 items.
+fn describe(v: &Value, depth: usize, out: &mut String) {
+    use std::fmt::Write as _;
+    let pad = "  ".repeat(depth);
+    let items = |v: &[Value], out: &mut String| {
+        for x in v.iter().take(20) {
+            describe(x, depth + 1, out);
+        }
+        if v.len() > 20 {
+            let _ = writeln!(out, "{pad}  ... {} more", v.len() - 20);
+        }
+    };
+    match v {
+        Value::Array(a) | Value::Scalar(a) => {
+            let _ = writeln!(
+                out,
+                "{pad}{} dtype={} shape={:?} strides={:?} {} bytes{}",
+                v.type_name(),
+                a.dtype(),
+                a.shape(),
+                a.strides(),
+                a.len() * a.dtype().itemsize(),
+                if a.is_readonly() { " read-only" } else { "" }
+            );
+        }
+        Value::List(x) | Value::Tuple(x) | Value::Set(x) | Value::FrozenSet(x) => {
+            let _ = writeln!(out, "{pad}{} of {}", v.type_name(), x.len());
+            items(x, out);
+        }
+        Value::Dict(kv) => {
+            let _ = writeln!(out, "{pad}dict of {}", kv.len());
+            for (k, x) in kv.iter().take(20) {
+                let key = match k {
+                    Value::Str(s) => format!("{s:?}"),
+                    other => format!("<{}>", other.type_name()),
+                };
+                let _ = writeln!(out, "{pad}  {key}:");
+                describe(x, depth + 2, out);
+            }
+        }
+        Value::Object(o) => {
+            let _ = writeln!(out, "{pad}{}(...) with {} args", o.callable, o.args.len());
+            items(&o.args, out);
+        }
+        Value::Str(s) => {
+            let _ = writeln!(out, "{pad}str {:?}", s.chars().take(60).collect::<String>());
+        }
+        Value::Bytes(b) | Value::ByteArray(b) => {
+            let _ = writeln!(out, "{pad}{} of {} bytes", v.type_name(), b.len());
+        }
+        other => {
+            let _ = writeln!(out, "{pad}{other:?}");
+        }
+    }
 }
