@@ -405,8 +405,9 @@ impl<T: Element, D: Dimension> From<ndarray::Array<T, D>> for NdArray {
     }
 }
 
-/// Whether `strides` equal `expected` on every axis longer than one (numpy's rule).
-fn is_contiguous(shape: &[usize], strides: &[isize], expected: &[isize]) -> bool {
+/// Whether `strides` equal `expected` on every axis longer than one (numpy's rule); empty
+/// arrays are contiguous.
+pub(crate) fn is_contiguous(shape: &[usize], strides: &[isize], expected: &[isize]) -> bool {
     if shape.contains(&0) {
         return true;
     }

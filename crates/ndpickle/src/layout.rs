@@ -10,7 +10,7 @@
 //! Broadcast axes need no special case: an axis with stride zero adds nothing to the span, so
 //! the span of a broadcast view is exactly its non-broadcast slice.
 
-use crate::array::{Extent, c_strides, f_strides};
+use crate::array::{Extent, c_strides, f_strides, is_contiguous};
 use crate::error::{EncodeError, WireError};
 use crate::wire;
 
@@ -210,14 +210,6 @@ pub fn pack_chunks(
             index[axis] = 0;
         }
     }
-}
-
-fn is_contiguous(shape: &[usize], strides: &[isize], expected: &[isize]) -> bool {
-    shape
-        .iter()
-        .zip(strides)
-        .zip(expected)
-        .all(|((&d, &s), &e)| d <= 1 || s == e)
 }
 
 #[cfg(test)]
