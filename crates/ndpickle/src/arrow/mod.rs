@@ -21,6 +21,7 @@
 //! ```
 
 mod numpy;
+pub mod read;
 mod types;
 pub mod write;
 
@@ -34,6 +35,11 @@ use arrow_array::{
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
 pub use numpy::AsNumpy;
+pub use read::{
+    ArrowValue, array_from_value, chunked_from_value, data_type_from_value, field_from_value,
+    from_bytes, from_payload, from_slice, from_value, record_batch_from_value, schema_from_value,
+    table_from_value,
+};
 pub use types::{write_field, write_schema, write_type};
 
 use crate::error::EncodeError;
