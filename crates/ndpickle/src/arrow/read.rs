@@ -39,10 +39,10 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, make_array};
 use arrow_buffer::Buffer;
-use arrow_data::{ArrayData, ArrayDataBuilder};
+use arrow_data::{ArrayData, ArrayDataBuilder, BufferSpec, layout};
 use arrow_schema::{
-    ArrowError, DataType, Field, Fields, IntervalUnit, Schema, SchemaRef, TimeUnit,
-    UnionFields, UnionMode,
+    ArrowError, DataType, Field, Fields, IntervalUnit, Schema, SchemaRef, TimeUnit, UnionFields,
+    UnionMode,
 };
 use bytes::Bytes;
 
@@ -119,8 +119,12 @@ fn bad(msg: impl Into<String>) -> DecodeError {
     DecodeError::new(DecodeErrorKind::BadArray(msg.into()))
 }
 
+/// An arrow-rs validation error, with what was being built.
 fn arrow_err(what: &str, e: ArrowError) -> DecodeError {
-    bad(format!("invalid {what}: {e}"))
+    match e {
+        ArrowError::InvalidArgumentError(msg) => bad(format!("{what}: {msg}")),
+        e => bad(format!("{what}: {e}")),
+    }
 }
 
 fn type_err(expected: &str, found: &Value) -> DecodeError {
@@ -175,8 +179,9 @@ fn size(v: &Value, what: &str) -> Result<usize, DecodeError> {
 fn string(v: &Value, what: &str) -> Result<String, DecodeError> {
     match v {
         Value::Str(s) => Ok(s.clone()),
-        Value::Bytes(b) => String::from_utf8(b.to_vec())
-            .map_err(|_| bad(format!("{what} is not valid UTF-8"))),
+        Value::Bytes(b) => {
+            String::from_utf8(b.to_vec()).map_err(|_| bad(format!("{what} is not valid UTF-8")))
+        }
         other => Err(type_err(&format!("a str for {what}"), other)),
     }
 }
@@ -707,7 +712,7 @@ fn build(raw: Raw) -> Result<ArrayData, DecodeError> {
             | DataType::LargeList(_)
             | DataType::Map(..)
     );
-    let buffers: Vec<Buffer> = buffers
+    let mut buffers: Vec<Buffer> = buffers
         .into_iter()
         .enumerate()
         .map(|(i, b)| match b {
@@ -717,6 +722,16 @@ fn build(raw: Raw) -> Result<ArrayData, DecodeError> {
             None => Buffer::from(Vec::<u8>::new()),
         })
         .collect();
+    // arrow-rs asserts that a typed buffer holds whole elements: drop a trailing partial
+    // element (it can never be referenced).
+    for (b, spec) in buffers.iter_mut().zip(&layout(&dt).buffers) {
+        if let BufferSpec::FixedWidth { byte_width, .. } = spec
+            && *byte_width > 1
+            && !b.len().is_multiple_of(*byte_width)
+        {
+            *b = b.slice_with_length(0, b.len() - b.len() % byte_width);
+        }
+    }
     match (&dt, dictionary) {
         (DataType::Dictionary(_, value), Some(d)) => {
             if !children.is_empty() {
@@ -735,7 +750,10 @@ fn build(raw: Raw) -> Result<ArrayData, DecodeError> {
             return Err(bad(format!("{}: no dictionary", what())));
         }
         (_, Some(_)) => {
-            return Err(bad(format!("{}: a dictionary for a non-dictionary type", what())));
+            return Err(bad(format!(
+                "{}: a dictionary for a non-dictionary type",
+                what()
+            )));
         }
         (_, None) => {}
     }
@@ -830,7 +848,11 @@ fn schema_or_names(
     Ok(Arc::new(Schema::new(fields)))
 }
 
-fn batch(schema: SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch, DecodeError> {
+fn batch(
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+) -> Result<RecordBatch, DecodeError> {
     let opts = RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(schema, columns, &opts)
         .map_err(|e| arrow_err("record batch", e))
@@ -893,9 +915,7 @@ pub fn table_from_value(v: &Value) -> Result<Table, DecodeError> {
             let columns = seq(arg(o, 0), "columns")?
                 .iter()
                 .map(|c| match c {
-                    Value::Object(x) if x.callable.name == "chunked_array" => {
-                        chunked_from_value(c)
-                    }
+                    Value::Object(x) if x.callable.name == "chunked_array" => chunked_from_value(c),
                     _ => ChunkedArray::from_chunks(vec![array_from_value(c)?])
                         .map_err(|e| arrow_err("column", e)),
                 })
