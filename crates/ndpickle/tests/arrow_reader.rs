@@ -1129,3 +1129,83 @@ fn mutated_arrow_streams_never_panic() {
     }
     assert!(ok > 0 && err > 0, "{ok} {err}");
 }
+
+#[test]
+fn nesting_is_bounded() {
+    let nested = |depth: usize| {
+        let mut dt = DataType::Int8;
+        for _ in 0..depth {
+            dt = DataType::List(Arc::new(Field::new("item", dt, true)));
+        }
+        dt
+    };
+    let ok = nested(40);
+    let ArrowValue::DataType(g) = na::from_slice(&ndpickle::to_vec(&ok).unwrap()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(g, ok);
+    let deep = ndpickle::to_vec(&nested(200)).unwrap();
+    let e = na::from_slice(&deep).unwrap_err().to_string();
+    assert!(e.contains("nesting"), "{e}");
+}
+
+mod prop {
+    use super::*;
+    use arrow_array::builder::{Int32Builder, ListBuilder};
+    use arrow_array::{BooleanArray, Int32Array, StringArray, StructArray};
+    use proptest::prelude::*;
+
+    fn lists(v: &[Option<Vec<Option<i32>>>]) -> ArrayRef {
+        let mut b = ListBuilder::new(Int32Builder::new());
+        for x in v {
+            match x {
+                Some(items) => {
+                    for i in items {
+                        b.values().append_option(*i);
+                    }
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Arc::new(b.finish())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_slices_round_trip(
+            rows in proptest::collection::vec(
+                (any::<Option<i32>>(), proptest::option::of("[a-zé]{0,6}"), any::<Option<bool>>(),
+                 proptest::option::of(proptest::collection::vec(any::<Option<i32>>(), 0..4))),
+                0..40),
+            cut in (0usize..40, 0usize..40),
+        ) {
+            let n = rows.len();
+            let ints: ArrayRef = Arc::new(rows.iter().map(|r| r.0).collect::<Int32Array>());
+            let strs: ArrayRef = Arc::new(rows.iter().map(|r| r.1.clone()).collect::<StringArray>());
+            let bools: ArrayRef = Arc::new(rows.iter().map(|r| r.2).collect::<BooleanArray>());
+            let ls = lists(&rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>());
+            let st: ArrayRef = Arc::new(StructArray::from(vec![
+                (Arc::new(Field::new("s", DataType::Utf8, true)), strs.clone()),
+                (Arc::new(Field::new("l", ls.data_type().clone(), true)), ls.clone()),
+            ]));
+            let start = cut.0.min(n);
+            let len = cut.1.min(n - start);
+            for a in [ints, strs, bools, ls, st] {
+                let a = a.slice(start, len);
+                let payload = ndpickle::to_payload(&a, &WriteOptions::default()).unwrap();
+                let oob: Vec<Bytes> = payload.buffers.iter().map(|b| Bytes::copy_from_slice(b.as_slice())).collect();
+                let ArrowValue::Array(g) = na::from_payload(&payload.pickle, oob.clone()).unwrap() else {
+                    panic!("not an array")
+                };
+                prop_assert_eq!(g.to_data(), a.to_data());
+                assert_shared("prop", std::slice::from_ref(&g), &oob);
+                let ArrowValue::Array(g) = na::from_slice(&ndpickle::to_vec(&a).unwrap()).unwrap() else {
+                    panic!("not an array")
+                };
+                prop_assert_eq!(g.to_data(), a.to_data());
+            }
+        }
+    }
+}

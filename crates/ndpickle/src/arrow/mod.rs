@@ -9,6 +9,12 @@
 //! factories. All need protocol 4 or higher (dotted global names). [`AsNumpy`] sends
 //! null-free primitive columns as numpy arrays instead, for consumers without pyarrow.
 //!
+//! Reading ([`read`]): [`from_slice`], [`from_bytes`] and [`from_payload`] turn a pickle of
+//! one pyarrow object — pyarrow's own reduce forms or this writer's — into an
+//! [`ArrowValue`]; [`from_value`] and the `*_from_value` functions do the same for a
+//! [`crate::Value`] already read. Arrays view the out-of-band buffers without copying and are
+//! validated in full by arrow-rs.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use arrow_array::{ArrayRef, Int64Array};

@@ -256,25 +256,39 @@ fn alias(name: &str) -> Option<DataType> {
     })
 }
 
+/// How deeply types and arrays may nest (as in Arrow C++'s IPC reader), so that a
+/// hand-built [`Value`] cannot exhaust the stack.
+pub const MAX_NESTING: usize = 64;
+
+fn nest(depth: usize) -> Result<usize, DecodeError> {
+    if depth >= MAX_NESTING {
+        return Err(DecodeError::new(DecodeErrorKind::Limit {
+            limit: "arrow type nesting depth",
+            max: MAX_NESTING as u64,
+        }));
+    }
+    Ok(depth + 1)
+}
+
 /// A field argument of a type factory: a `Field`, or a type given the default name.
-fn field_or_type(v: &Value, name: &str, nullable: bool) -> Result<Field, DecodeError> {
+fn field_or_type(v: &Value, name: &str, nullable: bool, d: usize) -> Result<Field, DecodeError> {
     match v {
-        Value::Object(o) if o.callable.name == "field" => field_from_value(v),
-        _ => Ok(Field::new(name, data_type_from_value(v)?, nullable)),
+        Value::Object(o) if o.callable.name == "field" => field_at(v, d),
+        _ => Ok(Field::new(name, dtype(v, d)?, nullable)),
     }
 }
 
 /// The fields of a `struct` or `union`: `Field`s or `(name, type)` tuples.
-fn fields(v: &Value) -> Result<Vec<Field>, DecodeError> {
+fn fields(v: &Value, d: usize) -> Result<Vec<Field>, DecodeError> {
     seq(v, "fields")?
         .iter()
         .map(|f| match f {
             Value::Tuple(t) if t.len() == 2 => Ok(Field::new(
                 string(&t[0], "a field name")?,
-                data_type_from_value(&t[1])?,
+                dtype(&t[1], d)?,
                 true,
             )),
-            _ => field_from_value(f),
+            _ => field_at(f, d),
         })
         .collect()
 }
@@ -298,7 +312,12 @@ fn decimal(o: &Object, max: i64) -> Result<(u8, i8), DecodeError> {
 
 /// A pyarrow `DataType`: `type_for_alias(name)` or a type factory call.
 pub fn data_type_from_value(v: &Value) -> Result<DataType, DecodeError> {
+    dtype(v, 0)
+}
+
+fn dtype(v: &Value, depth: usize) -> Result<DataType, DecodeError> {
     use DataType as D;
+    let d = nest(depth)?;
     if let Value::Str(s) = v {
         return alias(s).ok_or_else(|| bad(format!("unknown pyarrow type alias {s:?}")));
     }
@@ -358,7 +377,7 @@ pub fn data_type_from_value(v: &Value) -> Result<DataType, DecodeError> {
         }
         "list_" => {
             arity(o, 1, 2)?;
-            let f = Arc::new(field_or_type(arg(o, 0), "item", true)?);
+            let f = Arc::new(field_or_type(arg(o, 0), "item", true, d)?);
             match arg(o, 1) {
                 Value::None => D::List(f),
                 n => match int(n, "list size")? {
@@ -375,7 +394,7 @@ pub fn data_type_from_value(v: &Value) -> Result<DataType, DecodeError> {
         }
         "large_list" | "list_view" | "large_list_view" => {
             arity(o, 1, 1)?;
-            let f = Arc::new(field_or_type(arg(o, 0), "item", true)?);
+            let f = Arc::new(field_or_type(arg(o, 0), "item", true, d)?);
             match name {
                 "large_list" => D::LargeList(f),
                 "list_view" => D::ListView(f),
@@ -384,33 +403,33 @@ pub fn data_type_from_value(v: &Value) -> Result<DataType, DecodeError> {
         }
         "struct" => {
             arity(o, 1, 1)?;
-            D::Struct(Fields::from(fields(arg(o, 0))?))
+            D::Struct(Fields::from(fields(arg(o, 0), d)?))
         }
         "map_" => {
             arity(o, 2, 3)?;
-            let key = field_or_type(arg(o, 0), "key", false)?;
-            let item = field_or_type(arg(o, 1), "value", true)?;
+            let key = field_or_type(arg(o, 0), "key", false, d)?;
+            let item = field_or_type(arg(o, 1), "value", true, d)?;
             let entries = Field::new("entries", D::Struct(Fields::from(vec![key, item])), false);
             D::Map(Arc::new(entries), flag(arg(o, 2), "keys_sorted", false)?)
         }
         "dictionary" => {
             arity(o, 2, 3)?;
-            let key = data_type_from_value(arg(o, 0))?;
+            let key = dtype(arg(o, 0), d)?;
             if !key.is_dictionary_key_type() {
                 return Err(bad(format!("{key} cannot index a dictionary")));
             }
             flag(arg(o, 2), "ordered", false)?;
-            D::Dictionary(Box::new(key), Box::new(data_type_from_value(arg(o, 1))?))
+            D::Dictionary(Box::new(key), Box::new(dtype(arg(o, 1), d)?))
         }
         "run_end_encoded" => {
             arity(o, 2, 2)?;
-            let ends = data_type_from_value(arg(o, 0))?;
+            let ends = dtype(arg(o, 0), d)?;
             if !matches!(ends, D::Int16 | D::Int32 | D::Int64) {
                 return Err(bad(format!("run ends of type {ends}")));
             }
             D::RunEndEncoded(
                 Arc::new(Field::new("run_ends", ends, false)),
-                Arc::new(Field::new("values", data_type_from_value(arg(o, 1))?, true)),
+                Arc::new(Field::new("values", dtype(arg(o, 1), d)?, true)),
             )
         }
         "union" | "sparse_union" | "dense_union" => {
@@ -433,7 +452,7 @@ pub fn data_type_from_value(v: &Value) -> Result<DataType, DecodeError> {
                 };
                 (mode, arg(o, 1))
             };
-            let fs = fields(arg(o, 0))?;
+            let fs = fields(arg(o, 0), d)?;
             let ids: Vec<i8> = match codes {
                 Value::None => (0..fs.len())
                     .map(|i| i8::try_from(i).map_err(|_| bad("more than 128 union fields")))
@@ -493,6 +512,10 @@ fn metadata(v: &Value) -> Result<HashMap<String, String>, DecodeError> {
 
 /// A pyarrow `Field`: `field(name, type, nullable=True, metadata=None)`.
 pub fn field_from_value(v: &Value) -> Result<Field, DecodeError> {
+    field_at(v, 0)
+}
+
+fn field_at(v: &Value, d: usize) -> Result<Field, DecodeError> {
     let o = object(v, "a pyarrow field")?;
     if o.callable.name != "field" {
         return Err(bad(format!("{} is not pyarrow.field", o.callable)));
@@ -500,7 +523,7 @@ pub fn field_from_value(v: &Value) -> Result<Field, DecodeError> {
     arity(o, 2, 4)?;
     let f = Field::new(
         string(arg(o, 0), "a field name")?,
-        data_type_from_value(arg(o, 1))?,
+        dtype(arg(o, 1), d)?,
         flag(arg(o, 2), "nullable", true)?,
     );
     Ok(f.with_metadata(metadata(arg(o, 3))?))
@@ -513,7 +536,7 @@ pub fn schema_from_value(v: &Value) -> Result<Schema, DecodeError> {
         return Err(bad(format!("{} is not pyarrow.schema", o.callable)));
     }
     arity(o, 1, 2)?;
-    Ok(Schema::new(fields(arg(o, 0))?).with_metadata(metadata(arg(o, 1))?))
+    Ok(Schema::new(fields(arg(o, 0), 0)?).with_metadata(metadata(arg(o, 1))?))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -566,16 +589,17 @@ fn null_count(v: &Value) -> Result<Option<usize>, DecodeError> {
 
 /// The array data of a pyarrow array: a `_restore_array` or `from_buffers` call, or (as a
 /// child of `_restore_array`) a bare data tuple.
-fn array_data(v: &Value) -> Result<ArrayData, DecodeError> {
+fn array_data(v: &Value, depth: usize) -> Result<ArrayData, DecodeError> {
+    let d = nest(depth)?;
     if let Value::Tuple(t) = v {
-        return restore_tuple(t);
+        return restore_tuple(t, d);
     }
     let o = object(v, "a pyarrow array")?;
     match o.callable.name.as_str() {
         "_restore_array" => {
             arity(o, 1, 1)?;
             match arg(o, 0) {
-                Value::Tuple(t) => restore_tuple(t),
+                Value::Tuple(t) => restore_tuple(t, d),
                 other => Err(type_err("an array data tuple", other)),
             }
         }
@@ -585,7 +609,7 @@ fn array_data(v: &Value) -> Result<ArrayData, DecodeError> {
                 Value::None => Vec::new(),
                 c => seq(c, "children")?
                     .iter()
-                    .map(array_data)
+                    .map(|c| array_data(c, d))
                     .collect::<Result<_, _>>()?,
             };
             build(Raw {
@@ -607,7 +631,7 @@ fn array_data(v: &Value) -> Result<ArrayData, DecodeError> {
                 dt: data_type_from_value(arg(o, 0))?,
                 len: size(arg(o, 1), "array length")?,
                 buffers: buffers(arg(o, 2))?,
-                dictionary: Some(array_data(arg(o, 3))?),
+                dictionary: Some(array_data(arg(o, 3), d)?),
                 null_count: null_count(arg(o, 4))?,
                 offset: match arg(o, 5) {
                     Value::None => 0,
@@ -621,7 +645,7 @@ fn array_data(v: &Value) -> Result<ArrayData, DecodeError> {
 }
 
 /// `(type, length, null_count, offset, buffers, children[, dictionary])`.
-fn restore_tuple(t: &[Value]) -> Result<ArrayData, DecodeError> {
+fn restore_tuple(t: &[Value], d: usize) -> Result<ArrayData, DecodeError> {
     if t.len() != 6 && t.len() != 7 {
         return Err(bad(format!(
             "array data tuple of {} items, not 6 or 7",
@@ -630,11 +654,11 @@ fn restore_tuple(t: &[Value]) -> Result<ArrayData, DecodeError> {
     }
     let children = seq(&t[5], "children")?
         .iter()
-        .map(array_data)
+        .map(|c| array_data(c, d))
         .collect::<Result<_, _>>()?;
     let dictionary = match t.get(6) {
         None | Some(Value::None) => None,
-        Some(d) => Some(array_data(d)?),
+        Some(x) => Some(array_data(x, d)?),
     };
     build(Raw {
         dt: data_type_from_value(&t[0])?,
@@ -802,7 +826,7 @@ pub fn array_from_value(v: &Value) -> Result<ArrayRef, DecodeError> {
     if let Value::Tuple(_) = v {
         return Err(type_err("a pyarrow array", v));
     }
-    Ok(make_array(array_data(v)?))
+    Ok(make_array(array_data(v, 0)?))
 }
 
 /// A pyarrow `ChunkedArray`: `chunked_array(chunks, type=None)`.
