@@ -1209,3 +1209,58 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn older_six_tuples_and_bytes_buffers() {
+    // Older pyarrow: `(type, length, null_count, offset, buffers, children)`, buffers as bytes.
+    let six = |t: Value, len: i64, bufs: Vec<Value>, kids: Vec<Value>| {
+        Value::Tuple(vec![
+            t,
+            Value::Int(len),
+            Value::Int(-1),
+            Value::Int(0),
+            Value::List(bufs),
+            Value::List(kids),
+        ])
+    };
+    let child = six(
+        ty("int64"),
+        3,
+        vec![Value::None, buf(&i64s(&[1, 2, 3]))],
+        vec![],
+    );
+    let list = six(
+        call("list_", vec![fld("item", ty("int64"))]),
+        2,
+        vec![buf(&[0b10]), buf(&i32s(&[0, 0, 3]))],
+        vec![child],
+    );
+    let v = call("_restore_array", vec![list]);
+    let a = na::array_from_value(&v).unwrap();
+    let want =
+        arrow_array::ListArray::from_iter_primitive::<arrow_array::types::Int64Type, _, _>(vec![
+            None,
+            Some(vec![Some(1), Some(2), Some(3)]),
+        ]);
+    assert_eq!(a.to_data(), want.to_data());
+    let p = ndpickle::to_vec(&v).unwrap();
+    let ArrowValue::Array(b) = na::from_slice(&p).unwrap() else {
+        panic!()
+    };
+    assert_eq!(b.to_data(), want.to_data());
+}
+
+#[test]
+fn in_band_buffers_slice_a_shared_input() {
+    // pyarrow's protocol-5 in-band pickles read from `Bytes`: BYTEARRAY8 payloads are sliced,
+    // not copied (bitmaps need no alignment; a typed buffer at a misaligned offset is copied).
+    let data = Bytes::from(fs::read(dir().join("bool_p5.pkl")).unwrap());
+    let v = ndpickle::from_bytes(data.clone()).unwrap();
+    let got: Vec<ArrayRef> = v
+        .as_seq()
+        .unwrap()
+        .iter()
+        .map(|a| na::array_from_value(a).unwrap())
+        .collect();
+    assert_shared("bool_p5", &got, &[data]);
+}
