@@ -27,7 +27,7 @@ use ndpickle::arrow::{AsNumpy, ChunkedArray, Table};
 const N: usize = 37;
 
 /// What a case holds.
-enum Value {
+pub(crate) enum Value {
     Array(ArrayRef),
     Batch(RecordBatch),
     Table(Table),
@@ -36,11 +36,12 @@ enum Value {
     NumpyBatch(RecordBatch),
 }
 
-struct Case {
-    name: String,
-    value: Value,
+/// One named value, shared with the reader's round-trip test (`tests/arrow_reader.rs`).
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) value: Value,
     /// `(parent case, offset, length)` when this array is a slice of another case.
-    slice_of: Option<(String, usize, usize)>,
+    pub(crate) slice_of: Option<(String, usize, usize)>,
 }
 
 fn nullable<T>(f: impl Fn(usize) -> T) -> impl Iterator<Item = Option<T>> {
@@ -52,7 +53,7 @@ fn strings() -> StringArray {
 }
 
 #[allow(clippy::vec_init_then_push)] // one push per case reads best
-fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
+pub(crate) fn base_arrays() -> Vec<(&'static str, ArrayRef)> {
     let mut v: Vec<(&'static str, ArrayRef)> = Vec::new();
     v.push(("null", Arc::new(NullArray::new(N))));
     v.push((
@@ -501,7 +502,7 @@ fn batch(len_from: usize, len: usize) -> RecordBatch {
     RecordBatch::try_new(Arc::new(schema), cols).unwrap()
 }
 
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for (name, a) in base_arrays() {
         out.push(Case {

@@ -9,6 +9,12 @@
 //! factories. All need protocol 4 or higher (dotted global names). [`AsNumpy`] sends
 //! null-free primitive columns as numpy arrays instead, for consumers without pyarrow.
 //!
+//! Reading ([`read`]): [`from_slice`], [`from_bytes`] and [`from_payload`] turn a pickle of
+//! one pyarrow object — pyarrow's own reduce forms or this writer's — into an
+//! [`ArrowValue`]; [`from_value`] and the `*_from_value` functions do the same for a
+//! [`crate::Value`] already read. Arrays view the out-of-band buffers without copying and are
+//! validated in full by arrow-rs.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use arrow_array::{ArrayRef, Int64Array};
@@ -21,6 +27,7 @@
 //! ```
 
 mod numpy;
+pub mod read;
 mod types;
 pub mod write;
 
@@ -34,6 +41,11 @@ use arrow_array::{
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
 pub use numpy::AsNumpy;
+pub use read::{
+    ArrowValue, array_from_value, chunked_from_value, data_type_from_value, field_from_value,
+    from_bytes, from_payload, from_slice, from_value, record_batch_from_value, schema_from_value,
+    table_from_value,
+};
 pub use types::{write_field, write_schema, write_type};
 
 use crate::error::EncodeError;

@@ -71,6 +71,7 @@ const PYARROW_NAMES: &[&str] = &[
     "scalar",
     "KeyValueMetadata",
     "Array.from_buffers",
+    "DictionaryArray.from_buffers",
     "RecordBatch.from_arrays",
     "Table.from_batches",
     "Table.from_arrays",
