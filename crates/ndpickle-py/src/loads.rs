@@ -64,7 +64,9 @@ fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> 
 fn read_options(limits: Option<&Bound<'_, PyDict>>) -> PyResult<ReadOptions> {
     let mut b = ReadOptions::builder();
     let Some(limits) = limits else {
-        return b.build().map_err(|e| PyValueError::new_err(e.kind.to_string()));
+        return b
+            .build()
+            .map_err(|e| PyValueError::new_err(e.kind.to_string()));
     };
     for (k, v) in limits.iter() {
         let name: String = k.extract()?;
@@ -74,8 +76,7 @@ fn read_options(limits: Option<&Bound<'_, PyDict>>) -> PyResult<ReadOptions> {
                 LIMITS.join(", ")
             )));
         }
-        if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>()
-        {
+        if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
             return Err(PyTypeError::new_err(format!(
                 "{name} must be an int, not {}",
                 v.get_type().name()?
@@ -98,5 +99,6 @@ fn read_options(limits: Option<&Bound<'_, PyDict>>) -> PyResult<ReadOptions> {
             _ => b.max_decompressed_bytes(n),
         };
     }
-    b.build().map_err(|e| PyValueError::new_err(e.kind.to_string()))
+    b.build()
+        .map_err(|e| PyValueError::new_err(e.kind.to_string()))
 }
