@@ -463,7 +463,7 @@ fn big_int() -> impl Strategy<Value = Value> {
     (any::<bool>(), proptest::collection::vec(any::<u32>(), 3..6)).prop_map(|(neg, digits)| {
         let mut b = num_bigint::BigInt::from(u64::MAX) + 1u8;
         for d in digits {
-            b = b * (u64::from(d) + 2);
+            b *= u64::from(d) + 2;
         }
         Value::BigInt(if neg { -b } else { b })
     })
