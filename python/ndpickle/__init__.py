@@ -22,6 +22,7 @@ Combining with cloudpickle (dynamic functions and classes by value, arrays by nd
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import pickle
 from typing import IO, Any, Callable, Iterable, Optional, Union
@@ -222,18 +223,47 @@ def deserialize(header: dict[str, Any], frames: list[Any]) -> Any:
 def safe_loads(
     data: Any, *, buffers: Optional[Iterable[Any]] = None, **limits: int
 ) -> Any:
-    """Load a pickle without running any code: builtins, numpy arrays (views of ``data``
-    and ``buffers`` where possible) and pyarrow objects rebuilt through an allow-list of
-    pyarrow constructors. Anything else raises :class:`DecodeError`. ``limits`` are the
-    reader's resource limits by name."""
+    """Load a pickle without running any code.
+
+    Accepted: builtins (None, bool, int, float, complex, str, bytes, bytearray, list,
+    tuple, dict, set, frozenset), numpy arrays, scalars and dtypes in every form numpy 1.x
+    and 2.x and ndpickle write (compressed ndpickle streams included), and pyarrow objects
+    rebuilt through an allow-list of pyarrow's own constructors (when pyarrow is
+    importable). Any other global, and any malformed or oversized input, raises
+    :class:`DecodeError` (with ``offset``, ``opcode`` and ``kind`` attributes).
+
+    ``data`` and ``buffers`` (the out-of-band buffers, in order) are any C-contiguous
+    buffers; arrays over them are numpy views of those objects, not copies (a copy is made
+    only where the pickle asks for a writable array over read-only memory).
+
+    ``limits`` (keyword arguments, all non-negative ints; defaults in parentheses):
+
+    - ``max_depth``: deepest nesting of containers (1000);
+    - ``max_memo_entries``: most memo entries (1 000 000);
+    - ``max_copied_bytes``: most bytes duplicated because the stream refers to a value
+      more than once (256 MiB);
+    - ``max_alloc_bytes``: most bytes allocated for values, decompressed data included
+      (4 GiB);
+    - ``max_decompressed_bytes``: most bytes one compressed buffer may decompress to
+      (4 GiB).
+
+    An unknown name raises ``TypeError``; an out-of-range value ``ValueError``.
+    """
     return _native.safe_loads(data, None if buffers is None else list(buffers), limits or None)
 
 
 def safe_load(file: _PathOrFile, *, buffers: Optional[Iterable[Any]] = None, **limits: int) -> Any:
-    """:func:`safe_loads` on the contents of a binary file object or a path."""
+    """:func:`safe_loads` on the contents of a binary file object or a path.
+
+    A path is memory-mapped (read-only), so arrays stored in-band view the file's pages
+    instead of copies; a file object is read whole.
+    """
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as f:
-            data = f.read()
+            try:
+                data: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (ValueError, OSError):  # empty file, or not mappable (a pipe...)
+                data = f.read()
     else:
         data = file.read()
     return safe_loads(data, buffers=buffers, **limits)

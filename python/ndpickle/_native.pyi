@@ -49,6 +49,9 @@ def safe_loads(
     data: Any,
     buffers: Optional[Sequence[Any]] = None,
     limits: Optional[dict[str, int]] = None,
-) -> Any: ...
+) -> Any:
+    """Safe reader. ``limits`` keys: ``max_depth``, ``max_memo_entries``,
+    ``max_copied_bytes``, ``max_alloc_bytes``, ``max_decompressed_bytes`` (non-negative
+    ints); unknown keys raise ``TypeError``, out-of-range values ``ValueError``."""
 
 def decompress_frame(header: Any, frame: Any, writable: bool = True) -> Any: ...

@@ -1,19 +1,29 @@
-//! `safe_loads`: the core's safe reader on Python buffers, its [`Value`] turned into Python
+//! `safe_loads`: the core's safe reader on Python buffers, its [`ndpickle::Value`] turned into Python
 //! objects by [`Converter`]. Input and out-of-band buffers are viewed, not copied; arrays
 //! over them become numpy views of the same Python objects.
 
 use bytes::Bytes;
-use ndpickle::Value;
-use pyo3::exceptions::PyNotImplementedError;
+use ndpickle::ReadOptions;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::buffer::bytes_from_python;
 use crate::convert::{Converter, Source};
+use crate::error::decode_err;
+
+/// The `**limits` names `safe_loads` accepts, each a [`ReadOptions`] builder setting.
+pub(crate) const LIMITS: &[&str] = &[
+    "max_depth",
+    "max_memo_entries",
+    "max_copied_bytes",
+    "max_alloc_bytes",
+    "max_decompressed_bytes",
+];
 
 /// Reads a pickle with the safe reader (no code runs) and returns builtins, numpy arrays
 /// and allow-listed pyarrow objects. `buffers` are the out-of-band buffers, in order;
-/// `limits` the reader's resource limits by name.
+/// `limits` the reader's resource limits by name (see [`LIMITS`]).
 #[pyfunction]
 #[pyo3(signature = (data, buffers=None, limits=None))]
 pub(crate) fn safe_loads<'py>(
@@ -22,6 +32,7 @@ pub(crate) fn safe_loads<'py>(
     buffers: Option<&Bound<'py, PyAny>>,
     limits: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let opts = read_options(limits)?;
     let mut sources = Vec::new();
     let pickle = source(data, &mut sources)?;
     let mut oob = Vec::new();
@@ -30,7 +41,9 @@ pub(crate) fn safe_loads<'py>(
             oob.push(source(&b?, &mut sources)?);
         }
     }
-    let value = read(pickle, oob, limits)?;
+    // The GIL stays held while reading: the input may be a writable buffer (a bytearray)
+    // that another thread could otherwise resize or write while Rust reads it.
+    let value = ndpickle::from_bytes_payload_with(pickle, oob, &opts).map_err(decode_err)?;
     Converter::new(&sources).to_py(py, &value)
 }
 
@@ -45,12 +58,47 @@ fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> 
     Ok(bytes)
 }
 
-/// Runs the core reader.
-fn read(pickle: Bytes, buffers: Vec<Bytes>, limits: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
-    // The safe reader (`ndpickle::from_payload` with `ReadOptions`) is being written on
-    // another branch; until it is merged this entry point refuses rather than guess.
-    let _ = (pickle, buffers, limits);
-    Err(PyNotImplementedError::new_err(
-        "ndpickle.safe_loads needs the safe reader, which is not part of this build yet",
-    ))
+/// [`ReadOptions`] from the `limits` dict: unknown names are a `TypeError` (like an
+/// unexpected keyword argument), values that are not non-negative ints a `TypeError` or
+/// `ValueError`, and combinations the builder refuses a `ValueError`.
+fn read_options(limits: Option<&Bound<'_, PyDict>>) -> PyResult<ReadOptions> {
+    let mut b = ReadOptions::builder();
+    let Some(limits) = limits else {
+        return b
+            .build()
+            .map_err(|e| PyValueError::new_err(e.kind.to_string()));
+    };
+    for (k, v) in limits.iter() {
+        let name: String = k.extract()?;
+        if !LIMITS.contains(&name.as_str()) {
+            return Err(PyTypeError::new_err(format!(
+                "safe_loads() got an unexpected keyword argument '{name}' (limits are {})",
+                LIMITS.join(", ")
+            )));
+        }
+        if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
+            return Err(PyTypeError::new_err(format!(
+                "{name} must be an int, not {}",
+                v.get_type().name()?
+            )));
+        }
+        let n: u64 = v.extract().map_err(|_| {
+            PyValueError::new_err(format!(
+                "{name} must be a non-negative int below 2**64, not {v}"
+            ))
+        })?;
+        let as_usize = || {
+            usize::try_from(n)
+                .map_err(|_| PyValueError::new_err(format!("{name} is too large: {n}")))
+        };
+        b = match name.as_str() {
+            "max_depth" => b.max_depth(as_usize()?),
+            "max_memo_entries" => b.max_memo_entries(as_usize()?),
+            "max_copied_bytes" => b.max_copied_bytes(n),
+            "max_alloc_bytes" => b.max_alloc_bytes(n),
+            _ => b.max_decompressed_bytes(n),
+        };
+    }
+    b.build()
+        .map_err(|e| PyValueError::new_err(e.kind.to_string()))
 }

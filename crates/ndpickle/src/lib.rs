@@ -22,8 +22,9 @@ pub use dtype::{ByteOrder, DType, Element, Field, Scalar, TimeKind, TimeUnit};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, WireError};
 pub use layout::LayoutPolicy;
 pub use read::{
-    ReadOptions, ReadOptionsBuilder, from_bytes, from_bytes_payload_with, from_bytes_with,
-    from_payload, from_payload_with, from_reader, from_reader_with, from_slice, from_slice_with,
+    InBuffer, ReadOptions, ReadOptionsBuilder, from_bytes, from_bytes_payload_with,
+    from_bytes_with, from_payload, from_payload_with, from_reader, from_reader_with, from_slice,
+    from_slice_with,
 };
 pub use value::{Global, Object, Value};
 pub use write::{

@@ -1,5 +1,6 @@
 //! Public API behaviour of the reader: entry points, zero-copy guarantees, Python 2 era
-//! forms, error locations, and a proptest round trip through a test-only encoder.
+//! forms, error locations, a proptest round trip through a test-only encoder, and proptest
+//! round trips through the crate's writer (arrays and `Value` trees).
 
 mod common;
 
@@ -7,7 +8,8 @@ use bytes::Bytes;
 use common::P;
 use ndpickle::opcodes::*;
 use ndpickle::{
-    DecodeErrorKind, ReadOptions, Value, from_bytes, from_payload, from_reader, from_slice,
+    DecodeErrorKind, NumpyForm, ReadOptions, Value, WriteOptions, from_bytes, from_payload,
+    from_reader, from_slice,
 };
 use proptest::prelude::*;
 
@@ -312,8 +314,6 @@ fn value() -> impl Strategy<Value = Value> {
     })
 }
 
-// TODO(writer round trips): once the crate's writer lands, add a proptest that writes
-// random `Value` trees and arrays with `ndpickle::write` and reads them back here.
 proptest! {
     #[test]
     fn plain_values_round_trip(v in value(), proto in 2u8..=5) {
@@ -327,5 +327,226 @@ proptest! {
         let data = encode(&v, P::new(4)).stop();
         let cut = cut.index(data.len());
         prop_assert!(from_slice(&data[..cut]).is_err());
+    }
+}
+
+// Round trips through the crate's own writer: arrays of every element type, shape and
+// layout in every numpy form and protocol, in-band and out-of-band; and `Value` trees.
+
+/// How the written array is laid out in memory.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// C-contiguous.
+    C,
+    /// Fortran-contiguous.
+    F,
+    /// Every axis reversed (negative strides).
+    Reversed,
+    /// Every other element on every axis.
+    Strided,
+    /// Axis 0 broadcast from length 1 (zero stride).
+    Broadcast,
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn elements<T>(n: usize, seed: u64, f: fn(u64) -> T) -> Vec<T> {
+    (0..n as u64).map(|i| f(splitmix(seed ^ i))).collect()
+}
+
+fn bytes_of<T: ndpickle::Element>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<u8> {
+    let std = a.as_standard_layout();
+    bytemuck::cast_slice::<T, u8>(std.as_slice().unwrap()).to_vec()
+}
+
+fn write_options(form: NumpyForm, protocol: u8) -> WriteOptions {
+    WriteOptions::builder()
+        .protocol(protocol)
+        .numpy_form(form)
+        .build()
+        .unwrap()
+}
+
+fn round_trip<T: ndpickle::Element>(
+    f: fn(u64) -> T,
+    shape: &[usize],
+    layout: Layout,
+    form: NumpyForm,
+    protocol: u8,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    use ndarray::{ArrayD, Axis, IxDyn, ShapeBuilder, Slice};
+    let n: usize = shape.iter().product();
+    let base: ArrayD<T> = match layout {
+        Layout::C | Layout::Reversed => {
+            ArrayD::from_shape_vec(IxDyn(shape), elements(n, seed, f)).unwrap()
+        }
+        Layout::F => ArrayD::from_shape_vec(IxDyn(shape).f(), elements(n, seed, f)).unwrap(),
+        Layout::Strided => {
+            let big: Vec<usize> = shape.iter().map(|&d| d * 2).collect();
+            let m = big.iter().product();
+            ArrayD::from_shape_vec(IxDyn(&big), elements(m, seed, f)).unwrap()
+        }
+        Layout::Broadcast => {
+            let mut small = shape.to_vec();
+            if let Some(d) = small.first_mut() {
+                *d = 1;
+            }
+            let m = small.iter().product();
+            ArrayD::from_shape_vec(IxDyn(&small), elements(m, seed, f)).unwrap()
+        }
+    };
+    let mut view = base.view();
+    match layout {
+        Layout::Reversed => {
+            for ax in 0..shape.len() {
+                view.invert_axis(Axis(ax));
+            }
+        }
+        Layout::Strided => view = base.slice_each_axis(|_| Slice::new(0, None, 2)),
+        Layout::Broadcast => view = base.broadcast(IxDyn(shape)).unwrap(),
+        Layout::C | Layout::F => {}
+    }
+    prop_assert_eq!(view.shape(), shape);
+    let expected = bytes_of(&view);
+    let check = |v: &Value, how: &str| -> Result<(), TestCaseError> {
+        let a = v
+            .as_array()
+            .ok_or_else(|| TestCaseError::fail(format!("{how}: not an array: {v:?}")))?;
+        prop_assert_eq!(a.dtype(), &T::dtype(), "{}", how);
+        prop_assert_eq!(a.shape(), shape, "{}", how);
+        let got = a.to_owned_array::<T>().unwrap();
+        prop_assert_eq!(bytes_of(&got.view()), expected.clone(), "{}", how);
+        Ok(())
+    };
+    let opts = write_options(form, protocol);
+    let data = ndpickle::to_vec_with(&view, &opts).unwrap();
+    check(&from_slice(&data).unwrap(), "to_vec -> from_slice")?;
+    check(
+        &from_bytes(Bytes::from(data)).unwrap(),
+        "to_vec -> from_bytes",
+    )?;
+    if protocol == 5 {
+        let p = ndpickle::to_payload(&view, &opts).unwrap();
+        check(
+            &from_payload(&p.pickle, p.buffers).unwrap(),
+            "to_payload -> from_payload",
+        )?;
+    }
+    Ok(())
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    prop_oneof![
+        Just(Layout::C),
+        Just(Layout::F),
+        Just(Layout::Reversed),
+        Just(Layout::Strided),
+        Just(Layout::Broadcast),
+    ]
+}
+
+fn form() -> impl Strategy<Value = NumpyForm> {
+    prop_oneof![
+        Just(NumpyForm::Portable),
+        Just(NumpyForm::NumpyV1),
+        Just(NumpyForm::NumpyV2),
+    ]
+}
+
+fn big_int() -> impl Strategy<Value = Value> {
+    (any::<bool>(), proptest::collection::vec(any::<u32>(), 3..6)).prop_map(|(neg, digits)| {
+        let mut b = num_bigint::BigInt::from(u64::MAX) + 1u8;
+        for d in digits {
+            b *= u64::from(d) + 2;
+        }
+        Value::BigInt(if neg { -b } else { b })
+    })
+}
+
+fn writer_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::None),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        big_int(),
+        any::<f64>()
+            .prop_filter("nan", |f| !f.is_nan())
+            .prop_map(Value::Float),
+        (-1e6f64..1e6, -1e6f64..1e6)
+            .prop_map(|(re, im)| Value::Complex(num_complex::Complex64::new(re, im))),
+        ".{0,300}".prop_map(Value::Str),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|b| Value::Bytes(b.into())),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|b| Value::ByteArray(b.into())),
+    ];
+    leaf.prop_recursive(5, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Tuple),
+            proptest::collection::vec(any::<i64>().prop_map(Value::Int), 0..8).prop_map(Value::Set),
+            proptest::collection::vec(".{0,4}".prop_map(Value::Str), 0..8)
+                .prop_map(Value::FrozenSet),
+            proptest::collection::vec((".{0,8}".prop_map(Value::Str), inner), 0..8)
+                .prop_map(Value::Dict),
+        ]
+    })
+}
+
+macro_rules! element_round_trips {
+    ($($name:ident: $t:ty = $f:expr;)*) => {
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+            $(
+                #[test]
+                fn $name(
+                    shape in proptest::collection::vec(0usize..5, 0..4),
+                    layout in layout(),
+                    form in form(),
+                    protocol in 2u8..=5,
+                    seed in any::<u64>(),
+                ) {
+                    round_trip::<$t>($f, &shape, layout, form, protocol, seed)?;
+                }
+            )*
+        }
+    };
+}
+
+element_round_trips! {
+    writer_round_trip_bool: bool = |x| x & 1 == 1;
+    writer_round_trip_i8: i8 = |x| x as i8;
+    writer_round_trip_u8: u8 = |x| x as u8;
+    writer_round_trip_i16: i16 = |x| x as i16;
+    writer_round_trip_u16: u16 = |x| x as u16;
+    writer_round_trip_i32: i32 = |x| x as i32;
+    writer_round_trip_u32: u32 = |x| x as u32;
+    writer_round_trip_i64: i64 = |x| x as i64;
+    writer_round_trip_u64: u64 = |x| x;
+    writer_round_trip_f16: half::f16 = |x| half::f16::from_bits(x as u16);
+    writer_round_trip_bf16: half::bf16 = |x| half::bf16::from_bits(x as u16);
+    writer_round_trip_f32: f32 = |x| f32::from_bits(x as u32);
+    writer_round_trip_f64: f64 = f64::from_bits;
+    writer_round_trip_c64: num_complex::Complex<f32> =
+        |x| num_complex::Complex::new(f32::from_bits(x as u32), f32::from_bits((x >> 32) as u32));
+    writer_round_trip_c128: num_complex::Complex<f64> =
+        |x| num_complex::Complex::new(f64::from_bits(x), f64::from_bits(x.rotate_left(17)));
+}
+
+proptest! {
+    #[test]
+    fn writer_values_round_trip(v in writer_value(), protocol in 2u8..=5) {
+        let opts = write_options(NumpyForm::Portable, protocol);
+        let data = ndpickle::to_vec_with(&v, &opts).unwrap();
+        prop_assert_eq!(&from_slice(&data).unwrap(), &v);
+        prop_assert_eq!(&from_bytes(Bytes::from(data)).unwrap(), &v);
+        if protocol == 5 {
+            let p = ndpickle::to_payload(&v, &opts).unwrap();
+            prop_assert_eq!(&from_payload(&p.pickle, p.buffers).unwrap(), &v);
+        }
     }
 }

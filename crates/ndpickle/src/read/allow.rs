@@ -41,6 +41,8 @@ pub(crate) enum Known {
     CodecsEncode,
     /// `copyreg._reconstructor`.
     CopyregReconstructor,
+    /// `ndpickle._decompress(header, frame, writable)`: compressed in-band array data.
+    Decompress,
     /// A pyarrow reconstructor, type factory or class method, kept as an object node.
     Pyarrow,
     /// Allowed by the caller or by opaque mode: kept as an opaque node.
@@ -199,6 +201,7 @@ fn builtin(module: &str, name: &str) -> Option<Known> {
         ("collections", "OrderedDict") => Known::OrderedDict,
         ("_codecs", "encode") => Known::CodecsEncode,
         ("copyreg", "_reconstructor") => Known::CopyregReconstructor,
+        ("ndpickle", "_decompress") => Known::Decompress,
         ("pyarrow" | "pyarrow.lib", n) if PYARROW_NAMES.contains(&n) => Known::Pyarrow,
         _ => return None,
     })

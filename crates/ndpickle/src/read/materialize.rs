@@ -10,7 +10,9 @@
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::value::Value;
 
+use super::allow::Known;
 use super::call::{self, CallParts};
+use super::compressed::Inflater;
 use super::options::ReadOptions;
 use super::vm::{Arena, Node, Slot};
 
@@ -31,6 +33,8 @@ pub(crate) struct Materializer<'a> {
     opts: &'a ReadOptions,
     consume: bool,
     copied: u64,
+    alloc: u64,
+    inflater: &'a mut Inflater,
 }
 
 fn leaf_cost(v: &Value) -> u64 {
@@ -111,18 +115,29 @@ fn internal(what: &str) -> DecodeErrorKind {
 impl<'a> Materializer<'a> {
     /// A materializer. `consume` moves values out of the arena (only for the final root);
     /// otherwise the arena is left as it was and everything built is charged as a copy.
+    /// `copied` and `alloc` are what the read has charged so far to the copy and allocation
+    /// limits; `inflater` decompresses in-band compressed data.
     pub(crate) fn new(
         arena: &'a mut Arena,
         opts: &'a ReadOptions,
         consume: bool,
         copied: u64,
+        alloc: u64,
+        inflater: &'a mut Inflater,
     ) -> Materializer<'a> {
         Materializer {
             arena,
             opts,
             consume,
             copied,
+            alloc,
+            inflater,
         }
+    }
+
+    /// Bytes charged to the allocation limit so far (including decompressed data).
+    pub(crate) fn allocated(&self) -> u64 {
+        self.alloc
     }
 
     /// Bytes charged as copies so far.
@@ -336,7 +351,12 @@ impl<'a> Materializer<'a> {
                     items,
                     pairs,
                 };
-                call::dispatch(parts, self.opts).map_err(|k| self.at(idx, k))?
+                let v = if known == Known::Decompress {
+                    self.inflater.call(parts, self.opts, &mut self.alloc)
+                } else {
+                    call::dispatch(parts, self.opts)
+                };
+                v.map_err(|k| self.at(idx, k))?
             }
             _ => return Err(self.at(idx, internal("unexpected node"))),
         };

@@ -8,12 +8,14 @@
 //!
 //! Arrays whose data comes from out-of-band buffers view those buffers without copying;
 //! in-band data is copied once out of a `&[u8]` input, or sliced without copying from a
-//! [`Bytes`] input.
+//! [`Bytes`] input. Compressed data (the writer's in-band `ndpickle._decompress(...)` form,
+//! or out-of-band [`InBuffer`]s with a frame) is decompressed within the configured limits.
 
 mod alloc;
 mod allow;
 mod builtins;
 mod call;
+mod compressed;
 mod materialize;
 mod numpy;
 mod options;
@@ -28,6 +30,7 @@ use bytes::Bytes;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::value::Value;
 
+pub use compressed::InBuffer;
 pub use options::{
     DEFAULT_MAX_ALLOC_BYTES, DEFAULT_MAX_COPIED_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES,
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_MEMO_ENTRIES, PersistentIdHandler, ReadOptions,
@@ -37,15 +40,18 @@ pub use options::{
 fn run(
     input: &[u8],
     shared: Option<&Bytes>,
-    buffers: &mut dyn Iterator<Item = Bytes>,
+    buffers: &mut dyn Iterator<Item = InBuffer>,
     opts: &ReadOptions,
 ) -> Result<Value, DecodeError> {
     let mut machine = vm::Vm::new(input, shared, opts, buffers);
     let root = machine.run()?;
     let copied = machine.copied();
+    let alloc = machine.allocated();
     let mut arena = std::mem::take(&mut machine.arena);
+    let mut inflater = std::mem::replace(&mut machine.inflater, compressed::Inflater::new());
     drop(machine);
-    let mut m = materialize::Materializer::new(&mut arena, opts, true, copied);
+    let mut m =
+        materialize::Materializer::new(&mut arena, opts, true, copied, alloc, &mut inflater);
     m.materialize(root)
 }
 
@@ -56,7 +62,7 @@ pub fn from_slice(pickle: &[u8]) -> Result<Value, DecodeError> {
 
 /// Reads a pickle with `opts`; in-band array data is copied once.
 pub fn from_slice_with(pickle: &[u8], opts: &ReadOptions) -> Result<Value, DecodeError> {
-    run(pickle, None, &mut std::iter::empty(), opts)
+    run(pickle, None, &mut std::iter::empty::<InBuffer>(), opts)
 }
 
 /// Reads a pickle held in shared memory: in-band array data and byte strings are slices of
@@ -67,17 +73,28 @@ pub fn from_bytes(pickle: Bytes) -> Result<Value, DecodeError> {
 
 /// [`from_bytes`] with `opts`.
 pub fn from_bytes_with(pickle: Bytes, opts: &ReadOptions) -> Result<Value, DecodeError> {
-    run(&pickle, Some(&pickle), &mut std::iter::empty(), opts)
+    run(
+        &pickle,
+        Some(&pickle),
+        &mut std::iter::empty::<InBuffer>(),
+        opts,
+    )
 }
 
 /// Reads a protocol-5 pickle with its out-of-band buffers, in the order `NEXT_BUFFER`
-/// consumes them. Arrays over the buffers are views of them: no bytes are copied.
+/// consumes them. Arrays over raw buffers are views of them: no bytes are copied.
+///
+/// A buffer is anything that converts into an [`InBuffer`]: [`Bytes`], `Vec<u8>`,
+/// `&'static [u8]`, or `(frame, FrameInfo)` for a compressed buffer (as
+/// [`crate::to_payload`] writes with compression on), which is decompressed when
+/// `NEXT_BUFFER` takes it, within [`ReadOptions::max_decompressed_bytes`] and
+/// [`ReadOptions::max_alloc_bytes`].
 pub fn from_payload<B>(
     pickle: &[u8],
     buffers: impl IntoIterator<Item = B>,
 ) -> Result<Value, DecodeError>
 where
-    B: Into<Bytes>,
+    B: Into<InBuffer>,
 {
     from_payload_with(pickle, buffers, &ReadOptions::default())
 }
@@ -89,7 +106,7 @@ pub fn from_payload_with<B>(
     opts: &ReadOptions,
 ) -> Result<Value, DecodeError>
 where
-    B: Into<Bytes>,
+    B: Into<InBuffer>,
 {
     let mut it = buffers.into_iter().map(Into::into);
     run(pickle, None, &mut it, opts)
@@ -102,7 +119,7 @@ pub fn from_bytes_payload_with<B>(
     opts: &ReadOptions,
 ) -> Result<Value, DecodeError>
 where
-    B: Into<Bytes>,
+    B: Into<InBuffer>,
 {
     let mut it = buffers.into_iter().map(Into::into);
     run(&pickle, Some(&pickle), &mut it, opts)

@@ -97,7 +97,9 @@ impl ReadOptions {
         self.max_alloc_bytes
     }
 
-    /// Most bytes a compressed buffer may decompress to (used by the codecs).
+    /// Most bytes one compressed buffer (an in-band `ndpickle._decompress` call or an
+    /// out-of-band [`crate::InBuffer`] with a frame) may decompress to; decompressed bytes
+    /// also count against [`ReadOptions::max_alloc_bytes`].
     pub fn max_decompressed_bytes(&self) -> u64 {
         self.max_decompressed_bytes
     }

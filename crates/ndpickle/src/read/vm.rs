@@ -13,6 +13,7 @@ use crate::value::{Global, Value};
 use crate::wire;
 
 use super::allow::{self, Known};
+use super::compressed::{InBuffer, Inflater};
 use super::materialize::Materializer;
 use super::options::ReadOptions;
 use super::text::{self, Int};
@@ -145,7 +146,8 @@ pub(crate) struct Vm<'a> {
     memo: HashMap<u64, Slot>,
     pub(crate) arena: Arena,
     opts: &'a ReadOptions,
-    buffers: &'a mut dyn Iterator<Item = Bytes>,
+    buffers: &'a mut dyn Iterator<Item = InBuffer>,
+    pub(crate) inflater: Inflater,
     alloc: u64,
     copied: u64,
 }
@@ -159,7 +161,7 @@ impl<'a> Vm<'a> {
         input: &'a [u8],
         shared: Option<&'a Bytes>,
         opts: &'a ReadOptions,
-        buffers: &'a mut dyn Iterator<Item = Bytes>,
+        buffers: &'a mut dyn Iterator<Item = InBuffer>,
     ) -> Vm<'a> {
         Vm {
             input,
@@ -171,9 +173,15 @@ impl<'a> Vm<'a> {
             arena: Arena::default(),
             opts,
             buffers,
+            inflater: Inflater::new(),
             alloc: 0,
             copied: 0,
         }
+    }
+
+    /// Bytes already charged against the allocation limit.
+    pub(crate) fn allocated(&self) -> u64 {
+        self.alloc
     }
 
     /// Bytes already charged against the copy limit (by persistent-id materialization).
@@ -518,9 +526,17 @@ impl<'a> Vm<'a> {
             ));
         };
         let pid_value = {
-            let mut m = Materializer::new(&mut self.arena, self.opts, false, self.copied);
+            let mut m = Materializer::new(
+                &mut self.arena,
+                self.opts,
+                false,
+                self.copied,
+                self.alloc,
+                &mut self.inflater,
+            );
             let v = m.materialize(pid).map_err(|e| e.kind)?;
             self.copied = m.copied();
+            self.alloc = m.allocated();
             v
         };
         let v = handler(&pid_value)
@@ -698,7 +714,8 @@ impl<'a> Vm<'a> {
                 self.push_bytes(n, "BYTEARRAY8 bytes", true, start, op)
             }
             NEXT_BUFFER => {
-                let data = self.buffers.next().ok_or(DecodeErrorKind::MissingBuffer)?;
+                let buf = self.buffers.next().ok_or(DecodeErrorKind::MissingBuffer)?;
+                let data = self.inflater.buffer(buf, self.opts, &mut self.alloc)?;
                 self.push_node(
                     Node::Leaf(Value::Buffer {
                         data,
