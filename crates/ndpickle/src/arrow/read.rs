@@ -81,13 +81,14 @@ pub fn from_bytes(pickle: Bytes) -> Result<ArrowValue, DecodeError> {
 }
 
 /// Reads a protocol-5 pickle of one pyarrow object with its out-of-band buffers, in the
-/// order `NEXT_BUFFER` consumes them; the arrays point into those buffers.
+/// order `NEXT_BUFFER` consumes them (raw or compressed, see [`crate::InBuffer`]); the
+/// arrays point into raw buffers.
 pub fn from_payload<B>(
     pickle: &[u8],
     buffers: impl IntoIterator<Item = B>,
 ) -> Result<ArrowValue, DecodeError>
 where
-    B: Into<Bytes>,
+    B: Into<crate::InBuffer>,
 {
     from_value(&crate::read::from_payload(pickle, buffers)?)
 }
