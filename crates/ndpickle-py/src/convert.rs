@@ -16,49 +16,6 @@ use crate::error::decode_msg;
 static NUMPY_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static NUMPY_NDARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// Names in `pyarrow.lib` the conversion may call: the reconstructors pyarrow's own
-/// pickles use (DESIGN §4) and the type factories their arguments name.
-pub(crate) const PYARROW_ALLOWED: &[&str] = &[
-    "_restore_array",
-    "_reconstruct_record_batch",
-    "_reconstruct_table",
-    "chunked_array",
-    "schema",
-    "field",
-    "py_buffer",
-    "type_for_alias",
-    "scalar",
-    "binary",
-    "large_binary",
-    "binary_view",
-    "string",
-    "large_string",
-    "string_view",
-    "decimal32",
-    "decimal64",
-    "decimal128",
-    "decimal256",
-    "dictionary",
-    "list_",
-    "large_list",
-    "list_view",
-    "large_list_view",
-    "map_",
-    "struct",
-    "sparse_union",
-    "dense_union",
-    "run_end_encoded",
-    "timestamp",
-    "time32",
-    "time64",
-    "duration",
-    "date32",
-    "date64",
-    "month_day_nano_interval",
-    "float16",
-    "null",
-];
-
 /// The numpy dtype object for `dtype`.
 pub fn dtype_to_numpy<'py>(py: Python<'py>, dtype: &DType) -> PyResult<Bound<'py, PyAny>> {
     let make = NUMPY_DTYPE.import(py, "numpy", "dtype")?;
@@ -302,7 +259,7 @@ fn readonly_view<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Boun
 /// Resolves an allow-listed `pyarrow.lib` global; anything else is a `DecodeError`.
 fn pyarrow_global<'py>(py: Python<'py>, g: &Global) -> PyResult<Bound<'py, PyAny>> {
     let allowed = matches!(g.module.as_str(), "pyarrow.lib" | "pyarrow")
-        && PYARROW_ALLOWED.contains(&g.name.as_str());
+        && ndpickle::read::PYARROW_NAMES.contains(&g.name.as_str());
     if !allowed {
         return Err(decode_msg(DecodeErrorKind::ForbiddenGlobal {
             module: g.module.clone(),
@@ -314,5 +271,10 @@ fn pyarrow_global<'py>(py: Python<'py>, g: &Global) -> PyResult<Bound<'py, PyAny
             "the pickle holds pyarrow objects ({g}) but pyarrow cannot be imported: {e}"
         )))
     })?;
-    lib.getattr(g.name.as_str())
+    // Dotted names (`Array.from_buffers`) are attribute chains from the allow-list only.
+    let mut obj = lib.into_any();
+    for part in g.name.split('.') {
+        obj = obj.getattr(part)?;
+    }
+    Ok(obj)
 }

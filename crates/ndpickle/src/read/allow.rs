@@ -60,8 +60,10 @@ const NP_MULTIARRAY: &[&str] = &[
 
 const NP_NUMERIC: &[&str] = &["numpy.core.numeric", "numpy._core.numeric"];
 
-/// pyarrow names kept as object nodes (module `pyarrow.lib` or `pyarrow`).
-const PYARROW_NAMES: &[&str] = &[
+/// pyarrow names kept as object nodes (module `pyarrow.lib` or `pyarrow`): pyarrow's own
+/// reconstructors, ours, and the type factories their arguments name. The Python bindings
+/// rebuild pyarrow objects by calling exactly these.
+pub const PYARROW_NAMES: &[&str] = &[
     "_restore_array",
     "_reconstruct_record_batch",
     "_reconstruct_table",

@@ -30,6 +30,7 @@ use bytes::Bytes;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::value::Value;
 
+pub use allow::PYARROW_NAMES;
 pub use compressed::InBuffer;
 pub use options::{
     DEFAULT_MAX_ALLOC_BYTES, DEFAULT_MAX_COPIED_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES,
