@@ -24,15 +24,17 @@ use crate::error::{decode_err, encode_err};
 ///
 /// `max_len`, when given, bounds the raw length the header may claim (checked before any
 /// allocation); a frame that does not decode to exactly that header's raw length, or whose
-/// header and frame disagree, raises `DecodeError`.
+/// header and frame disagree, raises `DecodeError`. `threads` caps the threads decoding the
+/// frame's blocks (default: one per core, at most 8).
 #[pyfunction]
-#[pyo3(signature = (header, frame, writable=true, max_len=None))]
+#[pyo3(signature = (header, frame, writable=true, max_len=None, threads=None))]
 pub(crate) fn decompress_frame<'py>(
     py: Python<'py>,
     header: &Bound<'py, PyAny>,
     frame: &Bound<'py, PyAny>,
     writable: bool,
     max_len: Option<u64>,
+    threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (header, _) = bytes_from_python(header)?;
     let (frame, _) = bytes_from_python(frame)?;
@@ -60,7 +62,14 @@ pub(crate) fn decompress_frame<'py>(
             what: "raw length",
         }))
     })?;
-    let mut scratch = Scratch::new();
+    let options = match threads {
+        Some(t) => CodecOptions::builder()
+            .threads(t)
+            .build()
+            .map_err(encode_err)?,
+        None => CodecOptions::default(),
+    };
+    let mut scratch = Scratch::with_options(options);
     let mut failure = None;
     let fill = |out: &mut [u8]| {
         if let Err(e) = py.detach(|| decompress_into(&frame, &info, out, &mut scratch)) {
