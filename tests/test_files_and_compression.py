@@ -424,6 +424,8 @@ def test_option_errors():
         ndpickle.load("x.pkl", mmap_mode="r", buffers=[])
     with pytest.raises(ValueError, match="target"):
         ndpickle._native.inline_buffers(pickle.dumps(1, protocol=5), [], 42)
+    with pytest.raises(ValueError, match="needs a path or file"):
+        ndpickle._native.inline_buffers(pickle.dumps(1, protocol=5), [], None, 1, "lz4")
     with pytest.raises(ValueError, match="item sizes"):
         ndpickle._native.compress_buffers([b"x"], [])
 

@@ -228,7 +228,9 @@ def dump(
 
     ``compression`` (``"auto"``, ``"lz4"``, ``"zstd"``; see :func:`serialize`) stores
     each buffer compressed; such files need ndpickle to load (``pickle.load`` without it
-    fails naming ndpickle) and load as decompressed copies, never as mappings.
+    fails naming ndpickle) and load as decompressed copies, never as mappings. Buffers are
+    compressed one at a time on their way to the file, so only one compressed frame is
+    held in memory at once.
     """
     if protocol != 5:
         if compression is not None:
@@ -241,10 +243,19 @@ def dump(
             Pickler(file, protocol, layout=layout).dump(obj)
         return
     data, buffers = _pickle_out_of_band(obj, layout)
-    raws, frames = _compress(buffers, compression, shuffle, level, threads)
-    entries = [raw if c is None else (c[0], c[1]) for raw, c in zip(raws, frames)]
     target = os.fspath(file) if isinstance(file, (str, os.PathLike)) else file
-    _native.inline_buffers(data, entries, target, _FILE_ALIGN)
+    # Buffers are compressed one at a time on their way to the file: one frame in memory.
+    _native.inline_buffers(
+        data,
+        [b.raw() for b in buffers],
+        target,
+        _FILE_ALIGN,
+        compression,
+        [_itemsize(b) for b in buffers],
+        shuffle,
+        level,
+        threads,
+    )
 
 
 def load(

@@ -69,6 +69,14 @@ def compress_buffers(
     threads: Optional[int] = None,
 ) -> list[Optional[tuple[bytes, RawBuffer, Optional[str], Optional[str], bool]]]: ...
 def inline_buffers(
-    pickle: Any, buffers: list[Any], target: Any = None, align: int = 64
+    pickle: Any,
+    buffers: list[Any],
+    target: Any = None,
+    align: int = 64,
+    compression: Optional[str] = None,
+    itemsizes: Optional[list[int]] = None,
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
 ) -> Optional[bytes]: ...
 def load_mapped(path: Union[str, "os.PathLike[str]"], mode: str = "r") -> Any: ...

@@ -91,7 +91,7 @@ pub(crate) fn decompress_frame<'py>(
 /// The compression settings named by Python arguments: `compression` is `None`, `"auto"`,
 /// `"lz4"` or `"zstd"`; `shuffle` (default on) byte-shuffles by item size before the codec;
 /// `level` is zstd's level (default [`DEFAULT_ZSTD_LEVEL`]).
-pub(crate) fn settings(
+pub(crate) fn settings_from_py(
     compression: Option<&str>,
     shuffle: bool,
     level: Option<i32>,
@@ -193,7 +193,7 @@ pub(crate) fn compress_buffers<'py>(
             itemsizes.len()
         )));
     }
-    let settings = settings(compression, shuffle, level)?;
+    let settings = settings_from_py(compression, shuffle, level)?;
     let options = codec_options(shuffle, threads)?;
     let inputs = buffers
         .iter()

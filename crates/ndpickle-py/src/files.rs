@@ -3,18 +3,20 @@
 //! buffers read in place from Python memory, writing to a path, a Python file object (in
 //! bounded chunks) or a new `bytes` object (sized exactly, filled once).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use ndpickle::codec::FrameInfo;
+use ndpickle::codec::{self as core_codec, Compression, FrameInfo, Scratch};
 use ndpickle::{EncodeError, PayloadBuffer, WriteOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::bytes_from_python;
+use crate::codec;
 use crate::error::{decode_err, encode_err};
 
 /// Largest piece handed to a Python file object's `write` at once.
@@ -31,13 +33,39 @@ struct Inline {
     info: Option<FrameInfo>,
 }
 
+/// Compression applied while writing: each raw buffer is compressed when its `NEXT_BUFFER`
+/// is reached and its frame dropped once written, so one frame is held at a time.
+struct OnTheWay {
+    settings: Compression,
+    itemsizes: Vec<usize>,
+    scratch: Scratch,
+}
+
 impl Inline {
-    fn payload(&self) -> PayloadBuffer<'_> {
-        match &self.info {
-            // The read-only flag comes from the pickle's READONLY_BUFFER opcodes.
-            Some(info) => PayloadBuffer::compressed_borrowed(&self.data, info.clone(), false),
-            None => PayloadBuffer::borrowed(&self.data, false),
+    /// The buffer to write; `compress` compresses a raw one now (buffer `i`).
+    fn payload(
+        &self,
+        i: usize,
+        compress: Option<&mut OnTheWay>,
+    ) -> Result<PayloadBuffer<'_>, EncodeError> {
+        // The read-only flag comes from the pickle's READONLY_BUFFER opcodes.
+        if let Some(info) = &self.info {
+            return Ok(PayloadBuffer::compressed_borrowed(
+                &self.data,
+                info.clone(),
+                false,
+            ));
         }
+        if let Some(c) = compress {
+            let size = c.itemsizes.get(i).copied().unwrap_or(1).max(1);
+            let out =
+                core_codec::compress(&self.data, &c.settings.with_elem_size(size), &mut c.scratch)?;
+            if !out.is_raw() && out.bytes().len() < self.data.len() {
+                let (info, frame) = out.into_parts();
+                return Ok(PayloadBuffer::compressed(frame, info, false));
+            }
+        }
+        Ok(PayloadBuffer::borrowed(&self.data, false))
     }
 }
 
@@ -49,15 +77,40 @@ impl Inline {
 /// `ndpickle._decompress(frame_header, frame, writable)`). `target` is a path (`str` or
 /// `os.PathLike`; the file is created or truncated), a binary file object (its `write` gets
 /// pieces of at most 1 MiB), or `None` to return the pickle as `bytes`.
+///
+/// With `compression` (as for `compress_buffers`; needs a path or file `target`), raw
+/// buffers are compressed one at a time as they are written (GIL released for a path), each
+/// frame dropped once written: peak memory is the data plus one frame, not all of them.
 #[pyfunction]
-#[pyo3(signature = (pickle, buffers, target=None, align=64))]
+#[pyo3(signature = (pickle, buffers, target=None, align=64, compression=None, itemsizes=None, shuffle=true, level=None, threads=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn inline_buffers<'py>(
     py: Python<'py>,
     pickle: &Bound<'py, PyAny>,
     buffers: Vec<Bound<'py, PyAny>>,
     target: Option<&Bound<'py, PyAny>>,
     align: usize,
+    compression: Option<&str>,
+    itemsizes: Option<Vec<usize>>,
+    shuffle: bool,
+    level: Option<i32>,
+    threads: Option<usize>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let settings = codec::settings_from_py(compression, shuffle, level)?;
+    let on_the_way = match settings {
+        Compression::Off => None,
+        _ if target.is_none() => {
+            return Err(PyValueError::new_err(
+                "compression while inlining needs a path or file target",
+            ));
+        }
+        settings => Some(OnTheWay {
+            settings,
+            itemsizes: itemsizes.unwrap_or_default(),
+            scratch: Scratch::with_options(codec::codec_options(shuffle, threads)?),
+        }),
+    };
+    let on_the_way = std::sync::Mutex::new(on_the_way);
     let opts = WriteOptions::builder()
         .protocol(5)
         .align((align > 1).then_some(align))
@@ -69,8 +122,9 @@ pub(crate) fn inline_buffers<'py>(
         .map(inline_entry)
         .collect::<PyResult<Vec<Inline>>>()?;
     let run = |w: &mut dyn Write| -> Result<(), EncodeError> {
-        let payloads: Vec<PayloadBuffer<'_>> = inputs.iter().map(Inline::payload).collect();
-        ndpickle::inline_buffers(&pickle, &payloads, w, &opts)
+        let mut compress = on_the_way.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = |i: usize| inputs[i].payload(i, compress.as_mut()).map(Cow::Owned);
+        ndpickle::inline_buffers_lazy(&pickle, inputs.len(), &mut next, w, &opts)
     };
     let Some(target) = target else {
         // Two passes: count, then fill a `bytes` object of exactly that size.

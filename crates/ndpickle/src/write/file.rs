@@ -7,6 +7,7 @@
 //! array's memory to the file, never through a temporary copy, so peak memory stays near
 //! the size of the data.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -48,6 +49,25 @@ pub fn to_file<T: ToPickle + ?Sized>(
 pub fn inline_buffers<W: Write>(
     pickle: &[u8],
     buffers: &[PayloadBuffer<'_>],
+    w: W,
+    opts: &WriteOptions,
+) -> Result<(), EncodeError> {
+    inline_buffers_lazy(
+        pickle,
+        buffers.len(),
+        &mut |i| Ok(Cow::Borrowed(&buffers[i])),
+        w,
+        opts,
+    )
+}
+
+/// [`inline_buffers`] with each buffer produced when its `NEXT_BUFFER` is reached:
+/// `buffer(i)` for `i` in `0..count`, in order. Each buffer can be dropped once written, so
+/// that, e.g., compressing buffers on the way holds one compressed frame at a time.
+pub fn inline_buffers_lazy<'b, W: Write>(
+    pickle: &[u8],
+    count: usize,
+    buffer: &mut dyn FnMut(usize) -> Result<Cow<'b, PayloadBuffer<'b>>, EncodeError>,
     mut w: W,
     opts: &WriteOptions,
 ) -> Result<(), EncodeError> {
@@ -64,12 +84,12 @@ pub fn inline_buffers<W: Write>(
         match op {
             PROTO | FRAME => {}
             NEXT_BUFFER => {
-                let buf = buffers.get(next).ok_or_else(|| {
-                    bad(format!(
-                        "more NEXT_BUFFER opcodes than the {} buffers",
-                        buffers.len()
-                    ))
-                })?;
+                if next >= count {
+                    return Err(bad(format!(
+                        "more NEXT_BUFFER opcodes than the {count} buffers"
+                    )));
+                }
+                let buf = buffer(next)?;
                 next += 1;
                 let readonly = pickle.get(pos + 1) == Some(&READONLY_BUFFER);
                 let kind = if readonly {
@@ -78,8 +98,8 @@ pub fn inline_buffers<W: Write>(
                     BytesKind::ByteArray
                 };
                 match buf.frame_info() {
-                    Some(info) => enc.inline_decompress_call(info, buf, kind)?,
-                    None => enc.payload_large(kind, buf)?,
+                    Some(info) => enc.inline_decompress_call(info, &buf, kind)?,
+                    None => enc.payload_large(kind, &buf)?,
                 }
                 if readonly {
                     pos += 1;
@@ -96,8 +116,8 @@ pub fn inline_buffers<W: Write>(
     if !stopped {
         return Err(bad("no STOP opcode".into()));
     }
-    if next != buffers.len() {
-        return Err(bad(format!("{} buffers given, {next} used", buffers.len())));
+    if next != count {
+        return Err(bad(format!("{count} buffers given, {next} used")));
     }
     enc.finish()?;
     Ok(())
