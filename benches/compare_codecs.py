@@ -185,7 +185,8 @@ PLOT_CODECS = ["ndpickle shuffle+lz4", "blosc2 shuffle+lz4 c5", "ndpickle shuffl
 
 
 def plot(results: dict, path: str) -> None:
-    """Three panels (ratio, compress GB/s, decompress GB/s), datasets × selected codecs."""
+    """Three panels (ratio, compress GB/s, decompress GB/s), datasets × selected codecs;
+    speeds of buffers a policy kept raw are left out (no bar)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,14 +199,17 @@ def plot(results: dict, path: str) -> None:
     for k, (ax, title) in enumerate(zip(axes, ("ratio (raw/compressed)", "compress GB/s",
                                                "decompress GB/s"))):
         for j, c in enumerate(codecs):
-            vals = [results.get((n, c), (0, 0, 0))[k] for n in names]
+            # A buffer kept raw has no compression speed worth drawing: leave its bar out.
+            vals = [np.nan if (n, c) not in results or (k and results[(n, c)][3])
+                    else results[(n, c)][k] for n in names]
             ax.bar(np.arange(len(names)) + j * width, vals, width, label=c)
         ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20)
-        ax.set_title(title + ", one thread")
+        ax.set_title(title)
         if k == 0:
             ax.set_yscale("log")
     axes[0].legend(fontsize=7)
-    fig.suptitle("Per-buffer codecs on 8 MiB buffers (benches/compare_codecs.py)")
+    fig.suptitle("Per-buffer codecs on 8 MiB buffers, one thread (benches/compare_codecs.py); "
+                 "no bar = kept raw")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -262,7 +266,7 @@ def main() -> None:
             ratio = len(data) / size_of(r)
             kept_raw = isinstance(r, tuple) and r[0] in (None, "raw")
             results[(name, pname)] = (ratio, len(data) / tc / 1e9,
-                                      0.0 if kept_raw else len(data) / td / 1e9)
+                                      0.0 if kept_raw else len(data) / td / 1e9, kept_raw)
             dec = "kept raw" if kept_raw else f"{len(data) / td / 1e9:.2f}"
             print(f"| {name} | {pname} | {ratio:.3f} | {len(data) / tc / 1e9:.2f} | {dec} |")
         for (ds, cname), (ratio, c, d) in sorted(rust.items()):
@@ -282,7 +286,7 @@ def main() -> None:
         for ours, theirs in (("ndpickle shuffle+lz4", "blosc2 shuffle+lz4 c5"),
                              ("ndpickle shuffle+zstd L1", "blosc2 shuffle+zstd c1")):
             if (name, ours) in results and (name, theirs) in results:
-                o, t = results[(name, ours)], results[(name, theirs)]
+                o, t = results[(name, ours)][:3], results[(name, theirs)][:3]
                 print(f"| {name} | {ours} / {theirs} | {o[0] / t[0]:.3f} | {o[1] / t[1]:.2f} | "
                       f"{o[2] / t[2]:.2f} |")
     raw, auto = auto_overhead(args.budget)
