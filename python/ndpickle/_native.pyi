@@ -1,9 +1,11 @@
 """Type stubs of the ndpickle._native extension module (checked by mypy.stubtest)."""
 
+import os
 import pickle
-from typing import Any, Callable, Optional, Sequence, final
+from typing import Any, Callable, Optional, Sequence, Union, final
 
-__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "decompress_frame"]
+__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "decompress_frame",
+           "compress_buffers", "inline_buffers", "load_mapped"]
 
 __version__: str
 
@@ -54,4 +56,30 @@ def safe_loads(
     ``max_copied_bytes``, ``max_alloc_bytes``, ``max_decompressed_bytes`` (non-negative
     ints); unknown keys raise ``TypeError``, out-of-range values ``ValueError``."""
 
-def decompress_frame(header: Any, frame: Any, writable: bool = True) -> Any: ...
+def decompress_frame(
+    header: Any,
+    frame: Any,
+    writable: bool = True,
+    max_len: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> Any: ...
+def compress_buffers(
+    buffers: list[Any],
+    itemsizes: list[int],
+    compression: Optional[str] = "auto",
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> list[Optional[tuple[bytes, RawBuffer, Optional[str], Optional[str], bool]]]: ...
+def inline_buffers(
+    pickle: Any,
+    buffers: list[Any],
+    target: Any = None,
+    align: int = 64,
+    compression: Optional[str] = None,
+    itemsizes: Optional[list[int]] = None,
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> Optional[bytes]: ...
+def load_mapped(path: Union[str, "os.PathLike[str]"], mode: str = "r") -> Any: ...

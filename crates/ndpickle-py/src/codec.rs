@@ -1,23 +1,40 @@
-//! Codecs for Python: `_decompress`, the callable that compressed in-band pickles name
-//! (`ndpickle._decompress(header, frame, writable)`), so that `pickle.loads` rebuilds them
-//! wherever ndpickle is installed.
+//! Codecs for Python:
+//!
+//! - [`decompress_frame`]: `_decompress`, the callable that compressed in-band pickles name
+//!   (`ndpickle._decompress(header, frame, writable)`), so that `pickle.loads` rebuilds them
+//!   wherever ndpickle is installed; `serialize`'s frames go through it too, with a bound.
+//! - [`compress_buffers`]: per-buffer compression of out-of-band buffers for `serialize`,
+//!   `dumps` and `dump`, reading Python memory in place with the GIL released.
 
-use ndpickle::codec::{FrameInfo, Scratch, decompress_into};
+use bytes::Bytes;
+use ndpickle::EncodeError;
+use ndpickle::codec::{
+    AutoPolicy, Codec, CodecOptions, Compression, Filter, FrameInfo, Scratch, compress,
+    decompress_into,
+};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
-use crate::buffer::bytes_from_python;
-use crate::error::decode_err;
+use crate::buffer::{RawBuffer, bytes_from_python};
+use crate::error::{decode_err, encode_err};
 
 /// Decompresses one frame described by `header` (a serialized [`FrameInfo`]) into a new
-/// `bytearray` (`writable`) or `bytes`.
+/// `bytearray` (`writable`) or `bytes`, with the GIL released while decoding.
+///
+/// `max_len`, when given, bounds the raw length the header may claim (checked before any
+/// allocation); a frame that does not decode to exactly that header's raw length, or whose
+/// header and frame disagree, raises `DecodeError`. `threads` caps the threads decoding the
+/// frame's blocks (default: one per core, at most 8).
 #[pyfunction]
-#[pyo3(signature = (header, frame, writable=true))]
+#[pyo3(signature = (header, frame, writable=true, max_len=None, threads=None))]
 pub(crate) fn decompress_frame<'py>(
     py: Python<'py>,
     header: &Bound<'py, PyAny>,
     frame: &Bound<'py, PyAny>,
     writable: bool,
+    max_len: Option<u64>,
+    threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (header, _) = bytes_from_python(header)?;
     let (frame, _) = bytes_from_python(frame)?;
@@ -30,15 +47,32 @@ pub(crate) fn decompress_frame<'py>(
             )),
         )));
     }
+    if let Some(max) = max_len
+        && info.raw_len() > max
+    {
+        return Err(decode_err(ndpickle::DecodeError::new(
+            ndpickle::DecodeErrorKind::Limit {
+                limit: "decompressed buffer size",
+                max,
+            },
+        )));
+    }
     let len = usize::try_from(info.raw_len()).map_err(|_| {
         decode_err(ndpickle::DecodeError::from(ndpickle::WireError::Overflow {
             what: "raw length",
         }))
     })?;
-    let mut scratch = Scratch::new();
+    let options = match threads {
+        Some(t) => CodecOptions::builder()
+            .threads(t)
+            .build()
+            .map_err(encode_err)?,
+        None => CodecOptions::default(),
+    };
+    let mut scratch = Scratch::with_options(options);
     let mut failure = None;
     let fill = |out: &mut [u8]| {
-        if let Err(e) = decompress_into(&frame, &info, out, &mut scratch) {
+        if let Err(e) = py.detach(|| decompress_into(&frame, &info, out, &mut scratch)) {
             failure = Some(e);
         }
         Ok(())
@@ -52,4 +86,150 @@ pub(crate) fn decompress_frame<'py>(
         Some(e) => Err(decode_err(e)),
         None => Ok(obj),
     }
+}
+
+/// The compression settings named by Python arguments: `compression` is `None`, `"auto"`,
+/// `"lz4"` or `"zstd"`; `shuffle` (default on) byte-shuffles by item size before the codec;
+/// `level` is zstd's level (default [`DEFAULT_ZSTD_LEVEL`]).
+pub(crate) fn settings_from_py(
+    compression: Option<&str>,
+    shuffle: bool,
+    level: Option<i32>,
+) -> PyResult<Compression> {
+    let filter = if shuffle {
+        Filter::Shuffle { elem_size: 0 }
+    } else {
+        Filter::None
+    };
+    let no_level = |name: &str| match level {
+        Some(_) => Err(PyValueError::new_err(format!(
+            "level= applies to zstd only, not to compression={name:?}"
+        ))),
+        None => Ok(()),
+    };
+    Ok(match compression {
+        None => {
+            if level.is_some() {
+                return Err(PyValueError::new_err("level= needs a compression codec"));
+            }
+            Compression::Off
+        }
+        Some("lz4") => {
+            no_level("lz4")?;
+            Compression::Fixed(Codec::Lz4, filter)
+        }
+        Some("zstd") => Compression::Fixed(
+            Codec::Zstd {
+                level: level.unwrap_or(DEFAULT_ZSTD_LEVEL),
+            },
+            filter,
+        ),
+        Some("auto") => {
+            no_level("auto")?;
+            let policy = AutoPolicy::builder()
+                .filter(filter)
+                .build()
+                .map_err(encode_err)?;
+            Compression::Auto(policy)
+        }
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "unknown compression {other:?}: use None, \"auto\", \"lz4\" or \"zstd\""
+            )));
+        }
+    })
+}
+
+/// zstd's level when none is given (zstd's and Dask's default).
+pub(crate) const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// Block size and threads: unfiltered frames are one block (plain, so that python-lz4,
+/// zstandard and Dask decode them alone); shuffled frames use the default blocks, which
+/// threads work on in parallel.
+pub(crate) fn codec_options(shuffle: bool, threads: Option<usize>) -> PyResult<CodecOptions> {
+    let mut b = CodecOptions::builder();
+    if !shuffle {
+        b = b.single_block();
+    }
+    if let Some(t) = threads {
+        b = b.threads(t);
+    }
+    b.build().map_err(encode_err)
+}
+
+/// One buffer as [`compress_buffers`] returns it: `None` when kept raw, else
+/// `(frame_header, frame, codec, filter, plain)`.
+type Frame<'py> = Option<(
+    Bound<'py, PyBytes>,
+    Bound<'py, RawBuffer>,
+    Option<&'static str>,
+    Option<&'static str>,
+    bool,
+)>;
+
+/// Compresses each buffer (any C-contiguous Python buffer, read in place without copying)
+/// with the GIL released. `itemsizes[i]` is the element size the shuffle works on.
+///
+/// Returns, per buffer, `None` when it should be sent raw (compression off, or the auto
+/// policy found it not worth it, or the frame would not be shorter than the data), else
+/// `(frame_header, frame, codec, filter, plain)`: the serialized [`FrameInfo`], the frame as
+/// a read-only buffer, the codec and filter names, and whether the frame is plain (readable
+/// by python-lz4 / zstandard / Dask alone).
+#[pyfunction]
+#[pyo3(signature = (buffers, itemsizes, compression="auto", shuffle=true, level=None, threads=None))]
+pub(crate) fn compress_buffers<'py>(
+    py: Python<'py>,
+    buffers: Vec<Bound<'py, PyAny>>,
+    itemsizes: Vec<usize>,
+    compression: Option<&str>,
+    shuffle: bool,
+    level: Option<i32>,
+    threads: Option<usize>,
+) -> PyResult<Vec<Frame<'py>>> {
+    if buffers.len() != itemsizes.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} buffers but {} item sizes",
+            buffers.len(),
+            itemsizes.len()
+        )));
+    }
+    let settings = settings_from_py(compression, shuffle, level)?;
+    let options = codec_options(shuffle, threads)?;
+    let inputs = buffers
+        .iter()
+        .map(|b| bytes_from_python(b).map(|(data, _)| data))
+        .collect::<PyResult<Vec<Bytes>>>()?;
+    let compressed = py
+        .detach(|| {
+            let mut scratch = Scratch::with_options(options);
+            inputs
+                .iter()
+                .zip(&itemsizes)
+                .map(|(data, &size)| {
+                    let c = compress(data, &settings.with_elem_size(size.max(1)), &mut scratch)?;
+                    // A frame no shorter than the data is never worth decoding; dropping it
+                    // also keeps "frame length == raw length" meaning "not compressed".
+                    Ok((!c.is_raw() && c.bytes().len() < data.len()).then(|| c.into_parts()))
+                })
+                .collect::<Result<Vec<_>, EncodeError>>()
+        })
+        .map_err(encode_err)?;
+    drop(inputs);
+    compressed
+        .into_iter()
+        .map(|c| {
+            let Some((info, frame)) = c else {
+                return Ok(None);
+            };
+            let header = PyBytes::new(py, &info.to_bytes());
+            let frame = Bound::new(py, RawBuffer::from_bytes(Bytes::from(frame)))?;
+            Ok(Some((
+                header,
+                frame,
+                info.codec().name(),
+                info.filter().name(),
+                info.is_plain(),
+            )))
+        })
+        .collect()
 }

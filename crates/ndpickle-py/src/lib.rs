@@ -8,7 +8,9 @@ mod buffer;
 mod codec;
 mod convert;
 mod error;
+mod files;
 mod loads;
+mod mapped;
 mod reduce;
 
 pub use buffer::{Owner, RawBuffer};
@@ -29,5 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawBuffer>()?;
     m.add_function(wrap_pyfunction!(loads::safe_loads, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::compress_buffers, m)?)?;
+    m.add_function(wrap_pyfunction!(files::inline_buffers, m)?)?;
+    m.add_function(wrap_pyfunction!(mapped::load_mapped, m)?)?;
     Ok(())
 }

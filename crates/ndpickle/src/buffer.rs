@@ -42,6 +42,19 @@ impl<'a> PayloadBuffer<'a> {
         }
     }
 
+    /// A compressed frame over borrowed memory: no copy.
+    pub fn compressed_borrowed(
+        data: &'a [u8],
+        frame: FrameInfo,
+        readonly: bool,
+    ) -> PayloadBuffer<'a> {
+        PayloadBuffer {
+            data: Cow::Borrowed(data),
+            readonly,
+            frame: Some(frame),
+        }
+    }
+
     /// How the bytes are compressed; `None` when they are the buffer itself.
     pub fn frame_info(&self) -> Option<&FrameInfo> {
         self.frame.as_ref()

@@ -7,11 +7,13 @@
 //! array's memory to the file, never through a temporary copy, so peak memory stays near
 //! the size of the data.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::buffer::PayloadBuffer;
+use crate::codec::FrameInfo;
 use crate::error::EncodeError;
 use crate::opcodes::*;
 use crate::write::encoder::{BytesKind, Encoder};
@@ -47,6 +49,25 @@ pub fn to_file<T: ToPickle + ?Sized>(
 pub fn inline_buffers<W: Write>(
     pickle: &[u8],
     buffers: &[PayloadBuffer<'_>],
+    w: W,
+    opts: &WriteOptions,
+) -> Result<(), EncodeError> {
+    inline_buffers_lazy(
+        pickle,
+        buffers.len(),
+        &mut |i| Ok(Cow::Borrowed(&buffers[i])),
+        w,
+        opts,
+    )
+}
+
+/// [`inline_buffers`] with each buffer produced when its `NEXT_BUFFER` is reached:
+/// `buffer(i)` for `i` in `0..count`, in order. Each buffer can be dropped once written, so
+/// that, e.g., compressing buffers on the way holds one compressed frame at a time.
+pub fn inline_buffers_lazy<'b, W: Write>(
+    pickle: &[u8],
+    count: usize,
+    buffer: &mut dyn FnMut(usize) -> Result<Cow<'b, PayloadBuffer<'b>>, EncodeError>,
     mut w: W,
     opts: &WriteOptions,
 ) -> Result<(), EncodeError> {
@@ -63,15 +84,12 @@ pub fn inline_buffers<W: Write>(
         match op {
             PROTO | FRAME => {}
             NEXT_BUFFER => {
-                let buf = buffers
-                    .get(next)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "more NEXT_BUFFER opcodes than the {} buffers",
-                            buffers.len()
-                        ))
-                    })?
-                    .as_ref();
+                if next >= count {
+                    return Err(bad(format!(
+                        "more NEXT_BUFFER opcodes than the {count} buffers"
+                    )));
+                }
+                let buf = buffer(next)?;
                 next += 1;
                 let readonly = pickle.get(pos + 1) == Some(&READONLY_BUFFER);
                 let kind = if readonly {
@@ -79,7 +97,10 @@ pub fn inline_buffers<W: Write>(
                 } else {
                     BytesKind::ByteArray
                 };
-                enc.payload_large(kind, buf)?;
+                match buf.frame_info() {
+                    Some(info) => enc.inline_decompress_call(info, &buf, kind)?,
+                    None => enc.payload_large(kind, &buf)?,
+                }
                 if readonly {
                     pos += 1;
                 }
@@ -95,8 +116,8 @@ pub fn inline_buffers<W: Write>(
     if !stopped {
         return Err(bad("no STOP opcode".into()));
     }
-    if next != buffers.len() {
-        return Err(bad(format!("{} buffers given, {next} used", buffers.len())));
+    if next != count {
+        return Err(bad(format!("{count} buffers given, {next} used")));
     }
     enc.finish()?;
     Ok(())
@@ -158,6 +179,34 @@ fn op_len(data: &[u8], pos: usize) -> Result<usize, String> {
 }
 
 impl Encoder<'_, '_> {
+    /// `ndpickle._decompress(header, frame, writable)` for a compressed buffer inside a
+    /// rewritten pickle. Unlike [`Encoder::decompress_call`] nothing is memoised: the memo
+    /// indices of the pickle being copied must not shift.
+    fn inline_decompress_call(
+        &mut self,
+        info: &FrameInfo,
+        frame: &[u8],
+        kind: BytesKind,
+    ) -> Result<(), EncodeError> {
+        self.global_uncached("ndpickle", "_decompress")?;
+        let header = info.to_bytes();
+        match u8::try_from(header.len()) {
+            Ok(n) => self.put(&[SHORT_BINBYTES, n])?,
+            Err(_) => {
+                let n = u32::try_from(header.len()).map_err(|_| {
+                    EncodeError::Codec(format!("frame header of {} bytes", header.len()))
+                })?;
+                self.put(&[BINBYTES])?;
+                self.put(&n.to_le_bytes())?;
+            }
+        }
+        self.put(&header)?;
+        self.payload_large(BytesKind::Bytes, frame)?;
+        self.bool(kind == BytesKind::ByteArray)?;
+        self.tuple(3)?;
+        self.reduce()
+    }
+
     /// A payload written outside frames (aligned when the options ask).
     pub(crate) fn payload_large(
         &mut self,
@@ -215,5 +264,29 @@ mod tests {
         assert!(inline_buffers(&p, &three, &mut Vec::new(), &opts).is_err());
         assert!(inline_buffers(&p[..p.len() - 1], &three[..2], &mut Vec::new(), &opts).is_err());
         assert!(inline_buffers(&[PROTO, 5, 0xff], &[], &mut Vec::new(), &opts).is_err());
+    }
+
+    #[cfg(feature = "compression")]
+    #[test]
+    fn inline_compressed_buffer_becomes_decompress_call() {
+        use crate::codec::{Codec, Compression, Filter, Scratch, compress};
+        // PROTO 5, MEMOIZE'd global name, NEXT_BUFFER READONLY_BUFFER, BINGET 0, TUPLE2, STOP
+        let mut p = vec![PROTO, 5, SHORT_BINUNICODE, 1, b'x', MEMOIZE];
+        p.extend_from_slice(&[NEXT_BUFFER, READONLY_BUFFER, BINGET, 0, TUPLE2, STOP]);
+        let data = vec![7u8; 200_000];
+        let settings = Compression::Fixed(Codec::Lz4, Filter::None);
+        let c = compress(&data, &settings, &mut Scratch::new()).unwrap();
+        let (info, frame) = c.into_parts();
+        let bufs = [PayloadBuffer::compressed(frame.clone(), info.clone(), true)];
+        let opts = WriteOptions::builder().align(Some(64)).build().unwrap();
+        let mut out = Vec::new();
+        inline_buffers(&p, &bufs, &mut out, &opts).unwrap();
+        let has = |needle: &[u8]| out.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b"_decompress"));
+        assert!(has(&info.to_bytes()));
+        assert!(has(&frame));
+        // The memo is untouched: the only MEMOIZE is the copied one, BINGET 0 still follows.
+        assert_eq!(out.iter().filter(|&&b| b == MEMOIZE).count(), 1);
+        assert!(has(&[BINGET, 0, TUPLE2]));
     }
 }

@@ -11,7 +11,7 @@ use std::io::Write;
 #[cfg(feature = "arrow")]
 pub(crate) use encoder::MemoKey;
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};
-pub use file::{FILE_ALIGN, inline_buffers, to_file};
+pub use file::{FILE_ALIGN, inline_buffers, inline_buffers_lazy, to_file};
 pub use options::{NumpyForm, WriteOptions, WriteOptionsBuilder};
 pub use to_pickle::ToPickle;
 
