@@ -27,6 +27,8 @@ import os
 import pickle
 from typing import IO, Any, Callable, Iterable, Optional, Union
 
+import numpy as np
+
 from . import _native
 from ._native import ArrayReducer, DecodeError, EncodeError, RawBuffer
 
@@ -271,9 +273,9 @@ def load(
     :func:`dump` and returns numpy arrays that view the mapping, with no copy: read-only
     arrays for ``"r"``; writable arrays for ``"c"`` (copy-on-write: writes stay in this
     process and never reach the file). The mapping stays open while any array uses it. The
-    file is read by ndpickle's safe reader; when it holds objects that reader does not
-    rebuild (compressed buffers, arbitrary classes) it is loaded by ``pickle.load`` instead,
-    as copies. Do not truncate a file while arrays map it (as with ``numpy.memmap``).
+    file is read by ndpickle's safe reader; compressed buffers are decompressed into private
+    memory (read-only too under ``"r"``); a file holding objects that reader does not
+    rebuild (arbitrary classes) is loaded by ``pickle.load`` instead, as copies. Do not truncate a file while arrays map it (as with ``numpy.memmap``).
     """
     if mmap_mode is not None:
         if mmap_mode not in ("r", "c"):
@@ -283,7 +285,10 @@ def load(
         if buffers is not None:
             raise ValueError("mmap_mode cannot be combined with out-of-band buffers")
         try:
-            return _native.load_mapped(os.fspath(file), mmap_mode)
+            out = _native.load_mapped(os.fspath(file), mmap_mode)
+            if mmap_mode == "r":
+                _freeze(out)  # data decompressed from the mapping is read-only too
+            return out
         except DecodeError as e:
             if getattr(e, "kind", None) not in _MMAP_FALLBACK_KINDS:
                 raise
@@ -291,6 +296,19 @@ def load(
         with open(file, "rb") as f:
             return Unpickler(f, buffers=buffers).load()
     return Unpickler(file, buffers=buffers).load()
+
+
+def _freeze(obj: Any) -> None:
+    """Marks every numpy array in a tree of builtin containers read-only."""
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, np.ndarray):
+            x.flags.writeable = False
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack.extend(x)
 
 
 def serialize(
