@@ -87,6 +87,13 @@ impl Worker {
         for p in 0..elem {
             let plane = &shuf[p * n..(p + 1) * n];
             let start = self.out.len();
+            if codec == Codec::Lz4 && self.plane_looks_incompressible(plane)? {
+                // Store the plane raw without spending a full lz4 pass on noise.
+                self.out.extend_from_slice(plane);
+                let entry = n as u32 | RAW_STREAM;
+                self.out[before + 4 * p..before + 4 * p + 4].copy_from_slice(&entry.to_le_bytes());
+                continue;
+            }
             let len = self.encode(codec, plane)?;
             let entry = if len >= n {
                 self.out.truncate(start);
@@ -99,6 +106,27 @@ impl Worker {
         }
         self.out.extend_from_slice(&shuf[elem * n..]);
         Ok(self.out.len() - before)
+    }
+
+    /// Whether lz4 would not shrink `plane`, judged on two spread-out 8 KiB windows (the
+    /// mantissa planes of float data are noise: compressing them costs the most and gains
+    /// nothing). Planes under 32 KiB are always tried.
+    fn plane_looks_incompressible(&mut self, plane: &[u8]) -> Result<bool, EncodeError> {
+        const WINDOW: usize = 8192;
+        const WINDOWS: usize = 2;
+        if plane.len() < 32 * 1024 {
+            return Ok(false);
+        }
+        let step = plane.len() / WINDOWS;
+        let mut packed = 0usize;
+        for w in 0..WINDOWS {
+            let at = w * step + (step - WINDOW) / 2;
+            let start = self.out.len();
+            packed += self.encode(Codec::Lz4, &plane[at..at + WINDOW])?;
+            self.out.truncate(start);
+        }
+        // lz4 adds a small header per window: noise comes out a little larger than it went in.
+        Ok(packed * 100 >= WINDOW * WINDOWS * 98)
     }
 
     /// Compresses blocks `run.0..run.1` of the job; stops early (returning `false`) once the
