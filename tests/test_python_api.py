@@ -234,6 +234,8 @@ def test_all_is_explicit():
         assert name in ndpickle.__all__
 
 
+# np.matrix (a subclass left to numpy's own reducer) warns on creation; that is numpy's doing.
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 def test_mixed_objects_all_protocols():
     obj = {
         "a": np.arange(6, dtype="<i4").reshape(2, 3),
