@@ -450,16 +450,21 @@ impl<'a, 'w> Encoder<'a, 'w> {
                 protocol: proto,
             });
         };
-        if len >= LARGE_PAYLOAD || (self.opts.align.is_some() && len > 0) {
+        let whole = head.len() + len;
+        if len >= LARGE_PAYLOAD || whole > FRAME_MAX || (self.opts.align.is_some() && len > 0) {
             self.put_large(&head, len, chunks)?;
         } else {
-            self.put(&head)?;
-            let mut small = Vec::with_capacity(len);
+            // Header and data in one frame (an opcode never straddles a frame boundary),
+            // copied once, straight into the frame.
+            if self.frame.len() + whole > FRAME_MAX {
+                self.commit_frame()?;
+            }
+            self.frame.extend_from_slice(&head);
+            let frame = &mut self.frame;
             chunks(&mut |c| {
-                small.extend_from_slice(c);
+                frame.extend_from_slice(c);
                 Ok(())
             })?;
-            self.put(&small)?;
         }
         if wrap {
             self.put(&[TUPLE1, REDUCE])?;
@@ -944,6 +949,37 @@ mod tests {
         });
         assert!(v.windows(5).any(|w| w == [LONG_BINPUT, 0x2b, 0x01, 0, 0]));
         assert!(v.ends_with(&[LONG_BINGET, 0x2b, 0x01, 0, 0, STOP]));
+    }
+
+    #[test]
+    fn opcodes_never_straddle_frames() {
+        // Fill most of a frame, then payloads that would not fit in what is left.
+        let filler = vec![1u8; 250];
+        let v = encode(5, |e| {
+            for _ in 0..259 {
+                e.bytes(&filler)?;
+            }
+            e.bytes(&[2u8; 1000])?;
+            e.bytearray(&[3u8; 65_530])
+        });
+        let mut pos = 2;
+        let mut frames = 0;
+        while pos < v.len() {
+            if v[pos] == FRAME {
+                let len = u64::from_le_bytes(v[pos + 1..pos + 9].try_into().unwrap()) as usize;
+                let body = &v[pos + 9..pos + 9 + len];
+                let mut at = 0;
+                while at < body.len() {
+                    at += crate::write::file::op_len(body, at).expect("whole opcode in frame");
+                }
+                assert_eq!(at, body.len(), "an opcode runs past its frame");
+                pos += 9 + len;
+                frames += 1;
+            } else {
+                pos += crate::write::file::op_len(&v, pos).expect("unframed opcode");
+            }
+        }
+        assert!(frames >= 2);
     }
 
     #[test]

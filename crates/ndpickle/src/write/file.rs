@@ -124,7 +124,7 @@ pub fn inline_buffers_lazy<'b, W: Write>(
 }
 
 /// Length of the opcode at `pos` with its argument.
-fn op_len(data: &[u8], pos: usize) -> Result<usize, String> {
+pub(crate) fn op_len(data: &[u8], pos: usize) -> Result<usize, String> {
     let rest = &data[pos + 1..];
     let fixed = |n: usize| {
         if rest.len() >= n {
