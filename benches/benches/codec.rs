@@ -9,10 +9,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndpickle::codec::shuffle::{shuffle, shuffle_naive, unshuffle};
-use ndpickle::codec::{
-    Codec, CodecOptions, Compression, Filter, Scratch, compress, decompress_with,
-};
-use ndpickle_benches::datasets;
+use ndpickle::codec::{CodecOptions, Compression, Scratch, compress, decompress_with};
+use ndpickle_benches::{codec_configs, datasets};
 
 fn one_thread() -> Scratch {
     Scratch::with_options(CodecOptions::builder().threads(1).build().unwrap())
@@ -23,28 +21,7 @@ fn codecs(c: &mut Criterion) {
     for (name, elem, data) in datasets::all() {
         let mut g = c.benchmark_group(format!("codec/{name}"));
         g.throughput(Throughput::Bytes(data.len() as u64));
-        let shuf = Filter::Shuffle { elem_size: elem };
-        let configs = [
-            ("lz4", Compression::Fixed(Codec::Lz4, Filter::None)),
-            ("shuffle+lz4", Compression::Fixed(Codec::Lz4, shuf)),
-            (
-                "zstd1",
-                Compression::Fixed(Codec::Zstd { level: 1 }, Filter::None),
-            ),
-            (
-                "shuffle+zstd1",
-                Compression::Fixed(Codec::Zstd { level: 1 }, shuf),
-            ),
-            (
-                "zstd3",
-                Compression::Fixed(Codec::Zstd { level: 3 }, Filter::None),
-            ),
-            (
-                "shuffle+zstd3",
-                Compression::Fixed(Codec::Zstd { level: 3 }, shuf),
-            ),
-            ("auto", Compression::default().with_elem_size(elem)),
-        ];
+        let configs = codec_configs(elem);
         for (cname, settings) in configs {
             g.bench_function(format!("compress/{cname}"), |b| {
                 b.iter(|| compress(black_box(&data), &settings, &mut scratch).unwrap())

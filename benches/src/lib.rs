@@ -90,3 +90,19 @@ pub fn checksum(data: &[u8]) -> u64 {
         .map(|(i, c)| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])).wrapping_mul(i as u64 + 1))
         .fold(0u64, u64::wrapping_add)
 }
+
+/// The codec settings both codec benchmarks compare, by name, for elements of `elem` bytes.
+pub fn codec_configs(elem: usize) -> Vec<(&'static str, ndpickle::codec::Compression)> {
+    use ndpickle::codec::{Codec, Compression, Filter};
+    let shuf = Filter::Shuffle { elem_size: elem };
+    let zstd = |level| Codec::Zstd { level };
+    vec![
+        ("lz4", Compression::Fixed(Codec::Lz4, Filter::None)),
+        ("shuffle+lz4", Compression::Fixed(Codec::Lz4, shuf)),
+        ("zstd1", Compression::Fixed(zstd(1), Filter::None)),
+        ("shuffle+zstd1", Compression::Fixed(zstd(1), shuf)),
+        ("zstd3", Compression::Fixed(zstd(3), Filter::None)),
+        ("shuffle+zstd3", Compression::Fixed(zstd(3), shuf)),
+        ("auto", Compression::default().with_elem_size(elem)),
+    ]
+}

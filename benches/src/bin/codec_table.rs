@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ndpickle::codec::{
     Codec, CodecOptions, Compression, Filter, Scratch, compress, decompress_with,
 };
-use ndpickle_benches::{checksum, datasets};
+use ndpickle_benches::{checksum, codec_configs, datasets};
 
 /// Best time of a few runs of `f`, at least `min_total` in all.
 fn best<T>(mut f: impl FnMut() -> T, min_total: Duration) -> f64 {
@@ -55,28 +55,7 @@ fn main() {
     println!("|---|---|---|---|---|");
     for (name, elem, data) in datasets::all() {
         eprintln!("{name}: checksum {:#018x}", checksum(&data));
-        let shuf = Filter::Shuffle { elem_size: elem };
-        let configs: Vec<(&str, Compression)> = vec![
-            ("lz4", Compression::Fixed(Codec::Lz4, Filter::None)),
-            ("shuffle+lz4", Compression::Fixed(Codec::Lz4, shuf)),
-            (
-                "zstd1",
-                Compression::Fixed(Codec::Zstd { level: 1 }, Filter::None),
-            ),
-            (
-                "shuffle+zstd1",
-                Compression::Fixed(Codec::Zstd { level: 1 }, shuf),
-            ),
-            (
-                "zstd3",
-                Compression::Fixed(Codec::Zstd { level: 3 }, Filter::None),
-            ),
-            (
-                "shuffle+zstd3",
-                Compression::Fixed(Codec::Zstd { level: 3 }, shuf),
-            ),
-            ("auto", Compression::default().with_elem_size(elem)),
-        ];
+        let configs = codec_configs(elem);
         for (cname, settings) in configs {
             if only.as_deref().is_some_and(|o| !cname.contains(o)) {
                 continue;
