@@ -18,6 +18,19 @@ use crate::wire;
 
 /// Bit 31 of a split-stream table entry: the plane is stored as is.
 pub(crate) const RAW_STREAM: u32 = 1 << 31;
+/// Bit 30 of a split-stream table entry: the plane is one byte repeated; the stream is that byte.
+pub(crate) const RUN_STREAM: u32 = 1 << 30;
+/// The length bits of a split-stream table entry.
+const STREAM_LEN: u32 = RUN_STREAM - 1;
+
+/// The byte `plane` consists of, if it is one byte repeated (and not empty).
+fn run_byte(plane: &[u8]) -> Option<u8> {
+    let &first = plane.first()?;
+    let splat = [first; 64];
+    let mut chunks = plane.chunks_exact(64);
+    let body = chunks.all(|c| c == splat);
+    (body && chunks.remainder().iter().all(|&b| b == first)).then_some(first)
+}
 
 fn corrupt(what: &str) -> DecodeError {
     DecodeError::new(DecodeErrorKind::Codec(what.to_string()))
@@ -73,8 +86,9 @@ impl Worker {
     }
 
     /// The split-stream block layout (see [`super::header`]): a table of `elem` `u32` entries,
-    /// then one stream per byte plane (a codec frame, or the plane itself when the codec would
-    /// not shrink it), then the `len % elem` tail bytes.
+    /// then one stream per byte plane (a codec frame; the plane itself when the codec would
+    /// not shrink it; one byte when the plane is that byte repeated), then the `len % elem`
+    /// tail bytes.
     fn encode_split(
         &mut self,
         codec: Codec,
@@ -87,6 +101,14 @@ impl Worker {
         for p in 0..elem {
             let plane = &shuf[p * n..(p + 1) * n];
             let start = self.out.len();
+            if let Some(byte) = run_byte(plane) {
+                // Constant planes (zero high bytes of small integers, zero low mantissa bytes
+                // of floats that came from float32) cost one byte and decode as a fill.
+                self.out.push(byte);
+                let entry = RUN_STREAM | 1;
+                self.out[before + 4 * p..before + 4 * p + 4].copy_from_slice(&entry.to_le_bytes());
+                continue;
+            }
             if codec == Codec::Lz4 && self.plane_looks_incompressible(plane)? {
                 // Store the plane raw without spending a full lz4 pass on noise.
                 self.out.extend_from_slice(plane);
@@ -188,11 +210,18 @@ impl Worker {
         let mut pos = table_len;
         for p in 0..elem {
             let entry = wire::u32_le(block, 4 * p, "stream table")?;
-            let len = (entry & !RAW_STREAM) as usize;
+            let len = (entry & STREAM_LEN) as usize;
             let stream = wire::slice(block, pos, len, "byte-plane stream")?;
             pos += len;
             let dst = &mut shuf[p * n..(p + 1) * n];
-            if entry & RAW_STREAM != 0 {
+            if entry & RAW_STREAM != 0 && entry & RUN_STREAM != 0 {
+                return Err(corrupt("byte plane marked both raw and a run"));
+            } else if entry & RUN_STREAM != 0 {
+                match stream {
+                    [byte] => dst.fill(*byte),
+                    _ => return Err(corrupt("run byte plane of the wrong length")),
+                }
+            } else if entry & RAW_STREAM != 0 {
                 if len != n {
                     return Err(corrupt("raw byte plane of the wrong length"));
                 }

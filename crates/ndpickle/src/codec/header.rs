@@ -42,12 +42,13 @@
 //!
 //! | size | field |
 //! |---|---|
-//! | 4·E | one `u32` per plane: bit 31 set = the plane is stored raw (then bits 0–30 = `m`), else bits 0–30 = the length of the plane's codec frame |
-//! | … | the E streams, in plane order: a codec frame of `m` raw bytes (as above), or the plane's `m` bytes as they are |
+//! | 4·E | one `u32` per plane: bit 31 set = the plane is stored raw (then bits 0–29 = `m`); bit 30 set = the plane is one byte repeated `m` times (then bits 0–29 = `1`); neither = bits 0–29 are the length of the plane's codec frame; both set is invalid |
+//! | … | the E streams, in plane order: a codec frame of `m` raw bytes (as above), the plane's `m` bytes as they are, or the one repeated byte |
 //! | L % E | the tail bytes, as they are |
 //!
 //! Planes that do not compress (the low mantissa bytes of floats) cost nothing extra and decode
-//! at memcpy speed. ndpickle writes split blocks for lz4 + shuffle; zstd, which already stores
+//! at memcpy speed; constant planes (the zero high bytes of small integers, the zero low bytes of
+//! float32 values stored as float64) cost one byte and decode as a fill, as blosc2 does. ndpickle writes split blocks for lz4 + shuffle; zstd, which already stores
 //! incompressible data raw inside its own frames, gets one stream per block.
 
 use crate::codec::{Codec, Filter, MAX_BLOCK_SIZE};

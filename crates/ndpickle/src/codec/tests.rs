@@ -229,6 +229,62 @@ fn truncated_and_corrupt_frames_fail_cleanly() {
     }
 }
 
+/// int32 labels below 256 in runs: after the shuffle, planes 1–3 are all zero.
+fn small_labels(n: usize) -> Vec<u8> {
+    (0..n as u64)
+        .flat_map(|i| ((noise(8, i / 16)[0] % 200) as i32).to_le_bytes())
+        .collect()
+}
+
+#[test]
+fn constant_planes_are_runs_and_their_corruption_is_caught() {
+    let data = small_labels(4096);
+    let mut s = scratch(1 << 20, 1);
+    let c = round_trip(&data, Codec::Lz4, Filter::Shuffle { elem_size: 4 }, &mut s);
+    assert!(c.info().split());
+    let frame = c.bytes();
+    let entry = |p: usize| u32::from_le_bytes(frame[4 * p..4 * p + 4].try_into().unwrap());
+    // Plane 0 is an lz4 frame; planes 1–3 are one zero byte each, at the very end.
+    assert_eq!(entry(0) >> 30, 0);
+    for p in 1..4 {
+        assert_eq!(entry(p), blocks::RUN_STREAM | 1, "plane {p}");
+    }
+    assert_eq!(&frame[frame.len() - 3..], &[0, 0, 0]);
+    let decode = |f: &[u8], lens: Vec<u32>| {
+        let info = FrameInfo::new(
+            Codec::Lz4,
+            c.info().filter(),
+            data.len() as u64,
+            1 << 20,
+            lens,
+        )
+        .and_then(|i| i.with_split(true))
+        .unwrap();
+        decompress(f, &info, data.len())
+    };
+    assert_eq!(decode(frame, vec![frame.len() as u32]).unwrap(), data);
+    // A different run byte decodes to different data: the byte really is used.
+    let mut other = frame.to_vec();
+    *other.last_mut().unwrap() = 7;
+    let out = decode(&other, vec![other.len() as u32]).unwrap();
+    assert!(out.chunks(4).all(|e| e[3] == 7));
+    // Both flags at once.
+    let mut both = frame.to_vec();
+    both[4..8].copy_from_slice(&(blocks::RUN_STREAM | blocks::RAW_STREAM | 1).to_le_bytes());
+    let e = decode(&both, vec![both.len() as u32]).unwrap_err();
+    assert!(e.to_string().contains("both raw and a run"), "{e}");
+    // A run stream longer than one byte (the next plane's byte moves into it).
+    let mut long = frame.to_vec();
+    long[4..8].copy_from_slice(&(blocks::RUN_STREAM | 2).to_le_bytes());
+    let e = decode(&long, vec![long.len() as u32]).unwrap_err();
+    assert!(codec_err(&e), "{e}");
+    // A run stream of zero bytes.
+    let mut empty = frame.to_vec();
+    empty[12..16].copy_from_slice(&blocks::RUN_STREAM.to_le_bytes());
+    let e = decode(&empty, vec![empty.len() as u32]).unwrap_err();
+    assert!(e.to_string().contains("run byte plane"), "{e}");
+}
+
 #[test]
 fn decompression_bombs_hit_the_limit() {
     // A header claiming 2**40 raw bytes.
