@@ -39,12 +39,27 @@ pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
         dst.copy_from_slice(src);
         return;
     }
+    let (src_body, dst_body) = (&src[..body], &mut dst[..body]);
+    // SAFETY: the kernels only need SSE2, which every x86-64 CPU has (it is part of the
+    // target's baseline); they are otherwise safe code.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe {
+        match elem_size {
+            2 => sse2::shuffle::<2>(src_body, dst_body, n),
+            4 => sse2::shuffle::<4>(src_body, dst_body, n),
+            8 => sse2::shuffle::<8>(src_body, dst_body, n),
+            16 => sse2::shuffle::<16>(src_body, dst_body, n),
+            _ => shuffle_scalar(elem_size, src_body, dst_body, 0, n),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     match elem_size {
-        2 => shuffle_words::<2>(&src[..body], &mut dst[..body], n),
-        4 => shuffle_words::<4>(&src[..body], &mut dst[..body], n),
-        8 => shuffle_words::<8>(&src[..body], &mut dst[..body], n),
-        16 => shuffle_tiles::<16>(&src[..body], &mut dst[..body], n),
-        _ => shuffle_scalar(elem_size, &src[..body], &mut dst[..body], 0, n),
+        2 => shuffle_words::<2>(src_body, dst_body, n),
+        4 => shuffle_words::<4>(src_body, dst_body, n),
+        8 => shuffle_words::<8>(src_body, dst_body, n),
+        16 => shuffle_sse2::<16>(src_body, dst_body, n),
+        _ => shuffle_scalar(elem_size, src_body, dst_body, 0, n),
     }
     dst[body..].copy_from_slice(&src[body..]);
 }
@@ -62,12 +77,27 @@ pub fn unshuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
         dst.copy_from_slice(src);
         return;
     }
+    let (src_body, dst_body) = (&src[..body], &mut dst[..body]);
+    // SAFETY: the kernels only need SSE2, which every x86-64 CPU has (it is part of the
+    // target's baseline); they are otherwise safe code.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe {
+        match elem_size {
+            2 => sse2::unshuffle::<2>(src_body, dst_body, n),
+            4 => sse2::unshuffle::<4>(src_body, dst_body, n),
+            8 => sse2::unshuffle::<8>(src_body, dst_body, n),
+            16 => sse2::unshuffle::<16>(src_body, dst_body, n),
+            _ => unshuffle_scalar(elem_size, src_body, dst_body, 0, n),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     match elem_size {
-        2 => unshuffle_tiles::<2>(&src[..body], &mut dst[..body], n),
-        4 => unshuffle_words::<4>(&src[..body], &mut dst[..body], n),
-        8 => unshuffle_words::<8>(&src[..body], &mut dst[..body], n),
-        16 => unshuffle_tiles::<16>(&src[..body], &mut dst[..body], n),
-        _ => unshuffle_scalar(elem_size, &src[..body], &mut dst[..body], 0, n),
+        2 => unshuffle_sse2::<2>(src_body, dst_body, n),
+        4 => unshuffle_words::<4>(src_body, dst_body, n),
+        8 => unshuffle_words::<8>(src_body, dst_body, n),
+        16 => unshuffle_sse2::<16>(src_body, dst_body, n),
+        _ => unshuffle_scalar(elem_size, src_body, dst_body, 0, n),
     }
     dst[body..].copy_from_slice(&src[body..]);
 }
@@ -92,6 +122,7 @@ fn unshuffle_scalar(elem_size: usize, src: &[u8], dst: &mut [u8], from: usize, n
     }
 }
 
+#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Transposes whole tiles of [`LANES`] elements of `N` bytes, then the leftover elements.
 fn shuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     let tiles = n / LANES;
@@ -110,6 +141,7 @@ fn shuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     shuffle_scalar(N, src, dst, tiles * LANES, n);
 }
 
+#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_tiles`].
 fn unshuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     let tiles = n / LANES;
@@ -128,6 +160,7 @@ fn unshuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     unshuffle_scalar(N, src, dst, tiles * LANES, n);
 }
 
+#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Transposes an 8 × 8 byte matrix held as eight little-endian words: afterwards byte `i` of
 /// word `j` is what byte `j` of word `i` was. Three rounds swap 1-, 2- and 4-byte sub-blocks.
 #[inline(always)]
@@ -152,6 +185,7 @@ fn transpose8x8(a: &mut [u64; 8]) {
     }
 }
 
+#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Element sizes 2, 4 and 8: a group is `8 * G`
 /// elements where `G = 8 / E` elements share a word: word `i` holds elements `i, i + 8, ...,
 /// i + 8 (G - 1)` side by side. After the 8 × 8 byte transposition, word `b + E g` holds byte `b`
@@ -181,6 +215,7 @@ fn shuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     shuffle_scalar(E, src, dst, done, n);
 }
 
+#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_words`] (the transposition is its own inverse).
 fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     let g_per_word = 8 / E;
@@ -204,6 +239,82 @@ fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     }
     let done = dst.len() / 64 * group;
     unshuffle_scalar(E, src, dst, done, n);
+}
+
+/// SSE2 tile kernels for element sizes 2, 4, 8 and 16 (SSE2 is part of the x86-64 baseline).
+///
+/// A tile of 16 elements of `E` bytes fills `E` vectors. One *stage* pairs vector `i` with
+/// vector `i + E/2` and writes their byte interleavings (`unpacklo`, `unpackhi`) to vectors
+/// `2i` and `2i + 1`. Numbering the tile's bytes by a `4 + log2 E`-bit index (4 bits of position
+/// in a vector, then the vector), a stage rotates that index left by one bit. The byte of
+/// element `e`, plane `b` sits at index `e·E + b` before the shuffle and at `b·16 + e` after it:
+/// a rotation by 4, i.e. four stages; the unshuffle is the remaining rotation, `log2 E` stages.
+///
+/// The kernels are safe code (vectors move in and out of byte slices through `bytemuck`, and
+/// the intrinsics used take no pointers); only entering them needs `unsafe`, because Rust does
+/// not count baseline target features as enabled for `#[target_feature]` functions.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::{shuffle_scalar, unshuffle_scalar};
+    use std::arch::x86_64::{__m128i, _mm_unpackhi_epi8, _mm_unpacklo_epi8};
+
+    /// Elements per tile.
+    const TILE: usize = 16;
+
+    #[inline(always)]
+    fn load(bytes: &[u8]) -> __m128i {
+        bytemuck::cast::<[u8; 16], __m128i>(bytes[..16].try_into().unwrap_or([0; 16]))
+    }
+
+    #[inline(always)]
+    fn store(bytes: &mut [u8], v: __m128i) {
+        bytes[..16].copy_from_slice(&bytemuck::cast::<__m128i, [u8; 16]>(v));
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn stage<const E: usize>(r: [__m128i; E]) -> [__m128i; E] {
+        std::array::from_fn(|j| {
+            let (a, b) = (r[j / 2], r[j / 2 + E / 2]);
+            if j % 2 == 0 {
+                _mm_unpacklo_epi8(a, b)
+            } else {
+                _mm_unpackhi_epi8(a, b)
+            }
+        })
+    }
+
+    /// Shuffles whole tiles of `src` (`n` elements of `E` bytes), then the leftover elements.
+    #[target_feature(enable = "sse2")]
+    pub(super) fn shuffle<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
+        let tiles = n / TILE;
+        for (t, chunk) in src.chunks_exact(TILE * E).take(tiles).enumerate() {
+            let mut r: [__m128i; E] = std::array::from_fn(|k| load(&chunk[16 * k..]));
+            for _ in 0..4 {
+                r = stage(r);
+            }
+            for (b, v) in r.into_iter().enumerate() {
+                store(&mut dst[b * n + TILE * t..], v);
+            }
+        }
+        shuffle_scalar(E, src, dst, tiles * TILE, n);
+    }
+
+    /// Inverse of [`shuffle`].
+    #[target_feature(enable = "sse2")]
+    pub(super) fn unshuffle<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
+        let tiles = n / TILE;
+        for (t, chunk) in dst.chunks_exact_mut(TILE * E).take(tiles).enumerate() {
+            let mut r: [__m128i; E] = std::array::from_fn(|b| load(&src[b * n + TILE * t..]));
+            for _ in 0..E.trailing_zeros() {
+                r = stage(r);
+            }
+            for (k, v) in r.into_iter().enumerate() {
+                store(&mut chunk[16 * k..], v);
+            }
+        }
+        unshuffle_scalar(E, src, dst, tiles * TILE, n);
+    }
 }
 
 /// The naive byte-at-a-time shuffle, kept as the reference for tests and benchmarks.
@@ -241,6 +352,30 @@ mod tests {
                 let mut back = vec![0; len];
                 unshuffle(elem, &fast, &mut back);
                 assert_eq!(back, src, "elem {elem} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn portable_kernels_match_reference() {
+        // The kernels other targets use, checked here on every target.
+        type Kernel = fn(&[u8], &mut [u8], usize);
+        let kernels: [(usize, Kernel, Kernel); 4] = [
+            (2, shuffle_words::<2>, unshuffle_tiles::<2>),
+            (4, shuffle_words::<4>, unshuffle_words::<4>),
+            (8, shuffle_words::<8>, unshuffle_words::<8>),
+            (16, shuffle_tiles::<16>, unshuffle_tiles::<16>),
+        ];
+        for (elem, fwd, inv) in kernels {
+            for n in [0, 1, 15, 16, 17, 63, 64, 65, 500] {
+                let src = data(n * elem);
+                let (mut fast, mut slow, mut back) =
+                    (vec![0; n * elem], vec![0; n * elem], vec![0; n * elem]);
+                fwd(&src, &mut fast, n);
+                shuffle_naive(elem, &src, &mut slow);
+                assert_eq!(fast, slow, "elem {elem} n {n}");
+                inv(&fast, &mut back, n);
+                assert_eq!(back, src, "elem {elem} n {n}");
             }
         }
     }
