@@ -28,6 +28,7 @@ fn best<T>(mut f: impl FnMut() -> T, min_total: Duration) -> f64 {
 fn main() {
     let mut block = ndpickle::codec::DEFAULT_BLOCK_SIZE;
     let mut threads = 1;
+    let mut accel = ndpickle::codec::DEFAULT_LZ4_ACCELERATION;
     let mut only: Option<String> = None;
     let csv = std::env::args().any(|a| a == "--csv");
     let args: Vec<String> = std::env::args().collect();
@@ -36,12 +37,14 @@ fn main() {
             "--block-size" => block = w[1].parse().expect("block size"),
             "--threads" => threads = w[1].parse().expect("threads"),
             "--only" => only = Some(w[1].clone()),
+            "--lz4-acceleration" => accel = w[1].parse().expect("lz4 acceleration"),
             _ => {}
         }
     }
     let opts = CodecOptions::builder()
         .block_size(block)
         .threads(threads)
+        .lz4_acceleration(accel)
         .build()
         .unwrap();
     let mut scratch = Scratch::with_options(opts);
@@ -50,7 +53,7 @@ fn main() {
         auto_report(&mut scratch, budget);
         return;
     }
-    println!("block size {block}, threads {threads}");
+    println!("block size {block}, threads {threads}, lz4 acceleration {accel}");
     println!("| dataset | config | ratio (raw/compressed) | compress GB/s | decompress GB/s |");
     println!("|---|---|---|---|---|");
     for (name, elem, data) in datasets::all() {

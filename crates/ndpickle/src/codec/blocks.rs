@@ -39,7 +39,7 @@ fn corrupt(what: &str) -> DecodeError {
 /// Per-thread reusable state: codec contexts and buffers.
 #[derive(Default)]
 pub(crate) struct Worker {
-    lz4: Lz4State,
+    pub(crate) lz4: Lz4State,
     zstd: ZstdState,
     /// Shuffled input (compression) or decoded-but-shuffled output (decompression).
     pub(crate) shuf: Vec<u8>,
@@ -130,9 +130,10 @@ impl Worker {
         Ok(self.out.len() - before)
     }
 
-    /// Whether lz4 would not shrink `plane`, judged on two spread-out 8 KiB windows (the
+    /// Whether lz4 would not shrink `plane`, judged on up to two spread-out 8 KiB windows (the
     /// mantissa planes of float data are noise: compressing them costs the most and gains
-    /// nothing). Planes under 32 KiB are always tried.
+    /// nothing). The second window is only tried when the first did not shrink, so a
+    /// compressible plane pays for one window. Planes under 32 KiB are always tried.
     fn plane_looks_incompressible(&mut self, plane: &[u8]) -> Result<bool, EncodeError> {
         const WINDOW: usize = 8192;
         const WINDOWS: usize = 2;
@@ -140,15 +141,18 @@ impl Worker {
             return Ok(false);
         }
         let step = plane.len() / WINDOWS;
-        let mut packed = 0usize;
         for w in 0..WINDOWS {
             let at = w * step + (step - WINDOW) / 2;
             let start = self.out.len();
-            packed += self.encode(Codec::Lz4, &plane[at..at + WINDOW])?;
+            let packed = self.encode(Codec::Lz4, &plane[at..at + WINDOW])?;
             self.out.truncate(start);
+            // lz4 adds a small header per window: noise comes out a little larger than it
+            // went in.
+            if packed * 100 < WINDOW * 98 {
+                return Ok(false);
+            }
         }
-        // lz4 adds a small header per window: noise comes out a little larger than it went in.
-        Ok(packed * 100 >= WINDOW * WINDOWS * 98)
+        Ok(true)
     }
 
     /// Compresses blocks `run.0..run.1` of the job; stops early (returning `false`) once the
@@ -271,6 +275,15 @@ struct Job<'a> {
 /// Per-block compressed lengths and the frame.
 pub(crate) type Frame = (Vec<u32>, Vec<u8>);
 
+/// An upper bound of the frame length for `len` raw bytes in `n_blocks` blocks of `elem`-byte
+/// elements: lz4's worst case (`len / 255 + 16` plus the 4-byte prefix per stream) plus the
+/// split-stream tables, with room for one stream's scratch on top.
+fn frame_bound(len: usize, n_blocks: usize, elem: usize) -> usize {
+    let per_block = elem.saturating_mul(4 + 4 + 16).saturating_add(64);
+    len.saturating_add(len / 255)
+        .saturating_add(n_blocks.saturating_mul(per_block))
+}
+
 /// Splits `0..n` into `parts` contiguous runs of nearly equal length.
 fn runs(n: usize, parts: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..parts).map(move |t| (t * n / parts, (t + 1) * n / parts))
@@ -304,6 +317,13 @@ pub(crate) fn compress_blocks(
     let threads = workers.len().min(n_blocks).max(1);
     let workers = &mut workers[..threads];
     let complete = if threads == 1 {
+        // Reserve the whole frame up front (only written pages become memory), so the frame
+        // is written once, in place, and handed over without regrowing or copying.
+        let bound = frame_bound(data.len(), n_blocks, job.elem)
+            .min(limit.saturating_add(frame_bound(block_size, 1, job.elem)));
+        if workers[0].out.capacity() < bound {
+            workers[0].out = Vec::with_capacity(bound);
+        }
         workers[0].compress_run(&job, (0, n_blocks))?
     } else {
         let results: Vec<Result<bool, EncodeError>> = std::thread::scope(|s| {
@@ -339,9 +359,9 @@ pub(crate) fn compress_blocks(
         .flat_map(|w| w.lens.iter().copied())
         .collect();
     let frame = if threads == 1 {
-        let mut v = std::mem::take(&mut workers[0].out);
-        v.shrink_to_fit();
-        v
+        // Not shrunk: the unwritten tail of the reservation was never touched, so it costs
+        // no memory, and the allocator can hand the same block to the next frame.
+        std::mem::take(&mut workers[0].out)
     } else {
         let len = workers.iter().map(|w| w.out.len()).sum();
         let mut v = Vec::with_capacity(len);

@@ -1,4 +1,6 @@
-//! lz4 blocks: a 4-byte little-endian uncompressed size, then an lz4 block (`lz4_flex`).
+//! lz4 blocks: a 4-byte little-endian uncompressed size, then an lz4 block. Written by the
+//! reference C library (`lz4`), which has an acceleration setting; read by `lz4_flex` in safe
+//! Rust, which checks every offset against the untrusted input.
 //!
 //! This is exactly the layout of python-lz4's `lz4.block.compress(data)` (default
 //! `store_size=True`) and what `lz4.block.decompress` and Dask read.
@@ -9,34 +11,47 @@ fn bad(detail: String) -> DecodeError {
     DecodeError::new(DecodeErrorKind::Codec(detail))
 }
 
-/// Reusable lz4 compression state: the match table and an output buffer that is zero-filled
-/// once and then reused, so no call zero-fills or allocates.
-#[derive(Default)]
+/// lz4 compression state: the acceleration to use. The reference C library (`lz4` crate) writes
+/// the blocks, straight into the caller's output buffer; its match table lives on the stack.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Lz4State {
-    #[cfg(feature = "compression")]
-    table: Option<lz4_flex::block::CompressTable>,
-    #[cfg(feature = "compression")]
-    tmp: Vec<u8>,
+    /// `LZ4_compress_fast` acceleration, ≥ 1: how fast the match search skips ahead over data
+    /// that does not match (1 = the reference default; blosc2 uses `10 - clevel`).
+    pub(crate) acceleration: u32,
+}
+
+impl Default for Lz4State {
+    fn default() -> Lz4State {
+        Lz4State {
+            acceleration: super::DEFAULT_LZ4_ACCELERATION,
+        }
+    }
 }
 
 #[cfg(feature = "compression")]
 impl Lz4State {
     /// Appends the size prefix and the compressed block of `input` to `out`.
     pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        use lz4_flex::block::{CompressTable, compress_into_with_table, get_maximum_output_size};
-        let prefix = u32::try_from(input.len())
-            .map_err(|_| EncodeError::Codec("lz4 block larger than 4 GiB".into()))?;
-        let need = get_maximum_output_size(input.len());
-        if self.tmp.len() < need {
-            self.tmp.resize(need, 0);
+        use lz4::block::{CompressionMode, compress_bound, compress_to_buffer};
+        let codec_err = |e: std::io::Error| EncodeError::Codec(format!("lz4: {e}"));
+        if input.len() > super::MAX_BLOCK_SIZE {
+            return Err(EncodeError::Codec("lz4 block larger than 2 GiB".into()));
         }
-        let table = self.table.get_or_insert_with(CompressTable::large);
-        let n = compress_into_with_table(input, &mut self.tmp[..need], table)
-            .map_err(|e| EncodeError::Codec(format!("lz4: {e}")))?;
-        out.reserve(4 + n);
-        out.extend_from_slice(&prefix.to_le_bytes());
-        out.extend_from_slice(&self.tmp[..n]);
-        Ok(())
+        let need = compress_bound(input.len()).map_err(codec_err)? + 4;
+        let start = out.len();
+        out.resize(start + need, 0);
+        let accel = i32::try_from(self.acceleration).unwrap_or(i32::MAX);
+        let mode = Some(CompressionMode::FAST(accel));
+        match compress_to_buffer(input, mode, true, &mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(codec_err(e))
+            }
+        }
     }
 }
 

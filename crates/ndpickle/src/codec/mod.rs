@@ -47,6 +47,13 @@ pub const MAX_BLOCK_SIZE: usize = 0x7E00_0000;
 /// and to give threads work on multi-MiB buffers.
 pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 
+/// The default lz4 acceleration (see `DEFAULTS.md` for the measurements).
+pub const DEFAULT_LZ4_ACCELERATION: u32 = 2;
+
+/// The largest lz4 acceleration [`CodecOptionsBuilder::lz4_acceleration`] accepts (the
+/// reference library caps it at 65537).
+pub const MAX_LZ4_ACCELERATION: u32 = 65_537;
+
 /// A compression codec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -282,11 +289,12 @@ impl AutoPolicyBuilder {
     }
 }
 
-/// Execution settings: block size and threads.
+/// Execution settings: block size, threads and the lz4 acceleration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodecOptions {
     block_size: usize,
     threads: usize,
+    lz4_acceleration: u32,
 }
 
 impl Default for CodecOptions {
@@ -296,6 +304,7 @@ impl Default for CodecOptions {
         CodecOptions {
             block_size: DEFAULT_BLOCK_SIZE,
             threads,
+            lz4_acceleration: DEFAULT_LZ4_ACCELERATION,
         }
     }
 }
@@ -312,6 +321,10 @@ impl CodecOptions {
     /// Most threads used for one buffer.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+    /// The lz4 acceleration (1 = the reference library's default).
+    pub fn lz4_acceleration(&self) -> u32 {
+        self.lz4_acceleration
     }
 }
 
@@ -337,6 +350,12 @@ impl CodecOptionsBuilder {
         self.0.threads = threads;
         self
     }
+    /// lz4 acceleration, 1 to [`MAX_LZ4_ACCELERATION`]: `LZ4_compress_fast`'s trade of ratio
+    /// for speed (blosc2 uses `10 - clevel`). Readers do not need to know it.
+    pub fn lz4_acceleration(mut self, acceleration: u32) -> Self {
+        self.0.lz4_acceleration = acceleration;
+        self
+    }
     /// Checks the values.
     pub fn build(self) -> Result<CodecOptions, EncodeError> {
         let o = self.0;
@@ -344,6 +363,12 @@ impl CodecOptionsBuilder {
             return Err(EncodeError::InvalidOption(format!(
                 "block size {} is outside 4096..={MAX_BLOCK_SIZE}",
                 o.block_size
+            )));
+        }
+        if !(1..=MAX_LZ4_ACCELERATION).contains(&o.lz4_acceleration) {
+            return Err(EncodeError::InvalidOption(format!(
+                "lz4 acceleration {} is outside 1..={MAX_LZ4_ACCELERATION}",
+                o.lz4_acceleration
             )));
         }
         if o.threads == 0 {
@@ -396,6 +421,9 @@ impl Scratch {
         let n = n.clamp(1, self.options.threads.max(1));
         while self.workers.len() < n {
             self.workers.push(Worker::default());
+        }
+        for w in &mut self.workers[..n] {
+            w.lz4.acceleration = self.options.lz4_acceleration;
         }
         &mut self.workers[..n]
     }
