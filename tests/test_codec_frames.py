@@ -69,10 +69,14 @@ def decode_with_reference_libs(hdr: dict, frame: bytes) -> bytes:
             p = 4 * e
             planes = []
             for entry in table:
-                ln = entry & 0x7FFFFFFF
+                ln = entry & 0x3FFFFFFF
                 s = block[p:p + ln]
                 p += ln
-                planes.append(s if entry & 0x80000000 else decode_block(hdr["codec"], s))
+                if entry & 0x40000000:  # one byte repeated m times
+                    assert ln == 1
+                    planes.append(s * m)
+                else:  # raw plane, or a codec frame
+                    planes.append(s if entry & 0x80000000 else decode_block(hdr["codec"], s))
             shuffled = b"".join(planes) + block[p:]
         else:
             shuffled = decode_block(hdr["codec"], block)

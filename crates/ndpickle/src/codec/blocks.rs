@@ -47,6 +47,8 @@ pub(crate) struct Worker {
     out: Vec<u8>,
     /// Compressed length of each block of the run.
     lens: Vec<u32>,
+    /// The auto policy's sample windows, end to end.
+    pub(crate) sample: Vec<u8>,
 }
 
 impl Worker {
@@ -83,6 +85,20 @@ impl Worker {
         } else {
             self.encode(codec, block)
         }
+    }
+
+    /// The length `block` encodes to as one block of a frame (then discarded).
+    pub(crate) fn encoded_len(
+        &mut self,
+        codec: Codec,
+        elem: usize,
+        split: bool,
+        block: &[u8],
+    ) -> Result<usize, EncodeError> {
+        let start = self.out.len();
+        let r = self.compress_block(codec, elem, split, block);
+        self.out.truncate(start);
+        r
     }
 
     /// The split-stream block layout (see [`super::header`]): a table of `elem` `u32` entries,
