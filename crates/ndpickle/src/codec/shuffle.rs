@@ -8,20 +8,22 @@
 //! high-order bytes (sign, exponent, top of the mantissa) vary slowly and end up next to each
 //! other, which is what lets lz4 / zstd find long matches.
 //!
-//! Speed (safe Rust, baseline x86-64, one core; 8 MiB buffer; GB/s shuffle / unshuffle):
+//! Speed (one core, 8 MiB buffer, GB/s shuffle / unshuffle;
+//! `cargo bench -p ndpickle-benches --bench codec -- "^shuffle/"`):
 //!
-//! | elem size | naive byte loop | this module |
+//! | elem size | naive byte loop | this module (SSE2 kernels) |
 //! |---|---|---|
-//! | 2 | 1.5 / – | 6.1 / 35 |
-//! | 4 | 1.7 / – | 6.6 / 7.7 |
-//! | 8 | 1.7 / – | 7.8 / 8.7 |
-//! | 16 | 0.4 / – | 3.8 / 5.3 |
+//! | 2 | 1.7 / – | 36 / 40 |
+//! | 4 | 1.4 / – | 24 / 30 |
+//! | 8 | 1.6 / – | 17 / 28 |
+//! | 16 | 0.4 / – | 6.9 / 14 |
 //!
-//! Two kernels, both with compile-time element sizes so that every index is a constant and
-//! bounds checks vanish: a word-level 8 × 8 byte transposition (three rounds of masked swaps on
-//! eight `u64`s, 64 bytes at a time) for shuffling sizes 2, 4, 8 and unshuffling 4 and 8, and a
-//! fixed-size stack tile of [`LANES`] elements that LLVM turns into vector interleaves for the
-//! rest. Other element sizes use a plain scalar loop.
+//! On x86-64, sizes 2, 4, 8 and 16 use SSE2 byte-interleave kernels (module `sse2`; SSE2
+//! is part of the x86-64 baseline). Elsewhere they use portable kernels with compile-time
+//! element sizes, so that every index is a constant and bounds checks vanish: a word-level
+//! 8 × 8 byte transposition (three rounds of masked swaps on eight `u64`s, 64 bytes at a time)
+//! for shuffling sizes 2, 4, 8 and unshuffling 4 and 8 (8–9 GB/s), and a fixed-size stack tile
+//! of [`LANES`] elements for the rest. Other element sizes use a plain scalar loop.
 
 /// Elements transposed per tile by the blocked kernels.
 pub const LANES: usize = 16;
