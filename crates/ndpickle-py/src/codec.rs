@@ -19,6 +19,27 @@ use pyo3::types::{PyByteArray, PyBytes};
 use crate::buffer::{RawBuffer, bytes_from_python};
 use crate::error::{decode_err, encode_err};
 
+thread_local! {
+    /// Codec state reused by every call on this thread (shuffle buffers, zstd contexts), so
+    /// that a call does not start on freshly mapped memory.
+    static SCRATCH: std::cell::RefCell<Option<Scratch>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's reusable [`Scratch`] set to `options` (a fresh one if the
+/// thread's is in use further up the stack).
+pub(crate) fn with_scratch<R>(options: CodecOptions, f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => {
+            let scratch = match slot.as_mut() {
+                Some(s) if *s.options() == options => s,
+                _ => slot.insert(Scratch::with_options(options)),
+            };
+            f(scratch)
+        }
+        Err(_) => f(&mut Scratch::with_options(options)),
+    })
+}
+
 /// Decompresses one frame described by `header` (a serialized [`FrameInfo`]) into a new
 /// `bytearray` (`writable`) or `bytes`, with the GIL released while decoding.
 ///
@@ -69,10 +90,10 @@ pub(crate) fn decompress_frame<'py>(
             .map_err(encode_err)?,
         None => CodecOptions::default(),
     };
-    let mut scratch = Scratch::with_options(options);
     let mut failure = None;
     let fill = |out: &mut [u8]| {
-        if let Err(e) = py.detach(|| decompress_into(&frame, &info, out, &mut scratch)) {
+        let r = py.detach(|| with_scratch(options, |s| decompress_into(&frame, &info, out, s)));
+        if let Err(e) = r {
             failure = Some(e);
         }
         Ok(())
@@ -201,17 +222,18 @@ pub(crate) fn compress_buffers<'py>(
         .collect::<PyResult<Vec<Bytes>>>()?;
     let compressed = py
         .detach(|| {
-            let mut scratch = Scratch::with_options(options);
-            inputs
-                .iter()
-                .zip(&itemsizes)
-                .map(|(data, &size)| {
-                    let c = compress(data, &settings.with_elem_size(size.max(1)), &mut scratch)?;
-                    // A frame no shorter than the data is never worth decoding; dropping it
-                    // also keeps "frame length == raw length" meaning "not compressed".
-                    Ok((!c.is_raw() && c.bytes().len() < data.len()).then(|| c.into_parts()))
-                })
-                .collect::<Result<Vec<_>, EncodeError>>()
+            with_scratch(options, |scratch| {
+                inputs
+                    .iter()
+                    .zip(&itemsizes)
+                    .map(|(data, &size)| {
+                        let c = compress(data, &settings.with_elem_size(size.max(1)), scratch)?;
+                        // A frame no shorter than the data is never worth decoding; dropping
+                        // it also keeps "frame length == raw length" meaning "not compressed".
+                        Ok((!c.is_raw() && c.bytes().len() < data.len()).then(|| c.into_parts()))
+                    })
+                    .collect::<Result<Vec<_>, EncodeError>>()
+            })
         })
         .map_err(encode_err)?;
     drop(inputs);

@@ -381,8 +381,12 @@ pub(crate) fn compress_blocks(
     } else {
         let len = workers.iter().map(|w| w.out.len()).sum();
         let mut v = Vec::with_capacity(len);
-        for w in workers.iter() {
+        for w in workers.iter_mut() {
             v.extend_from_slice(&w.out);
+            // Keep small run buffers for the next call; give large ones back.
+            if w.out.capacity() > 4 * block_size {
+                w.out = Vec::new();
+            }
         }
         v
     };
