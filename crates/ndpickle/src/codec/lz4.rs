@@ -34,9 +34,6 @@ impl Lz4State {
     pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         use lz4::block::{CompressionMode, compress_bound, compress_to_buffer};
         let codec_err = |e: std::io::Error| EncodeError::Codec(format!("lz4: {e}"));
-        if input.len() > super::MAX_BLOCK_SIZE {
-            return Err(EncodeError::Codec("lz4 block larger than 2 GiB".into()));
-        }
         let need = compress_bound(input.len()).map_err(codec_err)? + 4;
         let start = out.len();
         out.resize(start + need, 0);
