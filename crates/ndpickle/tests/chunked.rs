@@ -110,7 +110,15 @@ fn chunked_writes_stream() {
 fn inline_rewriter_compresses_chunk_by_chunk_without_memo() {
     // PROTO 5, MEMOIZE'd str, NEXT_BUFFER, NEXT_BUFFER READONLY_BUFFER, BINGET 0, TUPLE3, STOP
     let mut p = vec![PROTO, 5, SHORT_BINUNICODE, 1, b'x', MEMOIZE];
-    p.extend_from_slice(&[NEXT_BUFFER, NEXT_BUFFER, READONLY_BUFFER, BINGET, 0, TUPLE3, STOP]);
+    p.extend_from_slice(&[
+        NEXT_BUFFER,
+        NEXT_BUFFER,
+        READONLY_BUFFER,
+        BINGET,
+        0,
+        TUPLE3,
+        STOP,
+    ]);
     let raw = data();
     let small = vec![5u8; 50_000];
     let bufs = [
@@ -241,7 +249,10 @@ fn chain_errors() {
     assert!(m.contains("runs past the end"), "{m}");
     // Incomplete fill: the last chunk leaves bytes unfilled.
     let m = codec_msg(&chain(n + 5, &c, Some(true)), &d);
-    assert!(m.contains("fill 400000 of the buffer's 400005 bytes"), "{m}");
+    assert!(
+        m.contains("fill 400000 of the buffer's 400005 bytes"),
+        "{m}"
+    );
     // The last call (with `writable`) never comes.
     let m = codec_msg(&chain(n, &c, None), &d);
     assert!(m.contains("unfinished"), "{m}");
@@ -316,12 +327,11 @@ fn chain_argument_types_are_checked() {
         assert!(matches!(e.kind, DecodeErrorKind::Type { .. }), "{e:?}");
     };
     let call = |out: P, off: P| {
-        let p = P::new(4)
+        P::new(4)
             .stack_global("ndpickle", "_decompress_into")
             .op(MARK)
             .raw(&out.0)
-            .raw(&off.0);
-        p
+            .raw(&off.0)
     };
     // The output is a plain bytearray, not a target.
     let b = call(P(vec![]).bytearray(&[0; 100_000]), P(vec![]).int(0))
