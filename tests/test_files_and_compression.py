@@ -294,6 +294,116 @@ def test_plain_file_loads_with_numpy_alone_and_compressed_file_names_ndpickle(tm
     assert "ndpickle" in bad.stderr.splitlines()[-1]
 
 
+# -- large buffers compressed chunk by chunk (_decompress_target / _decompress_into) ------------
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 100 000 raw bytes (above auto's 64 KiB minimum, so that auto compresses
+    them too), so that the dataset's arrays take several each."""
+    monkeypatch.setattr(ndpickle, "_COMPRESS_CHUNK", 100_000)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("compression", ["auto", "lz4", "zstd"])
+def test_chunked_dump_load_round_trip(tmp_path, small_chunks, compression, shuffle):
+    import pickletools
+
+    data = dataset()
+    path = tmp_path / "chunked.pkl"
+    ndpickle.dump(data, path, compression=compression, shuffle=shuffle)
+    blob = path.read_bytes()
+    # labels_f (240 000 bytes, compressible under every setting) alone is 3 chunks.
+    assert blob.count(b"_decompress_into") >= 3
+    assert blob.count(b"_decompress_target") >= 1
+    pickletools.dis(blob, out=io.StringIO())  # a well-formed stream
+    with open(path, "rb") as f:
+        check_same(data, pickle.load(f), writable=True)
+    check_same(data, ndpickle.load(path), writable=True)
+    check_same(data, ndpickle.load(path, mmap_mode="r"), writable=False)
+    check_same(data, ndpickle.safe_load(path), writable=True)
+    check_same(data, ndpickle.safe_loads(blob), writable=True)
+    # The same bytes through a file object.
+    buf = io.BytesIO()
+    ndpickle.dump(data, buf, compression=compression, shuffle=shuffle)
+    if compression != "auto":
+        assert buf.getvalue() == blob
+    buf.seek(0)
+    check_same(data, ndpickle.load(buf))
+
+
+def test_chunked_read_only_buffer_loads_read_only(tmp_path, small_chunks):
+    a = np.cumsum(np.ones(100_000))
+    a.flags.writeable = False
+    path = tmp_path / "ro.pkl"
+    ndpickle.dump({"a": a}, path, compression="lz4")
+    assert path.read_bytes().count(b"_decompress_into") == 8
+    for out in (ndpickle.load(path), ndpickle.safe_load(path)):
+        np.testing.assert_array_equal(out["a"], a)
+        assert not out["a"].flags.writeable
+
+
+def test_chunked_file_without_ndpickle_names_it(tmp_path, small_chunks):
+    path = tmp_path / "chunked.pkl"
+    ndpickle.dump({"a": np.arange(100_000.0)}, path, compression="lz4")
+    assert b"_decompress_into" in path.read_bytes()
+    code = "import pickle; pickle.load(open({!r}, 'rb'))".format(str(path))
+    bad = run_without_ndpickle(code)
+    assert bad.returncode != 0
+    assert "ndpickle" in bad.stderr.splitlines()[-1]
+
+
+def test_one_chunk_keeps_the_single_frame_form(tmp_path):
+    path = tmp_path / "one.pkl"
+    ndpickle.dump({"a": np.arange(100_000.0)}, path, compression="lz4")
+    blob = path.read_bytes()
+    assert b"_decompress" in blob and b"_decompress_into" not in blob
+
+
+def _chunk(data: bytes) -> tuple[bytes, bytes]:
+    (c,) = ndpickle._native.compress_buffers([data], [1], "lz4", False)
+    return c[0], bytes(c[1])
+
+
+def test_decompress_into_checks_order_bounds_and_completion():
+    raw = (np.arange(30_000, dtype=np.int32) // 100).tobytes()  # 120 000 bytes
+    (h1, f1), (h2, f2) = _chunk(raw[:60_000]), _chunk(raw[60_000:])
+    t = ndpickle._decompress_target(len(raw))
+    assert ndpickle._decompress_into(t, 0, h1, f1) is t
+    out = ndpickle._decompress_into(t, 60_000, h2, f2, True)
+    assert isinstance(out, bytearray) and out == raw
+    # Read-only result: a zero-copy read-only view.
+    t = ndpickle._decompress_target(len(raw))
+    ndpickle._decompress_into(t, 0, h1, f1)
+    view = ndpickle._decompress_into(t, 60_000, h2, f2, False)
+    assert isinstance(view, memoryview) and view.readonly and bytes(view) == raw
+    with pytest.raises(ndpickle.DecodeError, match="already complete"):
+        ndpickle._decompress_into(t, 120_000, h2, f2, True)
+    # Gap, overlap, out of order.
+    for off in (1, 59_999, 60_000):
+        t = ndpickle._decompress_target(len(raw))
+        with pytest.raises(ndpickle.DecodeError, match="in order and contiguous"):
+            ndpickle._decompress_into(t, off, h1, f1)
+    # Past the end; incomplete fill.
+    t = ndpickle._decompress_target(100_000)
+    ndpickle._decompress_into(t, 0, h1, f1)
+    with pytest.raises(ndpickle.DecodeError, match="runs past the end"):
+        ndpickle._decompress_into(t, 60_000, h2, f2, True)
+    t = ndpickle._decompress_target(len(raw) + 1)
+    ndpickle._decompress_into(t, 0, h1, f1)
+    with pytest.raises(ndpickle.DecodeError, match="fill 120000 of the buffer's 120001"):
+        ndpickle._decompress_into(t, 60_000, h2, f2, True)
+    # Wrong types, truncated frame, header with trailing bytes.
+    with pytest.raises(ndpickle.DecodeError, match="_decompress_target"):
+        ndpickle._decompress_into(bytearray(len(raw)), 0, h1, f1)
+    with pytest.raises(TypeError):
+        ndpickle._decompress_into(ndpickle._decompress_target(10), "0", h1, f1)
+    with pytest.raises(ndpickle.DecodeError):
+        ndpickle._decompress_into(ndpickle._decompress_target(len(raw)), 0, h1, f1[:-5])
+    with pytest.raises(ndpickle.DecodeError, match="trailing"):
+        ndpickle._decompress_into(ndpickle._decompress_target(len(raw)), 0, h1 + b"\0", f1)
+
+
 # -- the frames are the reference libraries' frames ---------------------------------------------
 
 
@@ -474,7 +584,24 @@ def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 what, path = sys.argv[1], sys.argv[2]
-if what == "dump":
+if what == "cdump":
+    # A float64 random walk (compressible, shuffled lz4 keeps ~70-90%), built in place.
+    a = np.empty(GIB // 8)
+    np.random.default_rng(0).standard_normal(out=a)
+    np.cumsum(a, out=a)
+    base = peak()
+    t = time.perf_counter()
+    ndpickle.dump({"a": a}, path, compression="lz4", shuffle=True)
+    dt = time.perf_counter() - t
+    print(json.dumps({"extra": peak() - base, "total": peak(), "data": a.nbytes, "s": dt}))
+elif what in ("cload", "csafe"):
+    base = rss_now()
+    t = time.perf_counter()
+    out = ndpickle.load(path) if what == "cload" else ndpickle.safe_load(path)
+    dt = time.perf_counter() - t
+    assert out["a"].dtype == np.float64 and out["a"].flags.writeable
+    print(json.dumps({"extra": peak() - base, "data": out["a"].nbytes, "s": dt}))
+elif what == "dump":
     a = np.empty(GIB // 8)
     a[:] = 1.5
     base = peak()
@@ -535,3 +662,49 @@ def test_mmap_load_1gib_under_10ms(gib_file, mode):
           f"{stats['extra'] / 2**20:.1f} MiB")
     assert stats["s"] < 0.010
     assert stats["extra"] < 64 * 2**20, "no copy of the data"
+
+
+@pytest.fixture(scope="module")
+def gib_compressed_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("gibz") / "gibz.pkl"
+    stats = measure("cdump", path)
+    yield path, stats
+    path.unlink()
+
+
+@pytest.mark.slow
+def test_compressed_dump_peak_memory_1gib(gib_compressed_file):
+    path, stats = gib_compressed_file
+    size = path.stat().st_size
+    print(f"compressed dump 1 GiB (lz4 + shuffle, random walk): {stats['s']:.2f} s, "
+          f"file {size / stats['data']:.3f} of the data, peak {stats['total'] / 2**20:.1f} MiB "
+          f"= {stats['total'] / stats['data']:.3f}x the data, "
+          f"extra peak {stats['extra'] / 2**20:.1f} MiB")
+    assert path.read_bytes().count(b"_decompress_into") == 16  # 64 MiB chunks
+    assert size < 0.95 * stats["data"]
+    assert stats["total"] < 1.2 * stats["data"]
+
+
+@pytest.mark.slow
+def test_compressed_load_peak_memory_1gib(gib_compressed_file):
+    path, _ = gib_compressed_file
+    stats = measure("cload", path)
+    print(f"compressed load 1 GiB (ndpickle.load): {stats['s']:.2f} s, peak over start "
+          f"{stats['extra'] / 2**20:.1f} MiB = {stats['extra'] / stats['data']:.3f}x the data")
+    assert stats["extra"] < 1.2 * stats["data"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known, measured 2.73x: the safe reader decompresses into memory it owns, and the "
+    "binding's value conversion (convert.rs) copies it once more to give a writable numpy "
+    "array; the mapped compressed file is resident too. Not specific to chunked buffers."))
+def test_compressed_safe_load_peak_memory_1gib(gib_compressed_file):
+    path, _ = gib_compressed_file
+    stats = measure("csafe", path)
+    # safe_load maps the file and reads it whole before building values: the mapped pages
+    # of the compressed file are resident (file-backed, reclaimable) next to the output.
+    print(f"compressed safe_load 1 GiB: {stats['s']:.2f} s, peak over start "
+          f"{stats['extra'] / 2**20:.1f} MiB = {stats['extra'] / stats['data']:.3f}x the data")
+    size = path.stat().st_size
+    assert stats["extra"] < 1.2 * stats["data"] + size

@@ -52,8 +52,22 @@ __all__ = [
 
 __version__: str = _native.__version__
 
-# Named by compressed in-band pickles: ndpickle._decompress(header, frame, writable).
+# Named by compressed in-band pickles: ndpickle._decompress(header, frame, writable) for a
+# buffer of at most one chunk; a larger buffer is written chunk by chunk as nested calls
+#   _decompress_into(... _decompress_into(_decompress_target(raw_len), 0, h1, f1) ...,
+#                    offset_k, h_k, f_k, writable)
+# so that writer and reader hold one compressed chunk at a time. _decompress_target
+# allocates the raw_len bytes the stream names (pickle.load trusts its stream; safe_load
+# bounds it by its limits); _decompress_into checks that the chunks come in order, are
+# contiguous, fit, and (on the last call, the one with ``writable``) fill the buffer
+# exactly, and returns the bytearray (or a read-only memoryview of it, no copy).
 _decompress = _native.decompress_frame
+_decompress_target = _native.decompress_target
+_decompress_into = _native.decompress_chunk
+
+# Raw bytes per chunk of a compressed buffer in files written by ``dump`` (None: the core's
+# COMPRESS_CHUNK, 64 MiB). Tests lower it to get several chunks from small arrays.
+_COMPRESS_CHUNK: Optional[int] = None
 
 _PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
@@ -232,8 +246,9 @@ def dump(
     ``compression`` (``"auto"``, ``"lz4"``, ``"zstd"``; see :func:`serialize`) stores
     each buffer compressed; such files need ndpickle to load (``pickle.load`` without it
     fails naming ndpickle) and load as decompressed copies, never as mappings. Buffers are
-    compressed one at a time on their way to the file, so only one compressed frame is
-    held in memory at once.
+    compressed one at a time on their way to the file, and a buffer over 64 MiB chunk by
+    chunk (``ndpickle._decompress_into`` calls, one 64 MiB raw chunk each), so only one
+    compressed chunk is held in memory at once, when writing and when loading.
     """
     if protocol != 5:
         if compression is not None:
@@ -258,6 +273,7 @@ def dump(
         shuffle,
         level,
         threads,
+        _COMPRESS_CHUNK,
     )
 
 

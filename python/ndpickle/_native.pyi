@@ -5,7 +5,7 @@ import pickle
 from typing import Any, Callable, Optional, Sequence, Union, final
 
 __all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "decompress_frame",
-           "compress_buffers", "inline_buffers", "load_mapped"]
+           "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped"]
 
 __version__: str
 
@@ -63,6 +63,18 @@ def decompress_frame(
     max_len: Optional[int] = None,
     threads: Optional[int] = None,
 ) -> Any: ...
+@final
+class ChunkTarget:
+    """A chunked compressed buffer being filled (``decompress_target``'s result)."""
+
+def decompress_target(raw_len: int) -> ChunkTarget: ...
+def decompress_chunk(
+    out: ChunkTarget,
+    offset: int,
+    header: Any,
+    frame: Any,
+    writable: Optional[bool] = None,
+) -> Any: ...
 def compress_buffers(
     buffers: list[Any],
     itemsizes: list[int],
@@ -81,5 +93,6 @@ def inline_buffers(
     shuffle: bool = True,
     level: Optional[int] = None,
     threads: Optional[int] = None,
+    chunk: Optional[int] = None,
 ) -> Optional[bytes]: ...
 def load_mapped(path: Union[str, "os.PathLike[str]"], mode: str = "r") -> Any: ...

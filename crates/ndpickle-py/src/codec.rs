@@ -3,6 +3,11 @@
 //! - [`decompress_frame`]: `_decompress`, the callable that compressed in-band pickles name
 //!   (`ndpickle._decompress(header, frame, writable)`), so that `pickle.loads` rebuilds them
 //!   wherever ndpickle is installed; `serialize`'s frames go through it too, with a bound.
+//! - [`decompress_target`], [`decompress_chunk`]: `_decompress_target` and
+//!   `_decompress_into`, which rebuild a large compressed buffer written chunk by chunk
+//!   (`_decompress_into(... _decompress_into(_decompress_target(raw_len), 0, h1, f1) ...,
+//!   offset_k, h_k, f_k, writable)`, see the core's `write::chunked`), holding one
+//!   compressed chunk at a time.
 //! - [`compress_buffers`]: per-buffer compression of out-of-band buffers for `serialize`,
 //!   `dumps` and `dump`, reading Python memory in place with the GIL released.
 
@@ -14,7 +19,7 @@ use ndpickle::codec::{
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
 
 use crate::buffer::{RawBuffer, bytes_from_python};
 use crate::error::{decode_err, encode_err};
@@ -106,6 +111,137 @@ pub(crate) fn decompress_frame<'py>(
     match failure {
         Some(e) => Err(decode_err(e)),
         None => Ok(obj),
+    }
+}
+
+fn codec_error(msg: String) -> PyErr {
+    decode_err(ndpickle::DecodeError::new(
+        ndpickle::DecodeErrorKind::Codec(format!("chunked compressed buffer: {msg}")),
+    ))
+}
+
+/// A frame header that must be exactly the given bytes.
+fn parse_header(header: &[u8]) -> PyResult<FrameInfo> {
+    let (info, used) = FrameInfo::from_bytes(header).map_err(decode_err)?;
+    if used != header.len() {
+        return Err(codec_error(format!(
+            "frame header has {} trailing bytes",
+            header.len() - used
+        )));
+    }
+    info.validate().map_err(decode_err)?;
+    Ok(info)
+}
+
+/// The output of a chunked compressed buffer while its chunks are decompressed into it
+/// (`_decompress_target`'s result). Holds the only reference to its `bytearray` until the
+/// last chunk: nothing can read, resize or replace it half-filled.
+#[pyclass(module = "ndpickle._native", frozen)]
+pub(crate) struct ChunkTarget {
+    state: std::sync::Mutex<TargetState>,
+}
+
+struct TargetState {
+    /// The buffer, `None` once handed out by the last chunk.
+    data: Option<Py<PyByteArray>>,
+    len: usize,
+    filled: usize,
+}
+
+/// `ndpickle._decompress_target(raw_len)`: a zeroed `raw_len`-byte buffer for
+/// `_decompress_into` to fill, chunk by chunk, in order. Allocates what the stream says (as
+/// `bytearray(raw_len)` would): under plain `pickle.load` the stream is trusted; ndpickle's
+/// safe reader bounds this size by its limits instead.
+#[pyfunction]
+pub(crate) fn decompress_target(py: Python<'_>, raw_len: usize) -> PyResult<ChunkTarget> {
+    let data = PyByteArray::new_with(py, raw_len, |_| Ok(()))?;
+    Ok(ChunkTarget {
+        state: std::sync::Mutex::new(TargetState {
+            data: Some(data.unbind()),
+            len: raw_len,
+            filled: 0,
+        }),
+    })
+}
+
+/// `ndpickle._decompress_into(out, offset, header, frame, writable=None)`: decompresses
+/// one chunk (`header` a serialized frame header, `frame` its frame) into
+/// `out[offset:offset + raw_len]` with the GIL released, and returns `out`. Chunks must come
+/// in order and be contiguous (`offset` = bytes filled so far) and must fit in the buffer;
+/// the last call gives `writable` and must complete the buffer exactly: it returns the
+/// `bytearray` (`writable`) or a read-only view of it (`memoryview(...).toreadonly()`, no
+/// copy). Anything else raises `DecodeError`.
+#[pyfunction]
+#[pyo3(signature = (out, offset, header, frame, writable=None))]
+pub(crate) fn decompress_chunk<'py>(
+    py: Python<'py>,
+    out: &Bound<'py, PyAny>,
+    offset: u64,
+    header: &Bound<'py, PyAny>,
+    frame: &Bound<'py, PyAny>,
+    writable: Option<bool>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let target = out.cast::<ChunkTarget>().map_err(|_| {
+        codec_error(format!(
+            "the output must come from ndpickle._decompress_target, not {}",
+            out.get_type()
+        ))
+    })?;
+    let (header, _) = bytes_from_python(header)?;
+    let (frame, _) = bytes_from_python(frame)?;
+    let info = parse_header(&header)?;
+    let mut state = target
+        .get()
+        .state
+        .try_lock()
+        .map_err(|_| codec_error("the output is being filled by another call".into()))?;
+    let (len, filled) = (state.len, state.filled);
+    let Some(data) = state.data.as_ref().map(|d| d.bind(py).clone()) else {
+        return Err(codec_error("the buffer is already complete".into()));
+    };
+    if offset != filled as u64 {
+        return Err(codec_error(format!(
+            "chunk at offset {offset}, but {filled} bytes are filled: chunks must be in order \
+             and contiguous"
+        )));
+    }
+    let raw = usize::try_from(info.raw_len())
+        .ok()
+        .filter(|&r| r <= len - filled)
+        .ok_or_else(|| {
+            codec_error(format!(
+                "a chunk of {} bytes at offset {offset} runs past the end of the {len}-byte \
+                 buffer",
+                info.raw_len()
+            ))
+        })?;
+    if data.len() != len {
+        return Err(codec_error("the buffer was resized".into()));
+    }
+    // SAFETY: the bytearray is referenced only by this target (created by
+    // `decompress_target`, never handed out before its last chunk), and the target's lock is
+    // held: no Python code can read, resize or free it while the slice is alive, even with
+    // the GIL released below.
+    let dst = unsafe { &mut data.as_bytes_mut()[filled..filled + raw] };
+    let mut scratch = Scratch::new();
+    py.detach(|| decompress_into(&frame, &info, dst, &mut scratch))
+        .map_err(decode_err)?;
+    state.filled = filled + raw;
+    let Some(writable) = writable else {
+        return Ok(out.clone());
+    };
+    if state.filled != len {
+        return Err(codec_error(format!(
+            "the chunks fill {} of the buffer's {len} bytes",
+            state.filled
+        )));
+    }
+    state.data = None;
+    if writable {
+        Ok(data.into_any())
+    } else {
+        let view = PyMemoryView::from(&data)?;
+        view.call_method0("toreadonly")
     }
 }
 

@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use ndpickle::codec::{self as core_codec, Compression, FrameInfo, Scratch};
+use ndpickle::codec::{Compression, FrameInfo};
 use ndpickle::{EncodeError, PayloadBuffer, WriteOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -33,39 +33,14 @@ struct Inline {
     info: Option<FrameInfo>,
 }
 
-/// Compression applied while writing: each raw buffer is compressed when its `NEXT_BUFFER`
-/// is reached and its frame dropped once written, so one frame is held at a time.
-struct OnTheWay {
-    settings: Compression,
-    itemsizes: Vec<usize>,
-    scratch: Scratch,
-}
-
 impl Inline {
-    /// The buffer to write; `compress` compresses a raw one now (buffer `i`).
-    fn payload(
-        &self,
-        i: usize,
-        compress: Option<&mut OnTheWay>,
-    ) -> Result<PayloadBuffer<'_>, EncodeError> {
-        // The read-only flag comes from the pickle's READONLY_BUFFER opcodes.
-        if let Some(info) = &self.info {
-            return Ok(PayloadBuffer::compressed_borrowed(
-                &self.data,
-                info.clone(),
-                false,
-            ));
+    /// The buffer to write (the read-only flag comes from the pickle's READONLY_BUFFER
+    /// opcodes).
+    fn payload(&self) -> PayloadBuffer<'_> {
+        match &self.info {
+            Some(info) => PayloadBuffer::compressed_borrowed(&self.data, info.clone(), false),
+            None => PayloadBuffer::borrowed(&self.data, false),
         }
-        if let Some(c) = compress {
-            let size = c.itemsizes.get(i).copied().unwrap_or(1).max(1);
-            let out =
-                core_codec::compress(&self.data, &c.settings.with_elem_size(size), &mut c.scratch)?;
-            if !out.is_raw() && out.bytes().len() < self.data.len() {
-                let (info, frame) = out.into_parts();
-                return Ok(PayloadBuffer::compressed(frame, info, false));
-            }
-        }
-        Ok(PayloadBuffer::borrowed(&self.data, false))
     }
 }
 
@@ -79,10 +54,12 @@ impl Inline {
 /// pieces of at most 1 MiB), or `None` to return the pickle as `bytes`.
 ///
 /// With `compression` (as for `compress_buffers`; needs a path or file `target`), raw
-/// buffers are compressed one at a time as they are written (GIL released for a path), each
-/// frame dropped once written: peak memory is the data plus one frame, not all of them.
+/// buffers are compressed one at a time as they are written (GIL released for a path): a
+/// buffer of at most `chunk` bytes (default the core's `COMPRESS_CHUNK`, 64 MiB) whole, as
+/// one `_decompress` frame; a larger one chunk by chunk, as `_decompress_into` calls, each
+/// compressed chunk dropped once written: peak memory is the data plus one compressed chunk.
 #[pyfunction]
-#[pyo3(signature = (pickle, buffers, target=None, align=64, compression=None, itemsizes=None, shuffle=true, level=None, threads=None))]
+#[pyo3(signature = (pickle, buffers, target=None, align=64, compression=None, itemsizes=None, shuffle=true, level=None, threads=None, chunk=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn inline_buffers<'py>(
     py: Python<'py>,
@@ -95,25 +72,21 @@ pub(crate) fn inline_buffers<'py>(
     shuffle: bool,
     level: Option<i32>,
     threads: Option<usize>,
+    chunk: Option<usize>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let settings = codec::settings_from_py(compression, shuffle, level)?;
-    let on_the_way = match settings {
-        Compression::Off => None,
-        _ if target.is_none() => {
-            return Err(PyValueError::new_err(
-                "compression while inlining needs a path or file target",
-            ));
-        }
-        settings => Some(OnTheWay {
-            settings,
-            itemsizes: itemsizes.unwrap_or_default(),
-            scratch: Scratch::with_options(codec::codec_options(shuffle, threads)?),
-        }),
-    };
-    let on_the_way = std::sync::Mutex::new(on_the_way);
+    if settings != Compression::Off && target.is_none() {
+        return Err(PyValueError::new_err(
+            "compression while inlining needs a path or file target",
+        ));
+    }
+    let itemsizes = itemsizes.unwrap_or_default();
     let opts = WriteOptions::builder()
         .protocol(5)
         .align((align > 1).then_some(align))
+        .compression(settings)
+        .codec_options(codec::codec_options(shuffle, threads)?)
+        .compress_chunk(chunk.unwrap_or(ndpickle::write::COMPRESS_CHUNK))
         .build()
         .map_err(encode_err)?;
     let (pickle, _) = bytes_from_python(pickle)?;
@@ -122,9 +95,11 @@ pub(crate) fn inline_buffers<'py>(
         .map(inline_entry)
         .collect::<PyResult<Vec<Inline>>>()?;
     let run = |w: &mut dyn Write| -> Result<(), EncodeError> {
-        let mut compress = on_the_way.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = |i: usize| inputs[i].payload(i, compress.as_mut()).map(Cow::Owned);
-        ndpickle::inline_buffers_lazy(&pickle, inputs.len(), &mut next, w, &opts)
+        let mut next = |i: usize| {
+            let size = itemsizes.get(i).copied().unwrap_or(1);
+            Ok((Cow::Owned(inputs[i].payload()), size))
+        };
+        ndpickle::inline_buffers_compressing(&pickle, inputs.len(), &mut next, w, &opts)
     };
     let Some(target) = target else {
         // Two passes: count, then fill a `bytes` object of exactly that size.

@@ -31,6 +31,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawBuffer>()?;
     m.add_function(wrap_pyfunction!(loads::safe_loads, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::decompress_target, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::decompress_chunk, m)?)?;
+    m.add_class::<codec::ChunkTarget>()?;
     m.add_function(wrap_pyfunction!(codec::compress_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(files::inline_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(mapped::load_mapped, m)?)?;

@@ -29,5 +29,6 @@ pub use read::{
 pub use value::{Global, Object, Value};
 pub use write::{
     NumpyForm, Payload, ToPickle, WriteOptions, WriteOptionsBuilder, inline_buffers,
-    inline_buffers_lazy, to_file, to_payload, to_vec, to_vec_with, to_writer, to_writer_with,
+    inline_buffers_compressing, inline_buffers_lazy, to_file, to_payload, to_vec, to_vec_with,
+    to_writer, to_writer_with,
 };

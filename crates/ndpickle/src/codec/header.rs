@@ -34,6 +34,12 @@
 //!
 //! Codec none means the frame is the raw buffer itself (`raw length` bytes).
 //!
+//! In a pickle, a compressed in-band buffer is `ndpickle._decompress(header, frame,
+//! writable)`; one over the writer's chunk size (64 MiB by default) is a chain of
+//! `ndpickle._decompress_into(out, offset, header, frame[, writable])` calls over
+//! `ndpickle._decompress_target(raw_len)`, one header and frame per chunk (a chunk that does
+//! not shrink has codec none); see `write::chunked` and `read::compressed`.
+//!
 //! # Split streams (flag bit 0, only with the shuffle filter)
 //!
 //! Like blosc's "split" mode: each block of `L` raw bytes is shuffled into `E` byte planes of

@@ -43,6 +43,10 @@ pub(crate) enum Known {
     CopyregReconstructor,
     /// `ndpickle._decompress(header, frame, writable)`: compressed in-band array data.
     Decompress,
+    /// `ndpickle._decompress_target(raw_len)`: the output of a chunked compressed buffer.
+    DecompressTarget,
+    /// `ndpickle._decompress_into(out, offset, header, frame[, writable])`: one chunk of it.
+    DecompressInto,
     /// A pyarrow reconstructor, type factory or class method, kept as an object node.
     Pyarrow,
     /// Allowed by the caller or by opaque mode: kept as an opaque node.
@@ -204,6 +208,8 @@ fn builtin(module: &str, name: &str) -> Option<Known> {
         ("_codecs", "encode") => Known::CodecsEncode,
         ("copyreg", "_reconstructor") => Known::CopyregReconstructor,
         ("ndpickle", "_decompress") => Known::Decompress,
+        ("ndpickle", "_decompress_target") => Known::DecompressTarget,
+        ("ndpickle", "_decompress_into") => Known::DecompressInto,
         ("pyarrow" | "pyarrow.lib", n) if PYARROW_NAMES.contains(&n) => Known::Pyarrow,
         _ => return None,
     })

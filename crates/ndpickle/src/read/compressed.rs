@@ -1,8 +1,21 @@
 //! Compressed array data: out-of-band buffers that arrive as codec frames ([`InBuffer`] with a
-//! [`FrameInfo`]) and the in-band form the writer emits,
-//! `ndpickle._decompress(header: bytes, frame: bytes, writable: bool)`.
+//! [`FrameInfo`]) and the in-band forms the writer emits:
 //!
-//! Both are decompressed here, never beyond [`ReadOptions::max_decompressed_bytes`] per buffer,
+//! - one frame: `ndpickle._decompress(header: bytes, frame: bytes, writable: bool)`;
+//! - a large buffer, chunk by chunk (see `write::chunked`): nested calls
+//!   `_decompress_into(... _decompress_into(_decompress_target(raw_len), 0, h1, f1) ...,
+//!   offset_k, h_k, f_k, writable)`. `_decompress_target(n)` allocates the `n`-byte output
+//!   (charged to both limits below before allocating; `n` must be at least 1); each
+//!   `_decompress_into(out, offset, header, frame)` decompresses one frame into
+//!   `out[offset..offset + raw_len]`, where `out` must be an unfinished target held by
+//!   nothing else, chunks must come in order and be contiguous (`offset` = bytes filled so
+//!   far) and must not run past the end; the last call (five arguments, with `writable`)
+//!   must complete the buffer exactly, and only its result is a usable `bytes`/`bytearray`.
+//!   A read with an unfinished target fails. The chain nests one call per chunk, so it
+//!   counts against [`ReadOptions::max_depth`] (two levels per chunk: 64 chunks of the
+//!   default 64 MiB for a 4 GiB buffer are 128 levels).
+//!
+//! All are decompressed here, never beyond [`ReadOptions::max_decompressed_bytes`] per buffer,
 //! and every decompressed byte counts against [`ReadOptions::max_alloc_bytes`] before anything
 //! is allocated. A corrupt frame is a [`DecodeErrorKind::Codec`] error, never a panic.
 
@@ -12,7 +25,7 @@ use crate::codec::{self, FrameInfo, Scratch};
 use crate::error::{DecodeErrorKind, WireError};
 use crate::value::Value;
 
-use super::call::{CallParts, arity, buffer_of, type_err};
+use super::call::{CallParts, arity, buffer_of, type_err, usize_of};
 use super::options::ReadOptions;
 
 /// One out-of-band buffer handed to [`crate::from_payload`]: the buffer's bytes, or a codec
@@ -96,12 +109,28 @@ impl From<crate::PayloadBuffer<'_>> for InBuffer {
 /// Decompresses buffers for one read, within the options' limits.
 pub(crate) struct Inflater {
     scratch: Option<Scratch>,
+    /// Unfinished chunked targets: where their bytes live, their length, bytes filled.
+    pending: Vec<Pending>,
+}
+
+/// A `_decompress_target` output still being filled.
+struct Pending {
+    addr: usize,
+    len: usize,
+    filled: usize,
+}
+
+fn chunk_err(detail: String) -> DecodeErrorKind {
+    DecodeErrorKind::Codec(format!("chunked compressed buffer: {detail}"))
 }
 
 impl Inflater {
     /// An inflater; codec contexts are created on first use.
     pub(crate) fn new() -> Inflater {
-        Inflater { scratch: None }
+        Inflater {
+            scratch: None,
+            pending: Vec::new(),
+        }
     }
 
     /// The bytes of `buf`: as given, or decompressed. `alloc` is the read's running
@@ -170,13 +199,7 @@ impl Inflater {
             Some(Value::Int(i)) => *i != 0,
             Some(other) => return Err(type_err("a bool for writable", other)),
         };
-        let (info, used) = FrameInfo::from_bytes(&header).map_err(|e| e.kind)?;
-        if used != header.len() {
-            return Err(DecodeErrorKind::Codec(format!(
-                "frame header is {} bytes but describes {used}",
-                header.len()
-            )));
-        }
+        let info = parse_header(&header)?;
         let data = self.inflate(&frame, &info, opts, alloc)?;
         Ok(if writable {
             Value::ByteArray(data)
@@ -184,4 +207,156 @@ impl Inflater {
             Value::Bytes(data)
         })
     }
+
+    /// `ndpickle._decompress_target(raw_len)`: a zeroed `bytearray` of `raw_len` bytes (at
+    /// least 1) to be filled by `_decompress_into` calls, charged to the limits first.
+    pub(crate) fn target(
+        &mut self,
+        p: CallParts,
+        opts: &ReadOptions,
+        alloc: &mut u64,
+    ) -> Result<Value, DecodeErrorKind> {
+        p.plain(false)?;
+        arity(&p, 1, 1)?;
+        let n = usize_of(&p.args[0], "the length of a chunked compressed buffer")?;
+        if n == 0 {
+            return Err(chunk_err("the target length must be at least 1".into()));
+        }
+        if n as u64 > opts.max_decompressed_bytes() {
+            return Err(DecodeErrorKind::Limit {
+                limit: "decompressed buffer size in bytes",
+                max: opts.max_decompressed_bytes(),
+            });
+        }
+        let total = alloc.saturating_add(n as u64);
+        if total > opts.max_alloc_bytes() {
+            return Err(DecodeErrorKind::Limit {
+                limit: "total allocation in bytes",
+                max: opts.max_alloc_bytes(),
+            });
+        }
+        *alloc = total;
+        let out = Bytes::from(vec![0u8; n]);
+        let addr = out.as_ptr() as usize;
+        if self.pending.iter().any(|t| t.addr == addr) {
+            return Err(chunk_err("a target was left unfinished".into()));
+        }
+        self.pending.push(Pending {
+            addr,
+            len: n,
+            filled: 0,
+        });
+        Ok(Value::ByteArray(out))
+    }
+
+    /// `ndpickle._decompress_into(out, offset, header, frame[, writable])`: decompresses one
+    /// chunk into an unfinished target, in order; with `writable` (the last chunk) the buffer
+    /// must be complete and is returned as `bytearray` (`writable`) or `bytes`.
+    pub(crate) fn chunk(&mut self, p: CallParts) -> Result<Value, DecodeErrorKind> {
+        p.plain(false)?;
+        arity(&p, 4, 5)?;
+        let mut args = p.args.into_iter();
+        let (Some(out), Some(offset), Some(header), Some(frame)) =
+            (args.next(), args.next(), args.next(), args.next())
+        else {
+            return Err(chunk_err("missing arguments".into()));
+        };
+        let writable = match args.next() {
+            None => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(Value::Int(i)) => Some(i != 0),
+            Some(other) => return Err(type_err("a bool for writable", &other)),
+        };
+        let Value::ByteArray(out) = out else {
+            return Err(type_err(
+                "the bytearray from ndpickle._decompress_target",
+                &out,
+            ));
+        };
+        let offset = usize_of(&offset, "a chunk offset")?;
+        let (header, _) =
+            buffer_of(&header).ok_or_else(|| type_err("bytes for the frame header", &header))?;
+        let (frame, _) =
+            buffer_of(&frame).ok_or_else(|| type_err("bytes for the frame", &frame))?;
+        let at = self
+            .pending
+            .iter()
+            .position(|t| t.addr == out.as_ptr() as usize && t.len == out.len())
+            .ok_or_else(|| {
+                chunk_err("the buffer is not an unfinished ndpickle._decompress_target".into())
+            })?;
+        let Pending { len, filled, .. } = self.pending[at];
+        if offset != filled {
+            return Err(chunk_err(format!(
+                "chunk at offset {offset}, but {filled} bytes are filled: chunks must be in \
+                 order and contiguous"
+            )));
+        }
+        let info = parse_header(&header)?;
+        info.validate().map_err(|e| e.kind)?;
+        let raw = usize::try_from(info.raw_len())
+            .ok()
+            .filter(|&r| r <= len - filled)
+            .ok_or_else(|| {
+                chunk_err(format!(
+                    "a chunk of {} bytes at offset {offset} runs past the end of the \
+                     {len}-byte buffer",
+                    info.raw_len()
+                ))
+            })?;
+        let mut out = out
+            .try_into_mut()
+            .map_err(|_| chunk_err("the target is shared (referenced more than once)".into()))?;
+        let scratch = self.scratch.get_or_insert_with(Scratch::new);
+        codec::decompress_into(&frame, &info, &mut out[offset..offset + raw], scratch)
+            .map_err(|e| e.kind)?;
+        let out = out.freeze();
+        let filled = filled + raw;
+        match writable {
+            None => {
+                self.pending[at] = Pending {
+                    addr: out.as_ptr() as usize,
+                    len,
+                    filled,
+                };
+                Ok(Value::ByteArray(out))
+            }
+            Some(writable) => {
+                self.pending.swap_remove(at);
+                if filled != len {
+                    return Err(chunk_err(format!(
+                        "the chunks fill {filled} of the buffer's {len} bytes"
+                    )));
+                }
+                Ok(if writable {
+                    Value::ByteArray(out)
+                } else {
+                    Value::Bytes(out)
+                })
+            }
+        }
+    }
+
+    /// Fails if a chunked buffer was left unfinished (its last chunk never came).
+    pub(crate) fn finish(&self) -> Result<(), DecodeErrorKind> {
+        match self.pending.first() {
+            None => Ok(()),
+            Some(t) => Err(chunk_err(format!(
+                "unfinished: {} of {} bytes filled, the last chunk (with `writable`) is missing",
+                t.filled, t.len
+            ))),
+        }
+    }
+}
+
+/// A serialized [`FrameInfo`] that must be exactly the given bytes.
+fn parse_header(header: &[u8]) -> Result<FrameInfo, DecodeErrorKind> {
+    let (info, used) = FrameInfo::from_bytes(header).map_err(|e| e.kind)?;
+    if used != header.len() {
+        return Err(DecodeErrorKind::Codec(format!(
+            "frame header is {} bytes but describes {used}",
+            header.len()
+        )));
+    }
+    Ok(info)
 }

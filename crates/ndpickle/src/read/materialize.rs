@@ -351,10 +351,13 @@ impl<'a> Materializer<'a> {
                     items,
                     pairs,
                 };
-                let v = if known == Known::Decompress {
-                    self.inflater.call(parts, self.opts, &mut self.alloc)
-                } else {
-                    call::dispatch(parts, self.opts)
+                let v = match known {
+                    Known::Decompress => self.inflater.call(parts, self.opts, &mut self.alloc),
+                    Known::DecompressTarget => {
+                        self.inflater.target(parts, self.opts, &mut self.alloc)
+                    }
+                    Known::DecompressInto => self.inflater.chunk(parts),
+                    _ => call::dispatch(parts, self.opts),
                 };
                 v.map_err(|k| self.at(idx, k))?
             }

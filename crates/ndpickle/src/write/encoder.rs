@@ -10,10 +10,11 @@ use std::io::Write;
 use num_bigint::BigInt;
 
 use crate::buffer::PayloadBuffer;
-use crate::codec::{self, Compression, FrameInfo, Scratch};
+use crate::codec::{self, Compression, Scratch};
 use crate::dtype::DType;
 use crate::error::EncodeError;
 use crate::opcodes::*;
+use crate::write::chunked::Globals;
 use crate::write::options::WriteOptions;
 
 /// Largest frame written, in bytes.
@@ -545,20 +546,38 @@ impl<'a, 'w> Encoder<'a, 'w> {
     ) -> Result<(), EncodeError> {
         if !matches!(self.opts.compression, Compression::Off) {
             let settings = self.opts.compression.with_elem_size(itemsize.max(1));
-            let scratch = self
+            let mut scratch = self
                 .scratch
-                .get_or_insert_with(|| Scratch::with_options(self.opts.codec_options));
-            let compressed = codec::compress(&buf, &settings, scratch)?;
-            if !compressed.is_raw() {
-                let (info, frame) = compressed.into_parts();
-                if self.out_of_band() {
-                    return self.next_buffer(PayloadBuffer::compressed(
-                        frame,
-                        info,
-                        buf.is_readonly(),
-                    ));
+                .take()
+                .unwrap_or_else(|| Scratch::with_options(self.opts.codec_options));
+            let done = if self.out_of_band() {
+                let compressed = codec::compress(&buf, &settings, &mut scratch);
+                match compressed {
+                    Ok(c) if !c.is_raw() => {
+                        let (info, frame) = c.into_parts();
+                        let readonly = buf.is_readonly();
+                        self.scratch = Some(scratch);
+                        return self.next_buffer(PayloadBuffer::compressed(frame, info, readonly));
+                    }
+                    Ok(_) => Ok(false),
+                    Err(e) => Err(e),
                 }
-                return self.decompress_call(&info, &frame, kind);
+            } else {
+                // In-band: one frame, or chunk by chunk for a large buffer (one compressed
+                // chunk alive at a time), see `chunked`.
+                let chunk = self.opts.compress_chunk;
+                self.compressed_in_band(
+                    &buf,
+                    &settings,
+                    &mut scratch,
+                    chunk,
+                    kind,
+                    Globals::Memoised,
+                )
+            };
+            self.scratch = Some(scratch);
+            if done? {
+                return Ok(());
             }
         }
         if self.out_of_band() {
@@ -566,23 +585,6 @@ impl<'a, 'w> Encoder<'a, 'w> {
         }
         let data: &[u8] = &buf;
         self.payload(kind, data.len(), &mut |sink| sink(data))
-    }
-
-    /// In-band compressed data: `ndpickle._decompress(header, frame, writable)`, which
-    /// returns a `bytearray` (writable) or `bytes`. A stock unpickler without ndpickle stops
-    /// with "No module named 'ndpickle'": compressed streams need ndpickle to load.
-    pub(crate) fn decompress_call(
-        &mut self,
-        info: &FrameInfo,
-        frame: &[u8],
-        kind: BytesKind,
-    ) -> Result<(), EncodeError> {
-        self.global("ndpickle", "_decompress")?;
-        self.bytes(&info.to_bytes())?;
-        self.payload(BytesKind::Bytes, frame.len(), &mut |sink| sink(frame))?;
-        self.bool(kind == BytesKind::ByteArray)?;
-        self.tuple(3)?;
-        self.reduce()
     }
 
     /// Sends a buffer out-of-band: `NEXT_BUFFER` (and `READONLY_BUFFER`).

@@ -13,9 +13,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::buffer::PayloadBuffer;
-use crate::codec::FrameInfo;
+use crate::codec::{Compression, FrameInfo, Scratch};
 use crate::error::EncodeError;
 use crate::opcodes::*;
+use crate::write::chunked::Globals;
 use crate::write::encoder::{BytesKind, Encoder};
 use crate::write::options::WriteOptions;
 use crate::write::to_pickle::ToPickle;
@@ -63,17 +64,41 @@ pub fn inline_buffers<W: Write>(
 
 /// [`inline_buffers`] with each buffer produced when its `NEXT_BUFFER` is reached:
 /// `buffer(i)` for `i` in `0..count`, in order. Each buffer can be dropped once written, so
-/// that, e.g., compressing buffers on the way holds one compressed frame at a time.
+/// that, e.g., compressing buffers on the way holds one compressed frame at a time. The
+/// options' compression is ignored (see [`inline_buffers_compressing`]).
 pub fn inline_buffers_lazy<'b, W: Write>(
     pickle: &[u8],
     count: usize,
     buffer: &mut dyn FnMut(usize) -> Result<Cow<'b, PayloadBuffer<'b>>, EncodeError>,
+    w: W,
+    opts: &WriteOptions,
+) -> Result<(), EncodeError> {
+    let mut opts = opts.clone();
+    opts.compression = Compression::Off;
+    inline_buffers_compressing(pickle, count, &mut |i| Ok((buffer(i)?, 1)), w, &opts)
+}
+
+/// [`inline_buffers_lazy`] that compresses raw buffers on the way with the options'
+/// compression, codec options and chunk size: `buffer(i)` gives buffer `i` and the element
+/// size its shuffle filter works on. A buffer of at most
+/// [`WriteOptions::compress_chunk`] bytes is compressed whole into
+/// `ndpickle._decompress(header, frame, writable)`; a larger one is compressed and written
+/// one chunk at a time as `ndpickle._decompress_into` calls (see [`crate::write::COMPRESS_CHUNK`]),
+/// so that one compressed chunk is held at a time, never the whole compressed buffer. A
+/// buffer whose data (first chunk) does not shrink is written raw. Buffers that arrive
+/// compressed are written as `_decompress` calls as they are.
+pub fn inline_buffers_compressing<'b, W: Write>(
+    pickle: &[u8],
+    count: usize,
+    buffer: &mut dyn FnMut(usize) -> Result<(Cow<'b, PayloadBuffer<'b>>, usize), EncodeError>,
     mut w: W,
     opts: &WriteOptions,
 ) -> Result<(), EncodeError> {
     let bad = |msg: String| EncodeError::InvalidOption(format!("pickle to rewrite: {msg}"));
     let mut opts = opts.clone();
     opts.protocol = 5;
+    let mut scratch = (!matches!(opts.compression, Compression::Off))
+        .then(|| Scratch::with_options(opts.codec_options));
     let mut enc = Encoder::to_writer(&opts, &mut w)?;
     let mut pos = 0usize;
     let mut next = 0usize;
@@ -89,7 +114,7 @@ pub fn inline_buffers_lazy<'b, W: Write>(
                         "more NEXT_BUFFER opcodes than the {count} buffers"
                     )));
                 }
-                let buf = buffer(next)?;
+                let (buf, elem_size) = buffer(next)?;
                 next += 1;
                 let readonly = pickle.get(pos + 1) == Some(&READONLY_BUFFER);
                 let kind = if readonly {
@@ -99,7 +124,22 @@ pub fn inline_buffers_lazy<'b, W: Write>(
                 };
                 match buf.frame_info() {
                     Some(info) => enc.inline_decompress_call(info, &buf, kind)?,
-                    None => enc.payload_large(kind, &buf)?,
+                    None => {
+                        let done = match &mut scratch {
+                            Some(scratch) => enc.compressed_in_band(
+                                &buf,
+                                &opts.compression.with_elem_size(elem_size.max(1)),
+                                scratch,
+                                opts.compress_chunk,
+                                kind,
+                                Globals::Uncached,
+                            )?,
+                            None => false,
+                        };
+                        if !done {
+                            enc.payload_large(kind, &buf)?;
+                        }
+                    }
                 }
                 if readonly {
                     pos += 1;

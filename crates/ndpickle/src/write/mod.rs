@@ -1,5 +1,6 @@
 //! The pickle writer: [`to_vec`], [`to_writer`], [`to_payload`] and their options.
 
+mod chunked;
 mod encoder;
 mod file;
 pub mod numpy;
@@ -8,10 +9,13 @@ mod to_pickle;
 
 use std::io::Write;
 
+pub use chunked::COMPRESS_CHUNK;
 #[cfg(feature = "arrow")]
 pub(crate) use encoder::MemoKey;
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};
-pub use file::{FILE_ALIGN, inline_buffers, inline_buffers_lazy, to_file};
+pub use file::{
+    FILE_ALIGN, inline_buffers, inline_buffers_compressing, inline_buffers_lazy, to_file,
+};
 pub use options::{NumpyForm, WriteOptions, WriteOptionsBuilder};
 pub use to_pickle::ToPickle;
 

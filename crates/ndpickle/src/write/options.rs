@@ -48,6 +48,7 @@ pub struct WriteOptions {
     pub(crate) align: Option<usize>,
     pub(crate) compression: Compression,
     pub(crate) codec_options: CodecOptions,
+    pub(crate) compress_chunk: usize,
 }
 
 impl Default for WriteOptions {
@@ -61,6 +62,7 @@ impl Default for WriteOptions {
             align: None,
             compression: Compression::Off,
             codec_options: CodecOptions::default(),
+            compress_chunk: crate::write::chunked::COMPRESS_CHUNK,
         }
     }
 }
@@ -106,6 +108,11 @@ impl WriteOptions {
     /// Per-buffer compression of array data.
     pub fn compression(&self) -> &Compression {
         &self.compression
+    }
+
+    /// Raw bytes per chunk of in-band compressed data.
+    pub fn compress_chunk(&self) -> usize {
+        self.compress_chunk
     }
 
     /// Block size and threads of the codecs.
@@ -173,6 +180,16 @@ impl WriteOptionsBuilder {
         self
     }
 
+    /// Raw bytes per chunk of in-band compressed data (default
+    /// [`crate::write::COMPRESS_CHUNK`], 64 MiB; at least 1). A larger buffer is compressed
+    /// and written chunk by chunk (`ndpickle._decompress_into` calls, see the
+    /// `write::chunked` module docs), so that writer and reader hold one compressed chunk at a
+    /// time.
+    pub fn compress_chunk(mut self, bytes: usize) -> Self {
+        self.opts.compress_chunk = bytes;
+        self
+    }
+
     /// Validates and returns the options.
     pub fn build(self) -> Result<WriteOptions, EncodeError> {
         let o = self.opts;
@@ -188,6 +205,11 @@ impl WriteOptionsBuilder {
         if o.form.is_native() && o.layout == LayoutPolicy::AlwaysSpan {
             return Err(EncodeError::Layout(
                 "numpy's native forms carry no strides: AlwaysSpan needs the portable form".into(),
+            ));
+        }
+        if o.compress_chunk == 0 {
+            return Err(EncodeError::InvalidOption(
+                "compress_chunk must be at least 1 byte".into(),
             ));
         }
         if let Some(a) = o.align
