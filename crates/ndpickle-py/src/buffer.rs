@@ -13,7 +13,7 @@ use std::any::Any;
 use std::ffi::c_int;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ndpickle::array::Extent;
 use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -56,6 +56,15 @@ impl RawBuffer {
             readonly,
             owner,
         }
+    }
+
+    /// A writable buffer over bytes it owns alone.
+    pub fn from_unique(mut data: BytesMut) -> RawBuffer {
+        let (ptr, len) = (data.as_mut_ptr(), data.len());
+        // SAFETY: `data` is the only handle to its memory and moves into the owner, where
+        // Rust never reads or writes it again before dropping it with this buffer (moving a
+        // `BytesMut` does not move its heap memory), so Python's writes alias nothing.
+        unsafe { RawBuffer::new(ptr, len, false, Owner::Shared(Arc::new(data))) }
     }
 
     /// A read-only buffer over a [`Bytes`], which it keeps alive.

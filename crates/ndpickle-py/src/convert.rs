@@ -102,8 +102,9 @@ impl<'a> Converter<'a> {
             .find(|s| !data.is_empty() && start >= s.start && end <= s.start + s.len)
     }
 
-    /// The Python object for `value`.
-    pub(crate) fn to_py<'py>(&self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    /// The Python object for `value`, which is consumed so that arrays whose bytes nothing
+    /// else holds (decompressed data) can hand their memory to numpy as it is.
+    pub(crate) fn to_py<'py>(&self, py: Python<'py>, value: Value) -> PyResult<Bound<'py, PyAny>> {
         Ok(match value {
             Value::None => py.None().into_bound(py),
             Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
@@ -112,9 +113,9 @@ impl<'a> Converter<'a> {
             Value::Float(f) => f.into_pyobject(py)?.into_any(),
             Value::Complex(c) => PyComplex::from_doubles(py, c.re, c.im).into_any(),
             Value::Str(s) => s.into_pyobject(py)?.into_any(),
-            Value::Bytes(b) => PyBytes::new(py, b).into_any(),
-            Value::ByteArray(b) => PyByteArray::new(py, b).into_any(),
-            Value::Buffer { data, readonly } => self.buffer(py, data, *readonly)?,
+            Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
+            Value::ByteArray(b) => PyByteArray::new(py, &b).into_any(),
+            Value::Buffer { data, readonly } => self.buffer(py, &data, readonly)?,
             Value::List(items) => {
                 let list = PyList::empty(py);
                 for v in items {
@@ -124,7 +125,7 @@ impl<'a> Converter<'a> {
             }
             Value::Tuple(items) => {
                 let items = items
-                    .iter()
+                    .into_iter()
                     .map(|v| self.to_py(py, v))
                     .collect::<PyResult<Vec<_>>>()?;
                 PyTuple::new(py, items)?.into_any()
@@ -145,49 +146,58 @@ impl<'a> Converter<'a> {
             }
             Value::FrozenSet(items) => {
                 let items = items
-                    .iter()
+                    .into_iter()
                     .map(|v| self.to_py(py, v))
                     .collect::<PyResult<Vec<_>>>()?;
                 PyFrozenSet::new(py, items)?.into_any()
             }
             Value::Array(a) => self.array(py, a)?,
             Value::Scalar(a) => self.array(py, a)?.get_item(())?,
-            Value::DType(d) => dtype_to_numpy(py, d)?,
-            Value::Global(g) => pyarrow_global(py, g)?,
-            Value::Object(o) => self.object(py, o)?,
+            Value::DType(d) => dtype_to_numpy(py, &d)?,
+            Value::Global(g) => pyarrow_global(py, &g)?,
+            Value::Object(o) => self.object(py, *o)?,
         })
     }
 
     /// A numpy array over the array's bytes: a view of the caller's buffer when the bytes
-    /// live in one, a read-only view of Rust memory otherwise; copied only when the pickle
-    /// asks for a writable array over memory that is not writable.
-    fn array<'py>(&self, py: Python<'py>, a: &NdArray) -> PyResult<Bound<'py, PyAny>> {
+    /// live in one; else the Rust memory itself, writable when nothing else holds it (freshly
+    /// decompressed data), read-only otherwise. Copied only when the pickle asks for a
+    /// writable array over memory that is not writable.
+    fn array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
         let ndarray = NUMPY_NDARRAY.import(py, "numpy", "ndarray")?;
         let dtype = dtype_to_numpy(py, a.dtype())?;
-        let data = a.data();
-        let (buffer, offset, writable): (Bound<'py, PyAny>, usize, bool) = match self.find(data) {
+        let shape = PyTuple::new(py, a.shape())?;
+        let strides = PyTuple::new(py, a.strides())?;
+        let (offset, readonly) = (a.offset(), a.is_readonly());
+        let (buffer, offset, writable): (Bound<'py, PyAny>, usize, bool) = match self.find(a.data())
+        {
             Some(src) => {
-                let off = data.as_ptr() as usize - src.start + a.offset();
+                let off = a.data().as_ptr() as usize - src.start + offset;
                 let obj = src.obj.bind(py).clone();
-                let obj = if a.is_readonly() && src.writable {
+                let obj = if readonly && src.writable {
                     readonly_view(py, &obj)?
                 } else {
                     obj
                 };
                 (obj, off, src.writable)
             }
-            None => (
-                Bound::new(py, RawBuffer::from_bytes(data.clone()))?.into_any(),
-                a.offset(),
-                false,
-            ),
+            None => {
+                let data = a.into_data();
+                let (raw, writable) = if readonly {
+                    (RawBuffer::from_bytes(data), false)
+                } else {
+                    match data.try_into_mut() {
+                        Ok(unique) => (RawBuffer::from_unique(unique), true),
+                        Err(shared) => (RawBuffer::from_bytes(shared), false),
+                    }
+                };
+                (Bound::new(py, raw)?.into_any(), offset, writable)
+            }
         };
-        let shape = PyTuple::new(py, a.shape())?;
-        let strides = PyTuple::new(py, a.strides())?;
         let array = ndarray.call1((shape, dtype, buffer, offset, strides))?;
-        if !a.is_readonly() && !writable {
+        if !readonly && !writable {
             // The pickle promises a writable array (an in-band bytearray, a writable
-            // out-of-band buffer) but the memory is not writable: copy once.
+            // out-of-band buffer) but the memory is shared or not writable: copy once.
             return array.call_method1("copy", ("K",));
         }
         Ok(array)
@@ -225,7 +235,7 @@ impl<'a> Converter<'a> {
     }
 
     /// A pyarrow object from an allow-listed reconstructor.
-    fn object<'py>(&self, py: Python<'py>, o: &Object) -> PyResult<Bound<'py, PyAny>> {
+    fn object<'py>(&self, py: Python<'py>, o: Object) -> PyResult<Bound<'py, PyAny>> {
         let callable = pyarrow_global(py, &o.callable)?;
         if o.state.is_some() {
             return Err(decode_msg(DecodeErrorKind::Refused(format!(
@@ -235,7 +245,7 @@ impl<'a> Converter<'a> {
         }
         let args = o
             .args
-            .iter()
+            .into_iter()
             .map(|v| self.to_py(py, v))
             .collect::<PyResult<Vec<_>>>()?;
         callable.call1(PyTuple::new(py, args)?)

@@ -44,7 +44,7 @@ pub(crate) fn safe_loads<'py>(
     // The GIL stays held while reading: the input may be a writable buffer (a bytearray)
     // that another thread could otherwise resize or write while Rust reads it.
     let value = ndpickle::from_bytes_payload_with(pickle, oob, &opts).map_err(decode_err)?;
-    Converter::new(&sources).to_py(py, &value)
+    Converter::new(&sources).to_py(py, value)
 }
 
 fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> {

@@ -231,6 +231,12 @@ impl NdArray {
         &self.data
     }
 
+    /// The buffer the array views, taken out of the array (the offset, shape and strides say
+    /// where the elements are in it).
+    pub fn into_data(self) -> Bytes {
+        self.data
+    }
+
     /// Whether the array came from a read-only buffer.
     pub fn is_readonly(&self) -> bool {
         self.readonly
