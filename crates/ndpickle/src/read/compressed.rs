@@ -193,12 +193,7 @@ impl Inflater {
             .ok_or_else(|| type_err("bytes for the frame header", &p.args[0]))?;
         let (frame, _) =
             buffer_of(&p.args[1]).ok_or_else(|| type_err("bytes for the frame", &p.args[1]))?;
-        let writable = match p.args.get(2) {
-            None => true,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::Int(i)) => *i != 0,
-            Some(other) => return Err(type_err("a bool for writable", other)),
-        };
+        let writable = writable_flag(p.args.get(2))?.unwrap_or(true);
         let info = parse_header(&header)?;
         let data = self.inflate(&frame, &info, opts, alloc)?;
         Ok(if writable {
@@ -261,12 +256,7 @@ impl Inflater {
         else {
             return Err(chunk_err("missing arguments".into()));
         };
-        let writable = match args.next() {
-            None => None,
-            Some(Value::Bool(b)) => Some(b),
-            Some(Value::Int(i)) => Some(i != 0),
-            Some(other) => return Err(type_err("a bool for writable", &other)),
-        };
+        let writable = writable_flag(args.next().as_ref())?;
         let Value::ByteArray(out) = out else {
             return Err(type_err(
                 "the bytearray from ndpickle._decompress_target",
@@ -346,6 +336,16 @@ impl Inflater {
                 t.filled, t.len
             ))),
         }
+    }
+}
+
+/// The optional `writable` argument: a bool (or an int, as pickle may write it).
+fn writable_flag(arg: Option<&Value>) -> Result<Option<bool>, DecodeErrorKind> {
+    match arg {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::Int(i)) => Ok(Some(*i != 0)),
+        Some(other) => Err(type_err("a bool for writable", other)),
     }
 }
 
