@@ -12,7 +12,8 @@ fn main() {
         .map_or(100_000, |a| a.parse().expect("iterations"));
     let seed: u64 = args.next().map_or(1, |a| a.parse().expect("seed"));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-    let seeds = mutate::seeds(&dir);
+    let mut seeds = mutate::seeds(&dir);
+    seeds.extend(mutate::compressed_seeds());
     let t = std::time::Instant::now();
     let (ok, err, slowest) = mutate::run(&seeds, iterations, seed);
     println!(

@@ -12,3 +12,19 @@ fn mutated_fixtures_never_panic() {
     let (ok, err, _) = mutate::run(&seeds, 2_000, 42);
     assert!(ok > 0 && err > 0, "{ok} {err}");
 }
+
+#[test]
+fn mutated_compressed_streams_never_panic() {
+    let seeds = mutate::compressed_seeds();
+    // Every seed loads as written, in both in-band forms.
+    for (data, _) in &seeds {
+        ndpickle::read::from_slice(data).unwrap();
+    }
+    assert!(
+        seeds
+            .iter()
+            .any(|(d, _)| d.windows(16).any(|w| w == b"_decompress_into"))
+    );
+    let (ok, err, _) = mutate::run(&seeds, 3_000, 7);
+    assert!(ok > 0 && err > 0, "{ok} {err}");
+}

@@ -53,6 +53,35 @@ pub fn seeds(dir: &Path) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
     out
 }
 
+/// Seeds for the compressed in-band forms the fixtures do not hold: `ndpickle._decompress`
+/// (one frame) and the chunked `_decompress_target` / `_decompress_into` chain, for lz4 and
+/// zstd, with and without the shuffle, written by this crate's writer.
+pub fn compressed_seeds() -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+    use ndpickle::codec::{Codec, Compression, Filter};
+    use ndpickle::write::{WriteOptions, to_vec_with};
+    let mut x = 0.0f64;
+    let walk = ndarray::Array1::from_shape_fn(3000, |i| {
+        x += ((i * 7919) % 13) as f64 - 6.0;
+        x
+    });
+    let labels = ndarray::Array1::from_shape_fn(5000, |i| (i / 64 % 7) as i32);
+    let mut out = Vec::new();
+    for codec in [Codec::Lz4, Codec::Zstd { level: 1 }] {
+        for filter in [Filter::None, Filter::Shuffle { elem_size: 0 }] {
+            for chunk in [1 << 20, 4096] {
+                let opts = WriteOptions::builder()
+                    .compression(Compression::Fixed(codec, filter))
+                    .compress_chunk(chunk)
+                    .build()
+                    .unwrap();
+                out.push((to_vec_with(&walk, &opts).unwrap(), vec![]));
+                out.push((to_vec_with(&labels, &opts).unwrap(), vec![]));
+            }
+        }
+    }
+    out
+}
+
 const INTERESTING: &[u64] = &[
     0,
     1,
