@@ -1,10 +1,10 @@
 //! The safe pickle reader: a VM that executes nothing.
 //!
 //! [`from_slice`], [`from_bytes`], [`from_payload`] and [`from_reader`] run every opcode of
-//! protocols 0 to 5 over an arena of values ([`vm`]), resolve globals only through an
-//! allow-list ([`allow`]), then build the [`Value`] tree ([`materialize`]) and match the
-//! recorded calls against the numpy ([`numpy`]), pyarrow ([`pyarrow`]) and builtin
-//! ([`builtins`]) reconstruction shapes. Resource limits come from [`ReadOptions`].
+//! protocols 0 to 5 over an arena of values (module `vm`), resolve globals only through an
+//! allow-list (module `allow`), then build the [`Value`] tree (module `materialize`) and match the
+//! recorded calls against the numpy (module `numpy`), pyarrow (module `pyarrow`) and builtin
+//! (module `builtins`) reconstruction shapes. Resource limits come from [`ReadOptions`].
 //!
 //! Arrays whose data comes from out-of-band buffers view those buffers without copying;
 //! in-band data is copied once out of a `&[u8]` input, or sliced without copying from a
