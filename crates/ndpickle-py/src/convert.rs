@@ -83,15 +83,36 @@ pub(crate) struct Source {
     pub writable: bool,
 }
 
+/// Distinct dtypes a converter remembers (pickles of many arrays repeat a few dtypes).
+const DTYPE_CACHE: usize = 16;
+
 /// Converts [`Value`]s to Python objects, viewing the given sources without copying.
 pub(crate) struct Converter<'a> {
     sources: &'a [Source],
+    /// numpy dtype objects already made, by [`DType`]: building one is a Python call.
+    dtypes: std::cell::RefCell<Vec<(DType, Py<PyAny>)>>,
 }
 
 impl<'a> Converter<'a> {
     /// A converter whose arrays may view `sources`.
     pub(crate) fn new(sources: &'a [Source]) -> Converter<'a> {
-        Converter { sources }
+        Converter {
+            sources,
+            dtypes: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The numpy dtype for `dtype`, made once per converter.
+    fn dtype<'py>(&self, py: Python<'py>, dtype: &DType) -> PyResult<Bound<'py, PyAny>> {
+        if let Some((_, obj)) = self.dtypes.borrow().iter().find(|(d, _)| d == dtype) {
+            return Ok(obj.bind(py).clone());
+        }
+        let obj = dtype_to_numpy(py, dtype)?;
+        let mut cache = self.dtypes.borrow_mut();
+        if cache.len() < DTYPE_CACHE {
+            cache.push((dtype.clone(), obj.clone().unbind()));
+        }
+        Ok(obj)
     }
 
     fn find(&self, data: &Bytes) -> Option<&Source> {
@@ -165,23 +186,29 @@ impl<'a> Converter<'a> {
     /// writable array over memory that is not writable.
     fn array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
         let ndarray = NUMPY_NDARRAY.import(py, "numpy", "ndarray")?;
-        let dtype = dtype_to_numpy(py, a.dtype())?;
+        let dtype = self.dtype(py, a.dtype())?;
         let shape = PyTuple::new(py, a.shape())?;
         let strides = PyTuple::new(py, a.strides())?;
-        let (offset, readonly) = (a.offset(), a.is_readonly());
+        let readonly = a.is_readonly();
         let (buffer, offset, writable): (Bound<'py, PyAny>, usize, bool) = match self.find(a.data())
         {
+            Some(src) if !readonly && !src.writable => match contiguous_bytes(&a) {
+                // A writable array over read-only input (in-band data of a `bytes`
+                // pickle): one copy of its bytes into a bytearray it owns, as pickle makes.
+                Some(bytes) => (PyByteArray::new(py, bytes).into_any(), 0, true),
+                None => (src.obj.bind(py).clone(), view_offset(&a, src), false),
+            },
             Some(src) => {
-                let off = a.data().as_ptr() as usize - src.start + offset;
                 let obj = src.obj.bind(py).clone();
                 let obj = if readonly && src.writable {
                     readonly_view(py, &obj)?
                 } else {
                     obj
                 };
-                (obj, off, src.writable)
+                (obj, view_offset(&a, src), src.writable)
             }
             None => {
+                let offset = a.offset();
                 let data = a.into_data();
                 let (raw, writable) = if readonly {
                     (RawBuffer::from_bytes(data), false)
@@ -250,6 +277,21 @@ impl<'a> Converter<'a> {
             .collect::<PyResult<Vec<_>>>()?;
         callable.call1(PyTuple::new(py, args)?)
     }
+}
+
+/// Offset of `a`'s element zero from the start of `src`, which holds its bytes.
+fn view_offset(a: &NdArray, src: &Source) -> usize {
+    a.data().as_ptr() as usize - src.start + a.offset()
+}
+
+/// The bytes of a C- or Fortran-contiguous array, in memory order (`None` for other layouts,
+/// which numpy copies).
+fn contiguous_bytes(a: &NdArray) -> Option<&[u8]> {
+    if !(a.is_c_contiguous() || a.is_f_contiguous()) {
+        return None;
+    }
+    let len = a.len().checked_mul(a.dtype().itemsize())?;
+    a.data().get(a.offset()..a.offset().checked_add(len)?)
 }
 
 fn memoryview<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

@@ -17,6 +17,7 @@ mod builtins;
 mod call;
 mod compressed;
 mod materialize;
+mod memo;
 mod numpy;
 mod options;
 mod pyarrow;

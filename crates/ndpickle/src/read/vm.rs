@@ -3,8 +3,6 @@
 //! them are seen everywhere) and never calls anything: `REDUCE`, `NEWOBJ`, `BUILD`... only
 //! record [`Call`] nodes, which [`super::materialize`] later matches against known shapes.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 
 use crate::error::{DecodeError, DecodeErrorKind, WireError};
@@ -15,6 +13,7 @@ use crate::wire;
 use super::allow::{self, Known};
 use super::compressed::{InBuffer, Inflater};
 use super::materialize::Materializer;
+use super::memo::Memo;
 use super::options::ReadOptions;
 use super::text::{self, Int};
 
@@ -143,7 +142,7 @@ pub(crate) struct Vm<'a> {
     pos: usize,
     stack: Vec<Slot>,
     marks: Vec<usize>,
-    memo: HashMap<u64, Slot>,
+    memo: Memo,
     pub(crate) arena: Arena,
     opts: &'a ReadOptions,
     buffers: &'a mut dyn Iterator<Item = InBuffer>,
@@ -169,7 +168,7 @@ impl<'a> Vm<'a> {
             pos: 0,
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: HashMap::new(),
+            memo: Memo::default(),
             arena: Arena::default(),
             opts,
             buffers,
@@ -386,7 +385,7 @@ impl<'a> Vm<'a> {
 
     fn memo_put(&mut self, key: u64) -> Step {
         let top = self.top()?;
-        if !self.memo.contains_key(&key) && self.memo.len() >= self.opts.max_memo_entries() {
+        if !self.memo.contains(key) && self.memo.len() >= self.opts.max_memo_entries() {
             return Err(DecodeErrorKind::Limit {
                 limit: "memo entries",
                 max: self.opts.max_memo_entries() as u64,
@@ -398,9 +397,9 @@ impl<'a> Vm<'a> {
     }
 
     fn memo_get(&mut self, key: u64) -> Step {
-        let s = *self
+        let s = self
             .memo
-            .get(&key)
+            .get(key)
             .ok_or(DecodeErrorKind::MissingMemo(key))?;
         self.push(s)
     }
