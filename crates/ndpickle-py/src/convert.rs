@@ -83,6 +83,10 @@ pub(crate) struct Source {
     pub writable: bool,
 }
 
+/// Arrays below this many bytes that must be copied to be writable are copied into a
+/// `bytearray`; larger ones by numpy (which madvises huge pages for 4 MiB and more).
+const SMALL_COPY: usize = 1 << 20;
+
 /// Distinct dtypes a converter remembers (pickles of many arrays repeat a few dtypes).
 const DTYPE_CACHE: usize = 16;
 
@@ -193,10 +197,14 @@ impl<'a> Converter<'a> {
         let (buffer, offset, writable): (Bound<'py, PyAny>, usize, bool) = match self.find(a.data())
         {
             Some(src) if !readonly && !src.writable => match contiguous_bytes(&a) {
-                // A writable array over read-only input (in-band data of a `bytes`
-                // pickle): one copy of its bytes into a bytearray it owns, as pickle makes.
-                Some(bytes) => (PyByteArray::new(py, bytes).into_any(), 0, true),
-                None => (src.obj.bind(py).clone(), view_offset(&a, src), false),
+                // A small writable array over read-only input (in-band data of a `bytes`
+                // pickle): one copy of its bytes into a bytearray it owns, as pickle makes,
+                // in one numpy call instead of two. Large ones are copied by numpy below,
+                // whose allocator asks for huge pages.
+                Some(bytes) if bytes.len() < SMALL_COPY => {
+                    (PyByteArray::new(py, bytes).into_any(), 0, true)
+                }
+                _ => (src.obj.bind(py).clone(), view_offset(&a, src), false),
             },
             Some(src) => {
                 let obj = src.obj.bind(py).clone();
