@@ -176,8 +176,8 @@ impl<'a> Converter<'a> {
                     .collect::<PyResult<Vec<_>>>()?;
                 PyFrozenSet::new(py, items)?.into_any()
             }
-            Value::Array(a) => self.array(py, a)?,
-            Value::Scalar(a) => self.array(py, a)?.get_item(())?,
+            Value::Array(a) => self.array(py, *a)?,
+            Value::Scalar(a) => self.array(py, *a)?.get_item(())?,
             Value::DType(d) => dtype_to_numpy(py, &d)?,
             Value::Global(g) => pyarrow_global(py, &g)?,
             Value::Object(o) => self.object(py, *o)?,

@@ -347,9 +347,9 @@ fn container_cases(cases: &mut Vec<Case>) {
     let value = Value::Dict(vec![
         (
             Value::from("temperature"),
-            Value::Array(NdArray::from_array(t.clone())),
+            Value::from(NdArray::from_array(t.clone())),
         ),
-        (Value::from("labels"), Value::Array(labels_nd.clone())),
+        (Value::from("labels"), Value::from(labels_nd.clone())),
         (Value::from("units"), Value::from("kelvin")),
         (Value::from("step"), Value::Int(42)),
         (Value::from("scale"), Value::Float(0.5)),
@@ -382,14 +382,14 @@ fn container_cases(cases: &mut Vec<Case>) {
         ),
         (
             Value::from("scalar"),
-            Value::Scalar(
+            Value::Scalar(Box::new(
                 NdArray::from_c_bytes(
                     f64::dtype(),
                     vec![],
                     Bytes::copy_from_slice(&2.5f64.to_le_bytes()),
                 )
                 .unwrap(),
-            ),
+            )),
         ),
         (
             Value::from("dtype"),
@@ -397,7 +397,7 @@ fn container_cases(cases: &mut Vec<Case>) {
         ),
         (
             Value::from("nested"),
-            Value::List(vec![Value::Array(labels_nd), Value::Dict(vec![])]),
+            Value::List(vec![Value::from(labels_nd), Value::Dict(vec![])]),
         ),
     ]);
     let json = format!(

@@ -89,10 +89,10 @@ pub enum Value {
     Set(Vec<Value>),
     /// `frozenset`.
     FrozenSet(Vec<Value>),
-    /// A numpy array.
-    Array(NdArray),
-    /// A numpy scalar such as `numpy.float64(1.5)`, as a 0-d array.
-    Scalar(NdArray),
+    /// A numpy array (boxed, so that a `Value` stays small to move).
+    Array(Box<NdArray>),
+    /// A numpy scalar such as `numpy.float64(1.5)`, as a 0-d array (boxed).
+    Scalar(Box<NdArray>),
     /// A numpy dtype object.
     DType(DType),
     /// A bare global reference (a class or function that was not called).
@@ -218,6 +218,6 @@ value_from! {
     f64 => Value::Float,
     &str => |x: &str| Value::Str(x.to_string()),
     String => Value::Str,
-    NdArray => Value::Array,
+    NdArray => |a| Value::Array(Box::new(a)),
     Vec<Value> => Value::List,
 }

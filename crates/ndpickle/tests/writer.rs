@@ -313,8 +313,8 @@ fn shared_arrays_are_written_once() {
     assert_eq!(p.buffers.len(), 2);
     let nd = NdArray::from_array(a.clone());
     let same = ndpickle::Value::List(vec![
-        ndpickle::Value::Array(nd.clone()),
-        ndpickle::Value::Array(nd),
+        ndpickle::Value::from(nd.clone()),
+        ndpickle::Value::from(nd),
     ]);
     assert_eq!(to_payload(&same, &opts()).unwrap().buffers.len(), 1);
     // A different view of the same memory is a different array.

@@ -586,7 +586,7 @@ pub(crate) fn reconstruct(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
         c_strides(&shape, dtype.itemsize())
     };
     NdArray::new(dtype, shape, strides, 0, data, false)
-        .map(Value::Array)
+        .map(|a| Value::Array(Box::new(a)))
         .map_err(|e| e.kind)
 }
 
@@ -654,7 +654,7 @@ pub(crate) fn frombuffer(p: CallParts, opts: &ReadOptions) -> Result<Value, Deco
         (o, _) => return Err(bad_array(format!("unknown order '{o}'"))),
     };
     NdArray::new(dtype, shape, strides, 0, data, readonly)
-        .map(Value::Array)
+        .map(|a| Value::Array(Box::new(a)))
         .map_err(|e| e.kind)
 }
 
@@ -713,7 +713,7 @@ pub(crate) fn ndarray_new(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
         )));
     }
     NdArray::new(dtype, shape, strides, offset, data, readonly)
-        .map(Value::Array)
+        .map(|a| Value::Array(Box::new(a)))
         .map_err(|e| e.kind)
 }
 
@@ -731,7 +731,7 @@ pub(crate) fn scalar(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeEr
     let (dtype, shape) = expand(dtype.clone(), Vec::new());
     let data = raw_bytes(&p.args[1])?;
     NdArray::from_c_bytes(dtype, shape, data)
-        .map(Value::Scalar)
+        .map(|a| Value::Scalar(Box::new(a)))
         .map_err(|e| e.kind)
 }
 
