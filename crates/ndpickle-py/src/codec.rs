@@ -223,9 +223,12 @@ pub(crate) fn decompress_chunk<'py>(
     // held: no Python code can read, resize or free it while the slice is alive, even with
     // the GIL released below.
     let dst = unsafe { &mut data.as_bytes_mut()[filled..filled + raw] };
-    let mut scratch = Scratch::new();
-    py.detach(|| decompress_into(&frame, &info, dst, &mut scratch))
-        .map_err(decode_err)?;
+    py.detach(|| {
+        with_scratch(CodecOptions::default(), |s| {
+            decompress_into(&frame, &info, dst, s)
+        })
+    })
+    .map_err(decode_err)?;
     state.filled = filled + raw;
     let Some(writable) = writable else {
         return Ok(out.clone());
