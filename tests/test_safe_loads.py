@@ -569,3 +569,19 @@ def test_safe_load_paths_and_files(tmp_path):
     with pytest.raises(ndpickle.DecodeError) as e:
         ndpickle.safe_load(empty)
     assert e.value.kind == "UnexpectedEof"
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_an_array_referred_to_twice_is_one_object(protocol):
+    # Tied weights: pickle's memo makes the second reference the same object, and so does
+    # the safe reader (for arrays of 64 KiB and more), instead of two copies of the data.
+    a = np.arange(100_000.0)
+    b = a.copy()
+    for blob in (pickle.dumps({"x": a, "y": a, "z": b}, protocol=protocol),
+                 ndpickle.dumps({"x": a, "y": a, "z": b}, protocol=protocol)):
+        got = ndpickle.safe_loads(blob)
+        assert got["x"] is got["y"]
+        assert got["z"] is not got["x"] and not np.shares_memory(got["z"], got["x"])
+        np.testing.assert_array_equal(got["x"], a)
+    got = ndpickle.safe_loads(ndpickle.dumps([a, a], compression="lz4"))
+    assert got[0] is got[1] and got[0].flags.writeable

@@ -87,6 +87,10 @@ pub(crate) struct Source {
 /// `bytearray`; larger ones by numpy (which madvises huge pages for 4 MiB and more).
 const SMALL_COPY: usize = 1 << 20;
 
+/// Arrays over at least this many bytes that the pickle refers to twice come back as one
+/// Python object.
+const SHARED_MIN: usize = 1 << 16;
+
 /// Distinct dtypes a converter remembers (pickles of many arrays repeat a few dtypes).
 const DTYPE_CACHE: usize = 16;
 
@@ -95,6 +99,21 @@ pub(crate) struct Converter<'a> {
     sources: &'a [Source],
     /// numpy dtype objects already made, by [`DType`]: building one is a Python call.
     dtypes: std::cell::RefCell<Vec<(DType, Py<PyAny>)>>,
+    /// Arrays already made over shared memory, by where and how they view it: one array the
+    /// pickle refers to twice (a memo reference) is one Python object, as with `pickle`.
+    arrays: std::cell::RefCell<std::collections::HashMap<ArrayKey, Py<PyAny>>>,
+}
+
+/// What makes two arrays the same array: the memory they view and how they view it.
+#[derive(PartialEq, Eq, Hash)]
+struct ArrayKey {
+    addr: usize,
+    len: usize,
+    offset: usize,
+    shape: Vec<usize>,
+    strides: Vec<isize>,
+    dtype: DType,
+    readonly: bool,
 }
 
 impl<'a> Converter<'a> {
@@ -103,7 +122,32 @@ impl<'a> Converter<'a> {
         Converter {
             sources,
             dtypes: std::cell::RefCell::new(Vec::new()),
+            arrays: std::cell::RefCell::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// [`Converter::array`], returning the object already made for the same array (same
+    /// memory, same layout) when the pickle refers to it more than once, for arrays over
+    /// [`SHARED_MIN`] bytes of memory (below that the lookup costs more than a duplicate).
+    fn shared_array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
+        if a.data().len() < SHARED_MIN {
+            return self.array(py, a);
+        }
+        let key = ArrayKey {
+            addr: a.data().as_ptr() as usize,
+            len: a.data().len(),
+            offset: a.offset(),
+            shape: a.shape().to_vec(),
+            strides: a.strides().to_vec(),
+            dtype: a.dtype().clone(),
+            readonly: a.is_readonly(),
+        };
+        if let Some(obj) = self.arrays.borrow().get(&key) {
+            return Ok(obj.bind(py).clone());
+        }
+        let obj = self.array(py, a)?;
+        self.arrays.borrow_mut().insert(key, obj.clone().unbind());
+        Ok(obj)
     }
 
     /// The numpy dtype for `dtype`, made once per converter.
@@ -176,7 +220,7 @@ impl<'a> Converter<'a> {
                     .collect::<PyResult<Vec<_>>>()?;
                 PyFrozenSet::new(py, items)?.into_any()
             }
-            Value::Array(a) => self.array(py, *a)?,
+            Value::Array(a) => self.shared_array(py, *a)?,
             Value::Scalar(a) => self.array(py, *a)?.get_item(())?,
             Value::DType(d) => dtype_to_numpy(py, &d)?,
             Value::Global(g) => pyarrow_global(py, &g)?,
