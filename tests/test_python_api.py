@@ -435,3 +435,47 @@ def test_aligned_struct_dtype_round_trip():
     x = np.zeros(3, dt)
     out = pickle.loads(ndpickle.dumps(x))
     assert out.dtype == dt and out.dtype.isalignedstruct
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_views_of_an_array_already_sent_refer_to_it(protocol):
+    # A base array and views into it (slices, transposes, reversed): the memory travels
+    # once, and after loading the views share the base's memory again.
+    rng = np.random.default_rng(4)
+    a = rng.random((256, 256))
+    obj = {"a": a, "cols": a[:, ::2], "T": a.T, "rows": a[10:200], "rev": a[::-1]}
+    blob = ndpickle.dumps(obj, protocol=protocol)
+    plain = pickle.dumps(obj, protocol=protocol)
+    assert len(blob) < 1.2 * a.nbytes * (2 if protocol < 3 else 1) < len(plain)
+    for load in (pickle.loads, ndpickle.loads, ndpickle.safe_loads):
+        got = load(blob)
+        for k, v in obj.items():
+            np.testing.assert_array_equal(got[k], v, err_msg=k)
+        if load is not ndpickle.safe_loads:
+            assert all(np.shares_memory(got[k], got["a"]) for k in obj)
+    if protocol == 5:
+        header, frames = ndpickle.serialize(obj, compression=None)
+        assert len(frames) == 2, "one out-of-band buffer for all five arrays"
+        got = ndpickle.deserialize(header, frames)
+        assert all(np.shares_memory(got[k], got["a"]) for k in obj)
+    # A read-only base does not lend its memory to a writable view (protocol 5 keeps the
+    # read-only flag; below it every array loads writable).
+    ro = a.copy()
+    ro.flags.writeable = False
+    rv = ro[::2]
+    mixed = ndpickle.loads(ndpickle.dumps({"ro": ro, "rv": rv, "w": a, "wv": a[::2]},
+                                          protocol=protocol))
+    assert mixed["wv"].flags.writeable
+    np.testing.assert_array_equal(mixed["rv"], rv)
+    assert np.shares_memory(mixed["rv"], mixed["ro"])
+    assert not np.shares_memory(mixed["wv"], mixed["ro"])
+    if protocol == 5:
+        assert not mixed["ro"].flags.writeable and not mixed["rv"].flags.writeable
+
+
+def test_small_views_are_sent_on_their_own():
+    a = np.arange(100.0)  # under the 64 KiB threshold: no lookup, no reference
+    blob = ndpickle.dumps({"a": a, "v": a[::2]})
+    got = pickle.loads(blob)
+    np.testing.assert_array_equal(got["v"], a[::2])
+    assert not np.shares_memory(got["v"], got["a"])

@@ -585,3 +585,29 @@ def test_an_array_referred_to_twice_is_one_object(protocol):
         np.testing.assert_array_equal(got["x"], a)
     got = ndpickle.safe_loads(ndpickle.dumps([a, a], compression="lz4"))
     assert got[0] is got[1] and got[0].flags.writeable
+
+
+class _ArrayOverArray:
+    """Reduces to numpy.ndarray(shape, dtype, <another array>)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __reduce__(self):
+        return (np.ndarray, ((4,), np.dtype("f8"), self.base, 0, None))
+
+
+def test_array_buffer_must_be_contiguous():
+    # numpy takes a C- or Fortran-contiguous array as a buffer, in memory order ...
+    fortran = np.arange(4.0).reshape(2, 2).T
+    for blob in (pickle.dumps(_ArrayOverArray(fortran), protocol=5),
+                 ndpickle.dumps(_ArrayOverArray(fortran))):
+        np.testing.assert_array_equal(pickle.loads(blob), [0.0, 1.0, 2.0, 3.0])
+        np.testing.assert_array_equal(ndpickle.safe_loads(blob), [0.0, 1.0, 2.0, 3.0])
+    # ... and refuses a strided one (ndpickle sends it as a strided view; numpy's own
+    # pickle would have made it contiguous).
+    blob = ndpickle.dumps(_ArrayOverArray(np.arange(8.0)[::2]))
+    with pytest.raises(ValueError, match="not contiguous"):
+        pickle.loads(blob)
+    with pytest.raises(ndpickle.DecodeError, match="must be contiguous"):
+        ndpickle.safe_loads(blob)

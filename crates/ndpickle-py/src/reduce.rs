@@ -22,7 +22,7 @@ use ndarray::{Array, Dimension};
 use ndpickle::array::Extent;
 use ndpickle::layout::{self, LayoutPolicy, Order, Plan};
 use ndpickle::{Element, NdArray};
-use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -210,12 +210,26 @@ pub fn reduce_numpy<'py>(
 /// The `reducer_override` of `ndpickle.Pickler`: exact `numpy.ndarray`s with plain-data
 /// dtypes get the portable form; everything else goes to `fallback` (another pickler's
 /// `reducer_override`, e.g. cloudpickle's) or back to pickle (`NotImplemented`).
+///
+/// An array whose memory lies inside a C-contiguous array this reducer already sent (of at
+/// least [`SHARE_MIN`] bytes: a view, a transpose, a slice of it) is sent as a view of that
+/// array, `numpy.ndarray(shape, dtype, <that array>, offset, strides)`: pickle's memo turns
+/// the reference into a `GET`, so the memory travels once and the loaded arrays share it,
+/// as they did when they were dumped.
 #[pyclass(module = "ndpickle._native", frozen)]
 pub struct ArrayReducer {
     /// `None` below protocol 2: arrays are left to numpy's own reduce there.
     opts: Option<ReduceOptions>,
     fallback: Option<Py<PyAny>>,
+    /// C-contiguous arrays sent so far, by start address.
+    sent: std::sync::Mutex<std::collections::BTreeMap<usize, Sent>>,
 }
+
+/// A C-contiguous array an [`ArrayReducer`] sent: (end address, read-only, the array).
+type Sent = (usize, bool, Py<PyAny>);
+
+/// Arrays of at least this many bytes are remembered, and looked up, by [`ArrayReducer`].
+pub(crate) const SHARE_MIN: usize = 1 << 16;
 
 #[pymethods]
 impl ArrayReducer {
@@ -253,6 +267,7 @@ impl ArrayReducer {
         Ok(ArrayReducer {
             opts: (protocol >= 2).then_some(opts),
             fallback,
+            sent: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
     }
 
@@ -267,7 +282,11 @@ impl ArrayReducer {
         if let Some(opts) = &self.opts {
             if obj.get_type().is(ndarray_type(py)?) {
                 let array = obj.cast::<PyUntypedArray>()?;
+                if let Some(reduced) = self.view_of_sent(array)? {
+                    return Ok(reduced.into_any());
+                }
                 if let Some(reduced) = reduce_numpy(array, opts)? {
+                    self.remember(array);
                     return Ok(reduced.into_any());
                 }
             } else if let Ok(descr) = obj.cast::<PyArrayDescr>()
@@ -280,6 +299,79 @@ impl ArrayReducer {
             Some(f) => f.bind(py).call1((obj,)),
             None => Ok(py.NotImplemented().into_bound(py)),
         }
+    }
+}
+
+impl ArrayReducer {
+    /// The address range of `array`'s elements, when it holds plain data.
+    fn span(array: &Bound<'_, PyUntypedArray>) -> PyResult<Option<(usize, usize, usize)>> {
+        let mem = ArrayMemory::of(array);
+        if !mem.is_plain_data() || mem.itemsize == 0 {
+            return Ok(None);
+        }
+        let extent =
+            Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
+        Ok(extent.map(|ext| {
+            let region = mem.extent_bytes(ext);
+            let start = region.as_ptr() as usize;
+            (start, start + region.len(), (-ext.low) as usize)
+        }))
+    }
+
+    /// Remembers a C-contiguous array just sent, so that views into it can refer to it.
+    fn remember(&self, array: &Bound<'_, PyUntypedArray>) {
+        if !array.is_c_contiguous() {
+            return;
+        }
+        let Ok(Some((start, end, _))) = Self::span(array) else {
+            return;
+        };
+        if end - start < SHARE_MIN {
+            return;
+        }
+        let readonly = !ArrayMemory::of(array).writeable;
+        if let Ok(mut sent) = self.sent.lock() {
+            let longer = sent.get(&start).is_none_or(|(e, _, _)| *e < end);
+            if longer {
+                sent.insert(start, (end, readonly, array.clone().into_any().unbind()));
+            }
+        }
+    }
+
+    /// `numpy.ndarray(shape, dtype, base, offset, strides)` when `array`'s memory lies inside
+    /// an array already sent with the same writeability.
+    fn view_of_sent<'py>(
+        &self,
+        array: &Bound<'py, PyUntypedArray>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let py = array.py();
+        let Some((start, end, zero)) = Self::span(array)? else {
+            return Ok(None);
+        };
+        if end - start < SHARE_MIN {
+            return Ok(None);
+        }
+        let readonly = !ArrayMemory::of(array).writeable;
+        let base = match self.sent.lock() {
+            Ok(sent) => match sent.range(..=start).next_back() {
+                Some((&b_start, (b_end, b_readonly, obj)))
+                    if *b_end >= end && *b_readonly == readonly && !obj.is(array) =>
+                {
+                    Some((b_start, obj.clone_ref(py)))
+                }
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        let Some((b_start, base)) = base else {
+            return Ok(None);
+        };
+        let mem = ArrayMemory::of(array);
+        let shape = PyTuple::new(py, mem.shape)?;
+        let strides = PyTuple::new(py, mem.strides)?;
+        let offset = start - b_start + zero;
+        let args = (shape, mem.dtype.clone(), base, offset, strides, "C").into_pyobject(py)?;
+        PyTuple::new(py, [ndarray_type(py)?.as_any(), args.as_any()]).map(Some)
     }
 }
 

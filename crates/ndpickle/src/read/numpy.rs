@@ -676,6 +676,10 @@ pub(crate) fn ndarray_new(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
                 "numpy.ndarray without a buffer has undefined contents".into(),
             ));
         }
+        // Another array as the buffer (ndpickle's views of an array sent earlier): its
+        // memory, which numpy exports only from contiguous arrays.
+        Some(Value::Array(base)) => contiguous_memory(base)
+            .ok_or_else(|| bad_array("an array used as a buffer must be contiguous".into()))?,
         Some(v) => buffer_of(v).ok_or_else(|| type_err("a buffer for numpy.ndarray", v))?,
     };
     let offset = match p.args.get(3) {
@@ -715,6 +719,17 @@ pub(crate) fn ndarray_new(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
     NdArray::new(dtype, shape, strides, offset, data, readonly)
         .map(|a| Value::Array(Box::new(a)))
         .map_err(|e| e.kind)
+}
+
+/// The bytes a C- or Fortran-contiguous array exports as a buffer (in memory order, as
+/// numpy does), and whether they are read-only.
+fn contiguous_memory(a: &NdArray) -> Option<(Bytes, bool)> {
+    if !(a.is_c_contiguous() || a.is_f_contiguous()) {
+        return None;
+    }
+    let len = a.len().checked_mul(a.dtype().itemsize())?;
+    let end = a.offset().checked_add(len)?;
+    (end <= a.data().len()).then(|| (a.data().slice(a.offset()..end), a.is_readonly()))
 }
 
 /// `numpy.core.multiarray.scalar(dtype, bytes)`.
