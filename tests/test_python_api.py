@@ -479,3 +479,23 @@ def test_small_views_are_sent_on_their_own():
     got = pickle.loads(blob)
     np.testing.assert_array_equal(got["v"], a[::2])
     assert not np.shares_memory(got["v"], got["a"])
+
+
+def test_clear_memo_forgets_the_arrays_views_refer_to():
+    a = np.random.default_rng(5).random((128, 128))
+    buf = io.BytesIO()
+    p = ndpickle.Pickler(buf, 5)
+    p.dump(a)
+    ref = weakref.ref(a)
+    p.clear_memo()
+    # After clear_memo a view is written on its own, not as a reference to `a`, which is
+    # neither in pickle's memo nor kept alive by the reducer any more.
+    p.dump(a[::2])
+    first = pickle.Unpickler(io.BytesIO(buf.getvalue()))
+    np.testing.assert_array_equal(first.load(), a)
+    np.testing.assert_array_equal(first.load(), a[::2])
+    p.clear_memo()  # pickle's memo held the view, and the view holds `a`
+    del a
+    gc.collect()
+    assert ref() is None, "the pickler still holds the array"
+    assert p is not None

@@ -173,6 +173,12 @@ class Pickler(pickle.Pickler):
         ``NotImplemented``) for everything else."""
         return self._ndpickle_reducer(obj)
 
+    def clear_memo(self) -> None:
+        """``pickle.Pickler.clear_memo``, also forgetting the arrays later views may refer
+        to (they are no longer in the memo, and no longer kept alive)."""
+        super().clear_memo()
+        self._ndpickle_reducer.clear()
+
 
 class Unpickler(pickle.Unpickler):
     """``pickle.Unpickler``, for symmetry with :class:`Pickler`: ndpickle's streams need

@@ -271,6 +271,14 @@ impl ArrayReducer {
         })
     }
 
+    /// Forgets the arrays it sent (`Pickler.clear_memo` calls this): later views no longer
+    /// refer to them, and they are no longer kept alive.
+    fn clear(&self) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.clear();
+        }
+    }
+
     /// The pickle protocol this reducer writes arrays for (`None` below 2: numpy's own).
     #[getter]
     fn protocol(&self) -> Option<u8> {
