@@ -14,6 +14,7 @@ fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     let mut seeds = mutate::seeds(&dir);
     seeds.extend(mutate::compressed_seeds());
+    seeds.push(mutate::view_seed());
     let t = std::time::Instant::now();
     let (ok, err, slowest) = mutate::run(&seeds, iterations, seed);
     println!(

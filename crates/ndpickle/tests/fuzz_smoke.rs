@@ -28,3 +28,20 @@ fn mutated_compressed_streams_never_panic() {
     let (ok, err, _) = mutate::run(&seeds, 3_000, 7);
     assert!(ok > 0 && err > 0, "{ok} {err}");
 }
+
+#[test]
+fn mutated_array_over_array_never_panics() {
+    let seed = mutate::view_seed();
+    let v = ndpickle::read::from_slice(&seed.0).unwrap();
+    let ndpickle::Value::List(items) = v else {
+        panic!("a list")
+    };
+    let view = items[1]
+        .as_array()
+        .unwrap()
+        .to_owned_array::<f64>()
+        .unwrap();
+    assert_eq!(view.as_slice().unwrap(), &[1.0, 3.0, 5.0]);
+    let (ok, err, _) = mutate::run(&[seed], 5_000, 3);
+    assert!(ok > 0 && err > 0, "{ok} {err}");
+}

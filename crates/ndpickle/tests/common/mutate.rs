@@ -82,6 +82,23 @@ pub fn compressed_seeds() -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
     out
 }
 
+/// A pickle of `[base, numpy.ndarray((3,), '<f8', base, 8, (16,))]`, an array whose buffer is
+/// an array written earlier (the form ndpickle's Python `Pickler` writes for views of an
+/// array it already sent), as `ndpickle.dumps` writes it.
+pub fn view_seed() -> (Vec<u8>, Vec<Vec<u8>>) {
+    const HEX: &str = "800595b8000000000000005d94288c056e756d7079948c076e646172726179949394284b\
+        08859468018c0564747970659493948c02663894898887945294284b038c013c944e4e4e4affffffff4a\
+        ffffffff4b007494629640000000000000000000000000000000000000000000f03f00000000000000400\
+        0000000000008400000000000001040000000000000144000000000000018400000000000001c40944b00\
+        4e8c014394749452946803284b0385946809680f4b084b10859474945294652e";
+    let hex: Vec<u8> = HEX.bytes().filter(u8::is_ascii_hexdigit).collect();
+    let bytes = hex
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect();
+    (bytes, vec![])
+}
+
 const INTERESTING: &[u64] = &[
     0,
     1,
