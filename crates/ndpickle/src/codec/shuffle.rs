@@ -33,6 +33,26 @@ pub const LANES: usize = 16;
 /// # Panics
 /// If `src.len() != dst.len()` or `elem_size == 0` (internal callers guarantee both).
 pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
+    transpose(elem_size, src, dst, Direction::Shuffle);
+}
+
+/// Inverts [`shuffle`]: `unshuffle(e, shuffled, out)` restores the original bytes.
+///
+/// # Panics
+/// If `src.len() != dst.len()` or `elem_size == 0`.
+pub fn unshuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
+    transpose(elem_size, src, dst, Direction::Unshuffle);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Shuffle,
+    Unshuffle,
+}
+
+/// [`shuffle`] or [`unshuffle`]: the whole elements through the fastest kernel for
+/// `elem_size`, then the `len % elem_size` tail bytes as they are.
+fn transpose(elem_size: usize, src: &[u8], dst: &mut [u8], dir: Direction) {
     assert_eq!(src.len(), dst.len(), "shuffle buffers differ in length");
     assert!(elem_size > 0, "element size is zero");
     let n = src.len() / elem_size;
@@ -41,65 +61,38 @@ pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
         dst.copy_from_slice(src);
         return;
     }
-    let (src_body, dst_body) = (&src[..body], &mut dst[..body]);
+    let (s, d) = (&src[..body], &mut dst[..body]);
+    use Direction::{Shuffle as Fwd, Unshuffle as Inv};
     // SAFETY: the kernels only need SSE2, which every x86-64 CPU has (it is part of the
     // target's baseline); they are otherwise safe code.
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     unsafe {
-        match elem_size {
-            2 => sse2::shuffle::<2>(src_body, dst_body, n),
-            4 => sse2::shuffle::<4>(src_body, dst_body, n),
-            8 => sse2::shuffle::<8>(src_body, dst_body, n),
-            16 => sse2::shuffle::<16>(src_body, dst_body, n),
-            _ => shuffle_scalar(elem_size, src_body, dst_body, 0, n),
+        match (elem_size, dir) {
+            (2, Fwd) => sse2::shuffle::<2>(s, d, n),
+            (4, Fwd) => sse2::shuffle::<4>(s, d, n),
+            (8, Fwd) => sse2::shuffle::<8>(s, d, n),
+            (16, Fwd) => sse2::shuffle::<16>(s, d, n),
+            (2, Inv) => sse2::unshuffle::<2>(s, d, n),
+            (4, Inv) => sse2::unshuffle::<4>(s, d, n),
+            (8, Inv) => sse2::unshuffle::<8>(s, d, n),
+            (16, Inv) => sse2::unshuffle::<16>(s, d, n),
+            (_, Fwd) => shuffle_scalar(elem_size, s, d, 0, n),
+            (_, Inv) => unshuffle_scalar(elem_size, s, d, 0, n),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    match elem_size {
-        2 => shuffle_words::<2>(src_body, dst_body, n),
-        4 => shuffle_words::<4>(src_body, dst_body, n),
-        8 => shuffle_words::<8>(src_body, dst_body, n),
-        16 => shuffle_sse2::<16>(src_body, dst_body, n),
-        _ => shuffle_scalar(elem_size, src_body, dst_body, 0, n),
-    }
-    dst[body..].copy_from_slice(&src[body..]);
-}
-
-/// Inverts [`shuffle`]: `unshuffle(e, shuffled, out)` restores the original bytes.
-///
-/// # Panics
-/// If `src.len() != dst.len()` or `elem_size == 0`.
-pub fn unshuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
-    assert_eq!(src.len(), dst.len(), "unshuffle buffers differ in length");
-    assert!(elem_size > 0, "element size is zero");
-    let n = src.len() / elem_size;
-    let body = n * elem_size;
-    if elem_size == 1 || n == 0 {
-        dst.copy_from_slice(src);
-        return;
-    }
-    let (src_body, dst_body) = (&src[..body], &mut dst[..body]);
-    // SAFETY: the kernels only need SSE2, which every x86-64 CPU has (it is part of the
-    // target's baseline); they are otherwise safe code.
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    unsafe {
-        match elem_size {
-            2 => sse2::unshuffle::<2>(src_body, dst_body, n),
-            4 => sse2::unshuffle::<4>(src_body, dst_body, n),
-            8 => sse2::unshuffle::<8>(src_body, dst_body, n),
-            16 => sse2::unshuffle::<16>(src_body, dst_body, n),
-            _ => unshuffle_scalar(elem_size, src_body, dst_body, 0, n),
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    match elem_size {
-        2 => unshuffle_sse2::<2>(src_body, dst_body, n),
-        4 => unshuffle_words::<4>(src_body, dst_body, n),
-        8 => unshuffle_words::<8>(src_body, dst_body, n),
-        16 => unshuffle_sse2::<16>(src_body, dst_body, n),
-        _ => unshuffle_scalar(elem_size, src_body, dst_body, 0, n),
+    match (elem_size, dir) {
+        (2, Fwd) => shuffle_words::<2>(s, d, n),
+        (4, Fwd) => shuffle_words::<4>(s, d, n),
+        (8, Fwd) => shuffle_words::<8>(s, d, n),
+        (16, Fwd) => shuffle_tiles::<16>(s, d, n),
+        (2, Inv) => unshuffle_tiles::<2>(s, d, n),
+        (4, Inv) => unshuffle_words::<4>(s, d, n),
+        (8, Inv) => unshuffle_words::<8>(s, d, n),
+        (16, Inv) => unshuffle_tiles::<16>(s, d, n),
+        (_, Fwd) => shuffle_scalar(elem_size, s, d, 0, n),
+        (_, Inv) => unshuffle_scalar(elem_size, s, d, 0, n),
     }
     dst[body..].copy_from_slice(&src[body..]);
 }
