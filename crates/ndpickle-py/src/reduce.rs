@@ -290,11 +290,17 @@ impl ArrayReducer {
         if let Some(opts) = &self.opts {
             if obj.get_type().is(ndarray_type(py)?) {
                 let array = obj.cast::<PyUntypedArray>()?;
-                if let Some(reduced) = self.view_of_sent(array)? {
+                // Only arrays large enough to be remembered or looked up take part.
+                let span = Self::span(array)?.filter(|s| s.end - s.start >= SHARE_MIN);
+                if let Some(span) = &span
+                    && let Some(reduced) = self.view_of_sent(array, span)?
+                {
                     return Ok(reduced.into_any());
                 }
                 if let Some(reduced) = reduce_numpy(array, opts)? {
-                    self.remember(array);
+                    if let Some(span) = &span {
+                        self.remember(array, span);
+                    }
                     return Ok(reduced.into_any());
                 }
             } else if let Ok(descr) = obj.cast::<PyArrayDescr>()
@@ -310,9 +316,18 @@ impl ArrayReducer {
     }
 }
 
+/// Where an array's elements are: the address range they span, the offset of element zero
+/// in it, and whether the memory is read-only.
+struct Span {
+    start: usize,
+    end: usize,
+    zero: usize,
+    readonly: bool,
+}
+
 impl ArrayReducer {
-    /// The address range of `array`'s elements, when it holds plain data.
-    fn span(array: &Bound<'_, PyUntypedArray>) -> PyResult<Option<(usize, usize, usize)>> {
+    /// The [`Span`] of `array`'s elements, when it holds plain data.
+    fn span(array: &Bound<'_, PyUntypedArray>) -> PyResult<Option<Span>> {
         let mem = ArrayMemory::of(array);
         if !mem.is_plain_data() || mem.itemsize == 0 {
             return Ok(None);
@@ -322,26 +337,25 @@ impl ArrayReducer {
         Ok(extent.map(|ext| {
             let region = mem.extent_bytes(ext);
             let start = region.as_ptr() as usize;
-            (start, start + region.len(), (-ext.low) as usize)
+            Span {
+                start,
+                end: start + region.len(),
+                zero: (-ext.low) as usize,
+                readonly: !mem.writeable,
+            }
         }))
     }
 
     /// Remembers a C-contiguous array just sent, so that views into it can refer to it.
-    fn remember(&self, array: &Bound<'_, PyUntypedArray>) {
+    fn remember(&self, array: &Bound<'_, PyUntypedArray>, span: &Span) {
         if !array.is_c_contiguous() {
             return;
         }
-        let Ok(Some((start, end, _))) = Self::span(array) else {
-            return;
-        };
-        if end - start < SHARE_MIN {
-            return;
-        }
-        let readonly = !ArrayMemory::of(array).writeable;
         if let Ok(mut sent) = self.sent.lock() {
-            let longer = sent.get(&start).is_none_or(|(e, _, _)| *e < end);
+            let longer = sent.get(&span.start).is_none_or(|(e, _, _)| *e < span.end);
             if longer {
-                sent.insert(start, (end, readonly, array.clone().into_any().unbind()));
+                let obj = array.clone().into_any().unbind();
+                sent.insert(span.start, (span.end, span.readonly, obj));
             }
         }
     }
@@ -351,19 +365,13 @@ impl ArrayReducer {
     fn view_of_sent<'py>(
         &self,
         array: &Bound<'py, PyUntypedArray>,
+        span: &Span,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let py = array.py();
-        let Some((start, end, zero)) = Self::span(array)? else {
-            return Ok(None);
-        };
-        if end - start < SHARE_MIN {
-            return Ok(None);
-        }
-        let readonly = !ArrayMemory::of(array).writeable;
         let base = match self.sent.lock() {
-            Ok(sent) => match sent.range(..=start).next_back() {
+            Ok(sent) => match sent.range(..=span.start).next_back() {
                 Some((&b_start, (b_end, b_readonly, obj)))
-                    if *b_end >= end && *b_readonly == readonly && !obj.is(array) =>
+                    if *b_end >= span.end && *b_readonly == span.readonly && !obj.is(array) =>
                 {
                     Some((b_start, obj.clone_ref(py)))
                 }
@@ -377,7 +385,7 @@ impl ArrayReducer {
         let mem = ArrayMemory::of(array);
         let shape = PyTuple::new(py, mem.shape)?;
         let strides = PyTuple::new(py, mem.strides)?;
-        let offset = start - b_start + zero;
+        let offset = span.start - b_start + span.zero;
         let args = (shape, mem.dtype.clone(), base, offset, strides, "C").into_pyobject(py)?;
         PyTuple::new(py, [ndarray_type(py)?.as_any(), args.as_any()]).map(Some)
     }
