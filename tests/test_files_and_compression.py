@@ -648,12 +648,17 @@ def measure(what: str, path: Path) -> dict:
     return json.loads(r.stdout)
 
 
-@pytest.fixture(scope="module")
-def gib_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gib") / "gib.pkl"
-    stats = measure("dump", path)
+def _dumped_gib(tmp_path_factory, what: str):
+    """A 1 GiB file written by the `measure` mode `what`, with that dump's statistics."""
+    path = tmp_path_factory.mktemp(what) / f"{what}.pkl"
+    stats = measure(what, path)
     yield path, stats
     path.unlink()
+
+
+@pytest.fixture(scope="module")
+def gib_file(tmp_path_factory):
+    yield from _dumped_gib(tmp_path_factory, "dump")
 
 
 @pytest.mark.slow
@@ -686,10 +691,7 @@ def test_mmap_load_1gib_under_10ms(gib_file, mode):
 
 @pytest.fixture(scope="module")
 def gib_compressed_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gibz") / "gibz.pkl"
-    stats = measure("cdump", path)
-    yield path, stats
-    path.unlink()
+    yield from _dumped_gib(tmp_path_factory, "cdump")
 
 
 @pytest.mark.slow
