@@ -43,10 +43,12 @@ pub(crate) fn dtype_call(args: &[Value], state: Option<&Value>) -> Result<DType,
     }
     let align = args.get(1).is_some_and(truthy);
     let base = spec_to_dtype(&args[0], align)?;
-    match state {
-        None | Some(Value::None) => Ok(base),
-        Some(s) => apply_state(base, s),
-    }
+    let dtype = match state {
+        None | Some(Value::None) => base,
+        Some(s) => apply_state(base, s)?,
+    };
+    dtype.check_numpy_limits().map_err(bad_dtype)?;
+    Ok(dtype)
 }
 
 /// A dtype from anything `numpy.dtype()` accepts that ndpickle models: a string, a dtype,
