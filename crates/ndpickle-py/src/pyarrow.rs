@@ -577,12 +577,12 @@ impl<'py> ArrayParts<'py> {
             }
         }
         // Arrow C++ asserts (aborts) when a map's entries have nulls, before validation.
-        if ty.is_instance(&pa.getattr("MapType")?)? {
-            if let Some(entries) = self.children.first() {
-                let nulls: i64 = entries.getattr("null_count")?.extract()?;
-                if nulls != 0 {
-                    return Err(refused(g, "a map's entries cannot have nulls"));
-                }
+        if ty.is_instance(&pa.getattr("MapType")?)?
+            && let Some(entries) = self.children.first()
+        {
+            let nulls: i64 = entries.getattr("null_count")?.extract()?;
+            if nulls != 0 {
+                return Err(refused(g, "a map's entries cannot have nulls"));
             }
         }
         pa.getattr("Array")?.call_method1(
