@@ -11,7 +11,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pytest
@@ -35,7 +35,7 @@ def dumps(obj: Any, protocol: int = 5) -> bytes:
     return pickle.dumps(obj, protocol=protocol)
 
 
-def refused(data: bytes, match: str = "", **kw: Any) -> ndpickle.DecodeError:
+def refused(data: bytes, match: Optional[str] = None, **kw: Any) -> ndpickle.DecodeError:
     with pytest.raises(ndpickle.DecodeError, match=match) as info:
         ndpickle.safe_loads(data, **kw)
     return info.value
@@ -122,7 +122,10 @@ def test_writable_copies_are_charged_to_max_alloc_bytes() -> None:
 
 
 def test_zero_dim_out_of_band_buffers() -> None:
-    data = dumps(Call(np.ndarray, (), np.dtype("<f8"), pickle.PickleBuffer(b"\0" * 8), 0, None))
+    oob: list[pickle.PickleBuffer] = []
+    obj = Call(np.ndarray, (), np.dtype("<f8"), pickle.PickleBuffer(b"\0" * 8), 0, None)
+    data = pickle.dumps(obj, protocol=5, buffer_callback=oob.append)
+    assert len(oob) == 1
     for buf in (np.float64(2.5), np.array(2.5)):
         a = ndpickle.safe_loads(data, buffers=[buf])
         assert a.shape == () and a[()] == 2.5
