@@ -13,7 +13,8 @@ Cases (each with 2 worker processes, already started and warmed up):
 Peers: the standard ``concurrent.futures.ProcessPoolExecutor`` (same start method), joblib
 (loky backend, auto-memmapping of large arguments, its default) and, if ``ray`` is
 importable, Ray (``ray.put`` of the argument + a task; a task returning the array, read with
-``ray.get``), started on loopback with ``ray.init(num_cpus=2, include_dashboard=False)``.
+``ray.get``), started on loopback with ``ray.init(num_cpus=2, include_dashboard=False)`` (and a 1.5 GiB
+object store).
 Times are the minimum of N runs (``time.perf_counter``), taken in turns so that load on the
 machine hits every peer alike; ratio = peer time / ndpickle time (> 1: ndpickle faster).
 """
@@ -59,16 +60,34 @@ def warm(pool: concurrent.futures.Executor) -> None:
     list(pool.map(total, [np.ones(4)] * (4 * WORKERS)))
 
 
+class Fresh:
+    """The argument array, changed in one element before every run (outside the timing):
+    each run sends new data, as real tasks do, so that no peer can reuse an earlier copy
+    (joblib names its memmaps by a hash of the contents and reuses them)."""
+
+    def __init__(self, n: int) -> None:
+        self.data = np.random.default_rng(0).random(n)
+        self.runs = 0
+        self.expected = 0.0
+
+    def next(self) -> None:
+        self.runs += 1
+        self.data[0] = self.runs
+        self.expected = float(self.data.sum())
+
+
 def time_pools(
     pools: dict[str, concurrent.futures.Executor],
     runs: dict[str, Callable[[concurrent.futures.Executor], Any]],
     repeat: int,
+    fresh: Fresh,
 ) -> dict[tuple[str, str], float]:
     """Best time of each case on each pool, running the pools in turns."""
     best: dict[tuple[str, str], float] = {}
     for case, fn in runs.items():
         for _ in range(repeat):
             for name, pool in pools.items():
+                fresh.next()
                 t = time.perf_counter()
                 fn(pool)
                 dt = time.perf_counter() - t
@@ -86,13 +105,13 @@ def main() -> None:
     args = ap.parse_args()
 
     n = args.mib * (1 << 20) // 8
-    data = np.random.default_rng(0).random(n)
-    expected = float(data.sum())
+    fresh = Fresh(n)
     tiny = np.arange(8.0)
     ctx = multiprocessing.get_context()
 
     def argument(pool: concurrent.futures.Executor) -> None:
-        assert abs(pool.submit(total, data).result() - expected) <= 1e-6 * abs(expected)
+        got = pool.submit(total, fresh.data).result()
+        assert abs(got - fresh.expected) <= 1e-9 * fresh.expected
 
     def result(pool: concurrent.futures.Executor) -> None:
         r = pool.submit(make, n).result()
@@ -111,11 +130,12 @@ def main() -> None:
         pools: dict[str, concurrent.futures.Executor] = {"ndpickle.futures": ours, "stock": stock}
         for p in pools.values():
             warm(p)
-        big = time_pools(pools, {"argument": argument, "result": result}, args.repeat)
+        big = time_pools(pools, {"argument": argument, "result": result}, args.repeat, fresh)
         smalls = time_pools(
             pools,
             {f"{args.tasks} small tasks (int)": small_ints, f"{args.tasks} small tasks (8 float64)": small_arrays},
             args.repeat,
+            fresh,
         )
     times = {**big, **smalls}
 
@@ -123,18 +143,26 @@ def main() -> None:
     import joblib
     from joblib import Parallel, delayed
 
+    def best_of(fn: Callable[[], Any]) -> float:
+        best = float("inf")
+        for _ in range(args.repeat):
+            fresh.next()
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        return best
+
     with Parallel(n_jobs=WORKERS, backend="loky") as par:
         par(delayed(total)(np.ones(4)) for _ in range(4 * WORKERS))
-        for case, fn in {
-            "argument": lambda: par([delayed(total)(data)])[0],
-            "result": lambda: touch(par([delayed(make)(n)])[0]),
-        }.items():
-            best = float("inf")
-            for _ in range(args.repeat):
-                t = time.perf_counter()
-                fn()
-                best = min(best, time.perf_counter() - t)
-            times[(case, f"joblib {joblib.__version__} (loky)")] = best
+
+        def joblib_argument() -> None:
+            got = par([delayed(total)(fresh.data)])[0]
+            assert abs(got - fresh.expected) <= 1e-9 * fresh.expected
+
+        times[("argument", f"joblib {joblib.__version__} (loky)")] = best_of(joblib_argument)
+        times[("result", f"joblib {joblib.__version__} (loky)")] = best_of(
+            lambda: touch(par([delayed(make)(n)])[0])
+        )
 
     if not args.no_ray:
         try:
@@ -142,22 +170,26 @@ def main() -> None:
         except ImportError:
             ray = None
         if ray is not None:
-            ray.init(num_cpus=WORKERS, include_dashboard=False, _node_ip_address="127.0.0.1",
-                     log_to_driver=False)
+            ray.init(
+                num_cpus=WORKERS,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                object_store_memory=3 << 29,  # 1.5 GiB: room for the 256 MiB objects
+                log_to_driver=False,
+            )
             try:
                 rtotal = ray.remote(total)
                 rmake = ray.remote(make)
                 ray.get([rtotal.remote(np.ones(4)) for _ in range(4 * WORKERS)])
-                for case, fn in {
-                    "argument": lambda: ray.get(rtotal.remote(ray.put(data))),
-                    "result": lambda: touch(ray.get(rmake.remote(n))),
-                }.items():
-                    best = float("inf")
-                    for _ in range(args.repeat):
-                        t = time.perf_counter()
-                        fn()
-                        best = min(best, time.perf_counter() - t)
-                    times[(case, f"ray {ray.__version__}")] = best
+
+                def ray_argument() -> None:
+                    got = ray.get(rtotal.remote(ray.put(fresh.data)))
+                    assert abs(got - fresh.expected) <= 1e-9 * fresh.expected
+
+                times[("argument", f"ray {ray.__version__}")] = best_of(ray_argument)
+                times[("result", f"ray {ray.__version__}")] = best_of(
+                    lambda: touch(ray.get(rmake.remote(n)))
+                )
             finally:
                 ray.shutdown()
 

@@ -62,7 +62,7 @@ import weakref
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from types import BuiltinFunctionType, FunctionType
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -195,25 +195,48 @@ class _Result(_shm.Shipment):
         return self.prefix
 
 
-def _ship_result(result: Any, spec: tuple[str, int, bool], task: int) -> Any:
+class _Spec(NamedTuple):
+    """What a pool's workers need to know to send results: set once per worker."""
+
+    base: str  # the pool's segment name prefix
+    threshold: int
+    writable: bool
+
+
+# In a worker: its pool's spec (set by _init_worker before the first task).
+_worker_spec: Optional[_Spec] = None
+
+
+def _init_worker(
+    spec: _Spec, initializer: Optional[Callable[..., object]], initargs: tuple[Any, ...]
+) -> None:
+    """The initializer of every worker: records the pool's spec, then runs the user's."""
+    global _worker_spec
+    _worker_spec = spec
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _ship_result(result: Any, task: int) -> Any:
     """What the worker returns for ``result``: itself if it is plain, else a :class:`_Result`."""
-    base, threshold, writable = spec
-    if type(result) in _SCALARS or _is_plain((result,), threshold):
+    spec = _worker_spec
+    assert spec is not None, "not in a worker of ndpickle.futures.ProcessPoolExecutor"
+    if type(result) in _SCALARS or _is_plain((result,), spec.threshold):
         return result
-    return _Result(result, f"{base}{task:x}{_RESULT}", threshold, writable)
+    return _Result(result, f"{spec.base}{task:x}{_RESULT}", spec.threshold, spec.writable)
 
 
-def _run_call(call: Any, spec: tuple[str, int, bool], task: int) -> Any:
+def _run_call(call: Any, task: int) -> Any:
     """Runs in the worker: the call that arrived through shared memory."""
     if isinstance(call, _Unreceived):
         raise call.error from _RemoteLoadTraceback(call.tb)
     fn, args, kwargs = call
-    return _ship_result(fn(*args, **kwargs), spec, task)
+    return _ship_result(fn(*args, **kwargs), task)
 
 
-def _run_plain(spec: tuple[str, int, bool], task: int, fn: Callable[..., Any], *args: Any) -> Any:
+def _run_plain(task: int, fn: Callable[..., Any], *args: Any) -> Any:
     """Runs in the worker: a call whose arguments took the standard pickle path."""
-    return _ship_result(fn(*args), spec, task)
+    return _ship_result(fn(*args), task)
 
 
 class _Orphans:
@@ -242,11 +265,12 @@ class _Orphans:
 class _Finish:
     """Done-callback of a task's future: unlinks what the task left in shared memory."""
 
-    __slots__ = ("call", "result_prefix", "orphans")
+    __slots__ = ("call", "base", "task", "orphans")
 
-    def __init__(self, call: Optional[_Call], result_prefix: str, orphans: _Orphans) -> None:
+    def __init__(self, call: Optional[_Call], base: str, task: int, orphans: _Orphans) -> None:
         self.call = call
-        self.result_prefix = result_prefix
+        self.base = base
+        self.task = task
         self.orphans = orphans
 
     def __call__(self, future: concurrent.futures.Future[Any]) -> None:
@@ -254,7 +278,7 @@ class _Finish:
         if call is not None:
             call.close()
         if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
-            self.orphans.add(self.result_prefix)
+            self.orphans.add(f"{self.base}{self.task:x}{_RESULT}")
 
 
 class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
@@ -280,18 +304,19 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         writable: bool = False,
     ) -> None:
         threshold = _shm.check_threshold(shm_threshold)
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._ndp_spec = _Spec("/ndp" + os.urandom(5).hex(), threshold, bool(writable))
         super().__init__(
             max_workers,
             mp_context,
-            initializer,
-            initargs,
+            _init_worker,
+            (self._ndp_spec, initializer, initargs),
             max_tasks_per_child=max_tasks_per_child,
         )
         # Workers must report to this process's resource tracker; forked ones would start
         # their own if it were not running before the first fork.
         _shm.ensure_tracker()
-        self._ndp_base = "/ndp" + os.urandom(5).hex()
-        self._ndp_spec = (self._ndp_base, threshold, bool(writable))
         self._ndp_tasks = itertools.count()
         self._ndp_orphans = _Orphans()
         weakref.finalize(self, self._ndp_orphans.sweep)
@@ -300,14 +325,14 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         """Schedules ``fn(*args, **kwargs)`` in a worker and returns its future."""
         task = next(self._ndp_tasks)
         spec = self._ndp_spec
-        if not kwargs and _is_plain((fn, *args), spec[1]):
+        if not kwargs and _is_plain((fn, *args), spec.threshold):
             call = None
-            future = super().submit(_run_plain, spec, task, fn, *args)
+            future = super().submit(_run_plain, task, fn, *args)
         else:
-            base, threshold, writable = spec
-            call = _Call((fn, args, kwargs), f"{base}{task:x}{_PARAMS}", threshold, writable)
-            future = super().submit(_run_call, call, spec, task)
-        future.add_done_callback(_Finish(call, f"{spec[0]}{task:x}{_RESULT}", self._ndp_orphans))
+            prefix = f"{spec.base}{task:x}{_PARAMS}"
+            call = _Call((fn, args, kwargs), prefix, spec.threshold, spec.writable)
+            future = super().submit(_run_call, call, task)
+        future.add_done_callback(_Finish(call, spec.base, task, self._ndp_orphans))
         return future
 
     submit.__doc__ = concurrent.futures.ProcessPoolExecutor.submit.__doc__
