@@ -61,17 +61,20 @@ def warm(pool: concurrent.futures.Executor) -> None:
 
 
 class Fresh:
-    """The argument array, changed in one element before every run (outside the timing):
-    each run sends new data, as real tasks do, so that no peer can reuse an earlier copy
-    (joblib names its memmaps by a hash of the contents and reuses them)."""
+    """A new argument array before every run (made outside the timing): each run sends new
+    data, as real tasks do. (Mutating one array in place is not enough: joblib then sends
+    the memmap it made for that array before, with the old contents.)"""
 
     def __init__(self, n: int) -> None:
-        self.data = np.random.default_rng(0).random(n)
+        self.base = np.random.default_rng(0).random(n)
+        self.data = self.base
         self.runs = 0
         self.expected = 0.0
 
     def next(self) -> None:
         self.runs += 1
+        self.data = None  # type: ignore[assignment]  # free the last one first
+        self.data = self.base.copy()
         self.data[0] = self.runs
         self.expected = float(self.data.sum())
 
@@ -82,11 +85,13 @@ def time_pools(
     repeat: int,
     fresh: Fresh,
 ) -> dict[tuple[str, str], float]:
-    """Best time of each case on each pool, running the pools in turns."""
+    """Best time of each case on each pool, running the pools in turns (in alternating
+    order, so that neither always runs first)."""
     best: dict[tuple[str, str], float] = {}
     for case, fn in runs.items():
-        for _ in range(repeat):
-            for name, pool in pools.items():
+        for r in range(repeat):
+            turn = list(pools.items())
+            for name, pool in turn if r % 2 == 0 else turn[::-1]:
                 fresh.next()
                 t = time.perf_counter()
                 fn(pool)

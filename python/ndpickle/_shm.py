@@ -38,7 +38,7 @@ from multiprocessing import resource_tracker
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Callable, Optional
 
-import _posixshmem
+import _posixshmem  # type: ignore[import-not-found]  # CPython's, behind shared_memory
 
 from . import Pickler
 
