@@ -12,12 +12,15 @@ import concurrent.futures
 import mmap
 import multiprocessing
 import os
+import pickle
+import resource
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from concurrent.futures import BrokenExecutor, CancelledError
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -469,6 +472,65 @@ def test_submit_after_shutdown():
     p.shutdown()
     with pytest.raises(RuntimeError, match="after shutdown"):
         p.submit(total, np.ones(2))
+
+
+# -- the transport's error paths -------------------------------------------------------
+
+
+def limit_file_size(limit: int) -> None:
+    """Files (shared memory segments included) of this process may not grow past
+    ``limit``: writes fail with EFBIG instead of killing it with SIGXFSZ."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def test_result_that_cannot_be_written_fails_its_task():
+    # A worker whose segments cannot grow past 64 KiB: writing a 1 MiB result fails.
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(1, ctx, limit_file_size, (1 << 16,), shm_threshold=THRESHOLD) as p:
+        with pytest.raises(OSError) as info:
+            p.submit(make, 1 << 17).result()
+        assert info.value.errno == 27  # EFBIG
+        assert float(p.submit(make, 1 << 12).result().sum()) == 1.5 * (1 << 12)
+
+
+def pack_with_small_files(limit: int) -> None:
+    limit_file_size(limit)
+    try:
+        _shm.pack([np.ones(1 << 10), np.ones(1 << 17)], "/ndptest" + os.urandom(4).hex() + "_", 4096)
+    except OSError:
+        os._exit(0 if not ours() else 3)
+    os._exit(2)
+
+
+def test_argument_that_cannot_be_written_leaves_nothing():
+    child = multiprocessing.get_context("fork").Process(target=pack_with_small_files, args=(1 << 16,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0, "pack raised OSError and unlinked the segment it had made"
+
+
+def test_unpack_errors_unlink_everything():
+    data, segments = _shm.pack([np.ones(1 << 10), np.ones(1 << 11)], "/ndptest" + os.urandom(4).hex() + "_", 4096)
+    assert [n[1:] for n, _ in segments] <= sorted(ours())
+    (first, n0), second = segments
+    with pytest.raises(pickle.UnpicklingError, match="holds 8192 bytes, expected 8193"):
+        _shm.unpack(data, [(first, n0 + 1), second])
+    assert ours() == set(), "the failing segment and the ones after it are unlinked"
+    with pytest.raises(FileNotFoundError):
+        _shm.unpack(data, segments)
+    with pytest.raises(TypeError, match="shm_threshold"):
+        _shm.check_threshold(True)
+
+
+def test_readme_example(tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = readme.split("### Process pools", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(2048,) False"
 
 
 # -- ndpickle.multiprocessing ------------------------------------------------------------
