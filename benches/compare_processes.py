@@ -1,6 +1,6 @@
 """Process pools: ndpickle.futures.ProcessPoolExecutor against its peers, in one run, as one table.
 
-    python benches/compare_processes.py [--repeat N] [--mib M] [--tasks T] [--no-ray]
+    python benches/compare_processes.py [--repeat N] [--small-repeat S] [--mib M] [--tasks T] [--no-ray]
 
 Cases (each with 2 worker processes, already started and warmed up):
 
@@ -15,8 +15,8 @@ Peers: the standard ``concurrent.futures.ProcessPoolExecutor`` (same start metho
 importable, Ray (``ray.put`` of the argument + a task; a task returning the array, read with
 ``ray.get``), started on loopback with ``ray.init(num_cpus=2, include_dashboard=False)`` (and a 1.5 GiB
 object store).
-Times are the minimum of N runs (``time.perf_counter``), taken in turns so that load on the
-machine hits every peer alike; ratio = peer time / ndpickle time (> 1: ndpickle faster).
+Times are the minimum of N runs (``time.perf_counter``; 5 for the small tasks), taken in
+turns so that load on the machine hits every peer alike; ratio = peer time / ndpickle time (> 1: ndpickle faster).
 """
 
 from __future__ import annotations
@@ -83,16 +83,16 @@ def time_pools(
     pools: dict[str, concurrent.futures.Executor],
     runs: dict[str, Callable[[concurrent.futures.Executor], Any]],
     repeat: int,
-    fresh: Fresh,
+    prepare: Callable[[], None] = lambda: None,
 ) -> dict[tuple[str, str], float]:
     """Best time of each case on each pool, running the pools in turns (in alternating
-    order, so that neither always runs first)."""
+    order, so that neither always runs first); ``prepare`` runs before each, untimed."""
     best: dict[tuple[str, str], float] = {}
     for case, fn in runs.items():
         for r in range(repeat):
             turn = list(pools.items())
             for name, pool in turn if r % 2 == 0 else turn[::-1]:
-                fresh.next()
+                prepare()
                 t = time.perf_counter()
                 fn(pool)
                 dt = time.perf_counter() - t
@@ -104,6 +104,7 @@ def time_pools(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--small-repeat", type=int, default=5, help="runs of the small-task cases")
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--no-ray", action="store_true")
@@ -135,12 +136,11 @@ def main() -> None:
         pools: dict[str, concurrent.futures.Executor] = {"ndpickle.futures": ours, "stock": stock}
         for p in pools.values():
             warm(p)
-        big = time_pools(pools, {"argument": argument, "result": result}, args.repeat, fresh)
+        big = time_pools(pools, {"argument": argument, "result": result}, args.repeat, fresh.next)
         smalls = time_pools(
             pools,
             {f"{args.tasks} small tasks (int)": small_ints, f"{args.tasks} small tasks (8 float64)": small_arrays},
-            args.repeat,
-            fresh,
+            args.small_repeat,
         )
     times = {**big, **smalls}
 
@@ -206,7 +206,7 @@ def main() -> None:
                 rows.append((case, peer, t, None if peer == "ndpickle.futures" else t / mine))
 
     print(f"{args.mib} MiB float64, {WORKERS} workers, start method {ctx.get_start_method()}, "
-          f"best of {args.repeat}, {os.cpu_count()} cores")
+          f"best of {args.repeat} ({args.small_repeat} for small tasks), {os.cpu_count()} cores")
     print()
     print("| case | pool | time (s) | ratio (peer / ndpickle) |")
     print("|---|---|---:|---:|")

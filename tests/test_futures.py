@@ -290,6 +290,20 @@ def echo_args(*args, **kwargs):
     return args, kwargs
 
 
+def test_which_calls_count_as_plain():
+    from ndpickle.futures import _is_plain
+
+    big, small = np.ones(1 << 17), np.ones(3)
+    assert _is_plain((total, 1, "s", b"b", None, (2.0, [3j]), {"k": small}), 1 << 20)
+    assert not _is_plain((total, big), 1 << 20)
+    assert not _is_plain((big.sum,), 1 << 20), "a bound method pickles its array"
+    assert _is_plain((len, print), 1 << 20)
+    assert not _is_plain((total, list(range(100))), 1 << 20), "too long to look through"
+    assert not _is_plain((total, np.array([None, big], dtype=object)), 1 << 20)
+    assert not _is_plain((total, np.ones(3).view(np.matrix)), 1 << 20)
+    assert not _is_plain((total, memoryview(b"x")), 1 << 20)
+
+
 def test_exception_propagates_with_traceback(pool):
     f = pool.submit(fail, np.ones((32, 32)))
     with pytest.raises(ValueError, match=r"bad shape \(32, 32\)") as info:

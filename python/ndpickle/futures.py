@@ -61,7 +61,7 @@ import traceback
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from types import BuiltinFunctionType, FunctionType
+from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
@@ -99,13 +99,19 @@ def _is_plain(objs: tuple[Any, ...], threshold: int) -> bool:
         x = stack.pop()
         t = type(x)
         if t in _SCALARS or t in _CALLABLES:
+            if t is BuiltinFunctionType and not isinstance(x.__self__, (ModuleType, type(None))):
+                stack.append(x.__self__)  # a bound method (array.sum): pickles its object
             continue
         if t is tuple or t is list:
+            if len(x) > budget:
+                return False
             stack.extend(x)
         elif t is np.ndarray:
             if x.nbytes >= threshold or x.dtype.hasobject:
                 return False
         elif t is dict:
+            if 2 * len(x) > budget:
+                return False
             stack.extend(x.keys())
             stack.extend(x.values())
         elif t is partial:
@@ -221,7 +227,13 @@ def _ship_result(result: Any, task: int) -> Any:
     """What the worker returns for ``result``: itself if it is plain, else a :class:`_Result`."""
     spec = _worker_spec
     assert spec is not None, "not in a worker of ndpickle.futures.ProcessPoolExecutor"
-    if type(result) in _SCALARS or _is_plain((result,), spec.threshold):
+    t = type(result)
+    if t in _SCALARS:
+        return result
+    if t is np.ndarray:
+        if result.nbytes < spec.threshold and not result.dtype.hasobject:
+            return result
+    elif _is_plain((result,), spec.threshold):
         return result
     return _Result(result, f"{spec.base}{task:x}{_RESULT}", spec.threshold, spec.writable)
 
