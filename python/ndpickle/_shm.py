@@ -97,7 +97,11 @@ def _create(name: str, data: memoryview) -> None:
     Raises ``FileExistsError`` if the name is taken; unlinks the segment on any failure."""
     fd = _posixshmem.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
     try:
-        resource_tracker.register(name, _RTYPE)
+        try:
+            resource_tracker.register(name, _RTYPE)
+        except BaseException:
+            _posixshmem.shm_unlink(name)  # not registered: nothing to unregister
+            raise
         try:
             # write(2) rather than a mapping: a full /dev/shm is an OSError (ENOSPC), not
             # a SIGBUS, and the pages are filled without faulting them into this process.
