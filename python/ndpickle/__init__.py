@@ -446,7 +446,7 @@ def deserialize(header: dict[str, Any], frames: list[Any]) -> Any:
 
 
 def safe_loads(
-    data: Any, *, buffers: Optional[Iterable[Any]] = None, **limits: int
+    data: Any, *, buffers: Optional[Iterable[Any]] = None, strict: bool = False, **limits: int
 ) -> Any:
     """Load a pickle without running any code.
 
@@ -467,17 +467,29 @@ def safe_loads(
     - ``max_memo_entries``: most memo entries (1 000 000);
     - ``max_copied_bytes``: most bytes duplicated because the stream refers to a value
       more than once (256 MiB);
-    - ``max_alloc_bytes``: most bytes allocated for values, decompressed data included
-      (4 GiB);
+    - ``max_alloc_bytes``: most bytes allocated for values, decompressed data and
+      writable copies included (256 MiB + 4 × the input's bytes, pickle and buffers);
     - ``max_decompressed_bytes``: most bytes one compressed buffer may decompress to
       (4 GiB).
 
     An unknown name raises ``TypeError``; an out-of-range value ``ValueError``.
+
+    ``strict=True`` also refuses bytes after the pickle's ``STOP`` opcode (a second pickle
+    stacked behind the first is a way to hide data from scanners); by default they are
+    ignored, as ``pickle.loads`` ignores them.
     """
-    return _native.safe_loads(data, None if buffers is None else list(buffers), limits or None)
+    return _native.safe_loads(
+        data, None if buffers is None else list(buffers), limits or None, strict
+    )
 
 
-def safe_load(file: _PathOrFile, *, buffers: Optional[Iterable[Any]] = None, **limits: int) -> Any:
+def safe_load(
+    file: _PathOrFile,
+    *,
+    buffers: Optional[Iterable[Any]] = None,
+    strict: bool = False,
+    **limits: int,
+) -> Any:
     """:func:`safe_loads` on the contents of a binary file object or a path.
 
     A path is memory-mapped (read-only), so arrays stored in-band view the file's pages
@@ -491,4 +503,4 @@ def safe_load(file: _PathOrFile, *, buffers: Optional[Iterable[Any]] = None, **l
                 data = f.read()
     else:
         data = file.read()
-    return safe_loads(data, buffers=buffers, **limits)
+    return safe_loads(data, buffers=buffers, strict=strict, **limits)

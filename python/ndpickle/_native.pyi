@@ -52,6 +52,7 @@ def safe_loads(
     data: Any,
     buffers: Optional[Sequence[Any]] = None,
     limits: Optional[dict[str, int]] = None,
+    strict: bool = False,
 ) -> Any:
     """Safe reader. ``limits`` keys: ``max_depth``, ``max_memo_entries``,
     ``max_copied_bytes``, ``max_alloc_bytes``, ``max_decompressed_bytes`` (non-negative

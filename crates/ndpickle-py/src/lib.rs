@@ -11,6 +11,7 @@ mod error;
 mod files;
 mod loads;
 mod mapped;
+mod pyarrow;
 mod reduce;
 
 pub use buffer::{Owner, RawBuffer};
