@@ -423,7 +423,7 @@ def test_result_segments_of_a_dead_worker_do_exist():
 def test_cancel_pending_tasks():
     big = np.ones(8192)
     with ProcessPoolExecutor(1, multiprocessing.get_context("fork"), shm_threshold=THRESHOLD) as p:
-        first = p.submit(slow, big, 0.5)
+        first = p.submit(slow, big, 1.0)
         rest = [p.submit(total, big) for _ in range(8)]
         cancelled = [f.cancel() for f in rest]
         assert cancelled[-1], "the last task was still pending"
@@ -439,7 +439,7 @@ def test_cancel_pending_tasks():
 def test_shutdown_cancel_futures():
     big = np.ones(8192)
     p = ProcessPoolExecutor(1, multiprocessing.get_context("fork"), shm_threshold=THRESHOLD)
-    first = p.submit(slow, big, 0.5)
+    first = p.submit(slow, big, 1.0)
     rest = [p.submit(total, big) for _ in range(8)]
     p.shutdown(wait=True, cancel_futures=True)
     assert first.result() == big.shape

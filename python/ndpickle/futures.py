@@ -147,7 +147,7 @@ def _receive_call(data: bytes, segments: _shm.Segments, writable: bool) -> Any:
     try:
         return _shm.unpack(data, segments, writable)
     except Exception as e:
-        return _Unreceived(e, "".join(traceback.format_exception(e)))
+        return _Unreceived(e, "".join(traceback.format_exception(type(e), e, e.__traceback__)))
 
 
 class _Call(_shm.Shipment):
@@ -319,12 +319,10 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._ndp_spec = _Spec("/ndp" + os.urandom(5).hex(), threshold, bool(writable))
+        # max_tasks_per_child exists from Python 3.11 on: passed only when given.
+        extra = {} if max_tasks_per_child is None else {"max_tasks_per_child": max_tasks_per_child}
         super().__init__(
-            max_workers,
-            mp_context,
-            _init_worker,
-            (self._ndp_spec, initializer, initargs),
-            max_tasks_per_child=max_tasks_per_child,
+            max_workers, mp_context, _init_worker, (self._ndp_spec, initializer, initargs), **extra
         )
         # Workers must report to this process's resource tracker; forked ones would start
         # their own if it were not running before the first fork.
