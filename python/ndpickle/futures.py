@@ -23,9 +23,9 @@ unlinks it at once. Smaller buffers travel in-band through the pool's pipes, as 
 
 Received arrays over shared memory are read-only views of their segment, alive as long as the
 array is. With ``writable=True`` they are writable private copy-on-write mappings instead
-(``MAP_PRIVATE``, on every POSIX platform): a write copies the touched page into the writing
-process and never reaches the sender. Arrays under the threshold arrive as ordinary writable
-copies either way.
+(``MAP_PRIVATE``, which POSIX systems provide; tested on Linux): a write copies the touched
+page into the writing process and never reaches the sender. Arrays under the threshold arrive
+as ordinary writable copies either way.
 
 Nothing is left in ``/dev/shm``: segments are unlinked by the receiver as soon as it opens
 them; the sender unlinks those of tasks that were cancelled or failed before a worker took
