@@ -17,6 +17,14 @@ Combining with cloudpickle (dynamic functions and classes by value, arrays by nd
 
 ``ndpickle.Pickler`` handles numpy arrays and hands every other object to the next
 ``reducer_override`` in the method resolution order (cloudpickle's here).
+
+Modules imported on request:
+
+- ``ndpickle.dask``: the ``"ndpickle"`` Dask serialization family;
+- ``ndpickle.futures``: ``ProcessPoolExecutor``, a ``concurrent.futures`` process pool whose
+  large array buffers travel through shared memory;
+- ``ndpickle.multiprocessing``: ``Shared``/``send``, the same transport for
+  ``multiprocessing`` pools, queues and pipes.
 """
 
 from __future__ import annotations
