@@ -53,6 +53,7 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "safe_deserialize",
     "safe_load",
     "safe_loads",
     "serialize",
@@ -481,6 +482,55 @@ def safe_loads(
     return _native.safe_loads(
         data, None if buffers is None else list(buffers), limits or None, strict
     )
+
+
+def safe_deserialize(
+    header: dict[str, Any], frames: list[Any], *, strict: bool = False, **limits: int
+) -> Any:
+    """Rebuild the object from :func:`serialize`'s ``(header, frames)`` without running any
+    code: the safe counterpart of :func:`deserialize`, for payloads from peers you do not
+    trust.
+
+    Accepts what :func:`safe_loads` accepts. Compressed frames (lz4, zstd, shuffled, in
+    blocks) are decompressed by the safe reader as the pickle takes them, within the same
+    ``limits`` (keyword arguments of :func:`safe_loads`); frames that arrive already
+    decompressed (Dask's transport applies the header's ``"compression"``) are recognised by
+    their length. A header that does not describe the frames, a frame of the wrong length and
+    every refusal of the reader raise :class:`DecodeError`, and nothing else.
+    """
+
+    def bad(msg: str) -> DecodeError:
+        return DecodeError(f"not a valid serialize() payload: {msg}")
+
+    if not isinstance(header, dict) or header.get("serializer") != "ndpickle":
+        raise bad("the header is not an ndpickle header")
+    if not isinstance(frames, (list, tuple)) or not frames:
+        raise bad("frames must be a non-empty list")
+    n = len(frames)
+    lengths = header.get("lengths")
+    infos = header.get("frame-info") or [None] * n
+    if not isinstance(lengths, (list, tuple)) or len(lengths) != n:
+        raise bad(f"the header describes {len(lengths) if isinstance(lengths, (list, tuple)) else 'no'} frames, got {n}")
+    if not isinstance(infos, (list, tuple)) or len(infos) != n:
+        raise bad("the header's frame-info does not match the frames")
+    buffers: list[tuple[Any, Optional[bytes]]] = []
+    for i in range(1, n):
+        frame, info, length = frames[i], infos[i], lengths[i]
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+            raise bad(f"frame {i}'s length is not a non-negative int")
+        if info is not None and not isinstance(info, (bytes, bytearray, memoryview)):
+            raise bad(f"frame {i}'s frame-info is not bytes")
+        try:
+            size = memoryview(frame).nbytes
+        except TypeError:
+            raise bad(f"frame {i} is not a buffer") from None
+        if info is not None and size != length:
+            buffers.append((frame, bytes(info)))
+        elif size != length:
+            raise DecodeError(f"frame {i} holds {size} bytes, the header says {length}")
+        else:
+            buffers.append((frame, None))
+    return _native.safe_deserialize(frames[0], buffers, limits or None, strict)
 
 
 def safe_load(

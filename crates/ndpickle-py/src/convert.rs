@@ -255,7 +255,12 @@ impl<'a> Converter<'a> {
             Value::Array(a) => self.shared_array(py, *a)?,
             Value::Scalar(a) => self.array(py, *a)?.get_item(())?,
             Value::DType(d) => dtype_to_numpy(py, &d)?,
-            Value::Global(g) => crate::pyarrow::global(py, &g)?,
+            // A bare callable is no data: valid numpy and pyarrow pickles only call them.
+            Value::Global(g) => {
+                return Err(decode_msg(DecodeErrorKind::Refused(format!(
+                    "{g} is a callable, not a value: the pickle names it without calling it"
+                ))));
+            }
             Value::Object(o) => crate::pyarrow::object(self, py, *o)?,
         })
     }

@@ -40,7 +40,7 @@ fn lib<'py>(py: Python<'py>, g: &Global) -> PyResult<Bound<'py, PyModule>> {
 }
 
 /// Resolves an allow-listed `pyarrow.lib` global; anything else is a `DecodeError`.
-pub(crate) fn global<'py>(py: Python<'py>, g: &Global) -> PyResult<Bound<'py, PyAny>> {
+fn global<'py>(py: Python<'py>, g: &Global) -> PyResult<Bound<'py, PyAny>> {
     let allowed = matches!(g.module.as_str(), "pyarrow.lib" | "pyarrow")
         && ndpickle::read::PYARROW_NAMES.contains(&g.name.as_str());
     if !allowed {
@@ -576,13 +576,19 @@ impl<'py> ArrayParts<'py> {
                 ));
             }
         }
-        // Arrow C++ asserts (aborts) when a map's entries have nulls, before validation.
+        // Arrow C++ asserts (aborts) when a map's entries or keys have nulls, before
+        // validation.
         if ty.is_instance(&pa.getattr("MapType")?)?
             && let Some(entries) = self.children.first()
         {
             let nulls: i64 = entries.getattr("null_count")?.extract()?;
             if nulls != 0 {
                 return Err(refused(g, "a map's entries cannot have nulls"));
+            }
+            let keys = entries.call_method1("field", (0,))?;
+            let nulls: i64 = keys.getattr("null_count")?.extract()?;
+            if nulls != 0 {
+                return Err(refused(g, "a map's keys cannot have nulls"));
             }
         }
         pa.getattr("Array")?.call_method1(
