@@ -1,8 +1,8 @@
 """The hostile corpus (``tests/hostile/``, rebuilt by ``tests/hostile/generate.py``, sources in
 ``tests/hostile/SOURCES.md``) through ``ndpickle.safe_loads`` and ``ndpickle.safe_load``.
 
-Every case is loaded in a watched subprocess (``tests/hostile/worker.py``, many cases per
-process): it must not crash (signal or abort), hang (a wall-clock limit per case, and a CPU
+Every case is loaded in a watched subprocess (``tests/hostile/worker.py``, forked from a
+multiprocessing fork server, many cases per process): it must not crash (signal or abort), hang (a wall-clock limit per case, and a CPU
 budget of 2 s per MB checked by the worker), or grow its RSS by more than ``RSS_CAP``; each
 load must raise ``ndpickle.DecodeError`` or return an object that is valid and usable (numpy
 arrays read in full, pyarrow objects ``validate(full=True)``'d and read), and must import
@@ -18,19 +18,16 @@ Run one directory and list every problem::
 
 from __future__ import annotations
 
-import json
 import os
-import selectors
 import signal
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
-WORKER = HOSTILE / "worker.py"
 # Most a load may grow the worker's resident memory (every corpus file is under 1 MB).
 RSS_CAP = 1 << 30
 # Address space the worker may map beyond what it has after importing numpy and pyarrow.
@@ -80,51 +77,62 @@ def _case_bytes(p: Path) -> int:
     return p.stat().st_size + sum(b.stat().st_size for b in p.parent.glob(p.stem + ".buf*"))
 
 
+_CTX = None
+
+
+def _context():  # type: ignore[no-untyped-def]
+    """A multiprocessing fork server with numpy, pyarrow and the worker imported, so that a
+    fresh worker after a crash costs a fork, not an interpreter start."""
+    global _CTX
+    if _CTX is None:
+        import multiprocessing
+
+        if str(HOSTILE) not in sys.path:
+            sys.path.insert(0, str(HOSTILE))
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["numpy", "pyarrow", "ml_dtypes", "ndpickle", "worker"])
+        _CTX = ctx
+    return _CTX
+
+
 def _run_batch(batch: list[Path]) -> tuple[dict[int, list[str]], int | None, str]:
     """Runs cases in one worker until it finishes or dies. Returns the problems of the
     cases it finished, the index of the case it was on when it died (or None) and why."""
-    env = dict(os.environ, PYTHONFAULTHANDLER="1")
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), str(AS_CAP)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stdin and proc.stdout and proc.stderr
-    proc.stdin.write("".join(f"{p}\n" for p in batch).encode())
-    proc.stdin.close()
-    os.set_blocking(proc.stdout.fileno(), False)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    ctx = _context()
+    import worker  # tests/hostile, put on sys.path by _context
+
+    recv, send = ctx.Pipe(duplex=False)
+    fd, err_path = tempfile.mkstemp(prefix="ndpickle-hostile-", suffix=".err")
+    os.close(fd)
+    proc = ctx.Process(target=worker.run_batch, args=([str(p) for p in batch], send, AS_CAP, err_path))
+    proc.start()
+    send.close()
     done: dict[int, list[str]] = {}
     current: int | None = None
     started = time.monotonic()
     cpu0 = 0.0
     base_rss = 0
-    pending = b""
     why = ""
+    eof = False
     try:
         while True:
-            for _ in sel.select(POLL):
-                chunk = proc.stdout.read()
-                if chunk:
-                    pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                msg = json.loads(line)
-                if "start" in msg:
-                    current = msg["start"]
+            while not eof and recv.poll(POLL):
+                try:
+                    msg = recv.recv()
+                except (EOFError, OSError):
+                    eof = True
+                    break
+                if msg[0] == "start":
+                    current = msg[1]
                     started = time.monotonic()
                     cpu0 = _cpu(proc.pid)
                     if not base_rss:
                         base_rss = _rss(proc.pid)
                 else:
-                    done[msg["done"]] = msg["problems"]
+                    done[msg[1]] = msg[2]
                     current = None
-            if proc.poll() is not None:
-                if pending.strip():
-                    continue
+            if eof or not proc.is_alive():
+                proc.join()
                 break
             if current is not None:
                 limit = CPU_BASE + CPU_PER_MB * _case_bytes(batch[current]) / 1e6
@@ -132,27 +140,23 @@ def _run_batch(batch: list[Path]) -> tuple[dict[int, list[str]], int | None, str
                 wall = time.monotonic() - started
                 if used > limit or wall > WALL_LIMIT:
                     why = f"hang: killed after {used:.1f} s of CPU, {wall:.0f} s of wall time"
-                    proc.kill()
-                    proc.wait()
                     break
                 rss = _rss(proc.pid)
                 if base_rss and rss - base_rss > RSS_CAP:
                     why = f"RSS grew by {(rss - base_rss) >> 20} MiB (cap {RSS_CAP >> 20} MiB)"
-                    proc.kill()
-                    proc.wait()
                     break
     finally:
-        sel.close()
-        if proc.poll() is None:
+        if proc.is_alive():
             proc.kill()
-            proc.wait()
-    err = proc.stderr.read().decode("utf-8", "replace")
-    proc.stderr.close()
-    proc.stdout.close()
-    if current is None and proc.returncode == 0:
+        proc.join()
+        recv.close()
+    with open(err_path, encoding="utf-8", errors="replace") as f:
+        err = f.read()
+    os.unlink(err_path)
+    if current is None and proc.exitcode == 0 and len(done) == len(batch):
         return done, None, ""
     if not why:
-        rc = proc.returncode
+        rc = proc.exitcode
         if rc is not None and rc < 0:
             why = f"crash: {signal.Signals(-rc).name}"
         else:
@@ -180,7 +184,7 @@ def run_cases(paths: list[Path], batch_size: int = 150) -> dict[Path, list[str]]
             todo = todo[len(batch) :]
             continue
         culprit = batch[died]
-        if len(batch) > 1 and why.startswith("crash"):
+        if died > 0 and why.startswith("crash"):
             alone_done, alone_died, alone_why = _run_batch([culprit])
             if alone_died is None:
                 why += "; alone it " + ("passes" if not alone_done[0] else "gives " + "; ".join(alone_done[0]))

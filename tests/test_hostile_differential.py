@@ -13,7 +13,8 @@ The hypothesis run happens in a subprocess (a crash fails the test and names the
 saved to a file before each load): 200 examples by default, 3000 in the ``slow`` test::
 
     python -m pytest -m slow tests/test_hostile_differential.py
-    python tests/test_hostile_differential.py 3000      # the same, directly
+    python tests/test_hostile_differential.py hostile-slow    # the same, directly
+    python tests/test_hostile_differential.py survey 1000     # list failure kinds, no stop
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from typing import Any, Optional
 import pytest
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_EXAMPLES = 200
-SLOW_EXAMPLES = 3000
+# Hypothesis profiles (registered in run_differential): "hostile-default" for the default
+# test run, "hostile-slow" for the slow one.
+PROFILES = {"hostile-default": 200, "hostile-slow": 3000}
 
 # Module prefixes and names the reference unpickler may resolve (the safe reader's
 # allow-list; see crates/ndpickle/src/read/allow.rs).
@@ -208,10 +210,6 @@ def _strategies() -> Any:
         hnp.byte_string_dtypes(max_len=6),
         byte_orders(hnp.unicode_string_dtypes(max_len=4)),
         hnp.nested_dtypes(max_itemsize=48),
-        st.builds(
-            lambda d, n: np.dtype((d, (n,))),
-            hnp.integer_dtypes(endianness="="), st.integers(1, 3),
-        ),
     )
     arrays = hnp.arrays(dtypes, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
 
@@ -224,7 +222,7 @@ def _strategies() -> Any:
             return a[::-1]
         if how == "step":
             return a[::2]
-        if how == "bcast":
+        if how == "bcast" and a.shape[0] >= 1:
             return np.broadcast_to(a[:1], (3,) + a.shape[1:])
         if how == "fortran":
             return np.asfortranarray(a)
@@ -232,7 +230,10 @@ def _strategies() -> Any:
 
     np_objs = st.builds(view, arrays, st.sampled_from(["", "T", "rev", "step", "bcast", "fortran"]))
     np_scalars = st.builds(lambda a: a.reshape(-1)[0] if a.size else a, hnp.arrays(hnp.scalar_dtypes(), 1))
-    np_dtypes = dtypes
+    np_dtypes = st.one_of(
+        dtypes,
+        st.builds(lambda d, n: np.dtype((d, (n,))), hnp.integer_dtypes(), st.integers(1, 3)),
+    )
 
     ints = st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), max_size=8)
     strs = st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=8)
@@ -322,8 +323,19 @@ def _mutate(data: bytes, buffers: Optional[list[bytes]], muts: list[tuple[str, i
     return bytes(b), buffers
 
 
-def run_differential(max_examples: int, last_path: str, survey: Optional[dict[str, Any]] = None) -> None:
-    """The hypothesis property, ``max_examples`` examples; each input is written to
+def _collect(printed: list[str]) -> list[str]:
+    """Runs the garbage collector and returns (and clears) what CPython printed meanwhile."""
+    import gc
+
+    gc.collect()
+    out = list(printed)
+    printed.clear()
+    return out
+
+
+def run_differential(profile: str, last_path: str, survey: Optional[dict[str, Any]] = None) -> None:
+    """The hypothesis property under ``profile`` (a name in ``PROFILES``, or a number of
+    examples); each input is written to
     ``last_path`` (pickle + buffers, pickled) before it is loaded. With ``survey`` (a dict),
     failures are collected there (one example per kind) instead of stopping the run."""
     import ml_dtypes  # noqa: F401 - imported as by a user of them
@@ -335,14 +347,26 @@ def run_differential(max_examples: int, last_path: str, survey: Optional[dict[st
     from worker import check_value
 
     objs, mutations = _strategies()
+    # Errors CPython prints instead of raising (PyErr_Print goes through sys.excepthook):
+    # "deallocated bytearray object has exported buffers" is a buffer released too late.
+    printed: list[str] = []
+    sys.excepthook = lambda t, v, tb: printed.append(f"{t.__name__}: {v}")
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        suppress_health_check=list(HealthCheck),
-    )
+    for name, n in PROFILES.items():
+        settings.register_profile(
+            name,
+            max_examples=n,
+            deadline=None,
+            database=None,
+            print_blob=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    if profile in PROFILES:
+        chosen = settings.get_profile(profile)
+    else:
+        chosen = settings(settings.get_profile("hostile-default"), max_examples=int(profile))
+
+    @chosen
     @given(
         obj=objs,
         proto=st.integers(2, 5),
@@ -372,6 +396,7 @@ def run_differential(max_examples: int, last_path: str, survey: Optional[dict[st
         with open(last_path, "wb") as f:
             pickle.dump((data, buffers), f)
         ref_err: Optional[BaseException] = None
+        printed.clear()
         ref: Any = None
         try:
             ref = ref_loads(data, buffers)
@@ -380,29 +405,49 @@ def run_differential(max_examples: int, last_path: str, survey: Optional[dict[st
             return  # a mutation the reference cannot afford either; nothing to compare
         except Exception as e:  # noqa: BLE001 - the reference refused; so must we
             ref_err = e
+        ref_printed = _collect(printed)
+        if ref_printed:
+            raise AssertionError(
+                f"after pickle.loads (ndpickle's decompress helpers), Python printed: {ref_printed[0][:300]}"
+            )
         try:
             got = ndpickle.safe_loads(data, buffers=buffers)
         except ndpickle.DecodeError:
+            after = _collect(printed)
+            if after:
+                raise AssertionError(f"after safe_loads refused, Python printed: {after[0][:300]}")
             return
         except BaseException as e:
             raise AssertionError(
                 f"safe_loads raised {type(e).__module__}.{type(e).__qualname__}: {e} "
                 f"(reference: {ref_err!r:.200})"
             ) from e
-        check_value(got)
+        try:
+            check_value(got)
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(
+                f"safe_loads returned an invalid object: {type(e).__qualname__}: {e} "
+                f"(reference: {ref_err!r:.200})"
+            ) from e
         if ref_err is not None:
             raise AssertionError(f"safe_loads returned {got!r:.200} where the reference failed: {ref_err!r:.300}")
-        same(got, ref)
+        try:
+            same(got, ref)
+        finally:
+            del got
+            safe_printed = _collect(printed)
+            if safe_printed:
+                raise AssertionError(f"after safe_loads, Python printed: {safe_printed[0][:300]}")
 
     prop()
 
 
-def _run_subprocess(examples: int, timeout: float) -> None:
+def _run_subprocess(profile: str, timeout: float) -> None:
     fd, last = tempfile.mkstemp(prefix="ndpickle-diff-", suffix=".pkl")
     os.close(fd)
     try:
         proc = subprocess.run(
-            [sys.executable, __file__, str(examples), last],
+            [sys.executable, __file__, profile, last],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -422,25 +467,25 @@ def _run_subprocess(examples: int, timeout: float) -> None:
 
 def test_differential_default() -> None:
     """200 examples: safe_loads equals the reference or raises DecodeError."""
-    _run_subprocess(DEFAULT_EXAMPLES, timeout=900)
+    _run_subprocess("hostile-default", timeout=900)
 
 
 @pytest.mark.slow
 def test_differential_slow() -> None:
     """3000 examples of the same."""
-    _run_subprocess(SLOW_EXAMPLES, timeout=7200)
+    _run_subprocess("hostile-slow", timeout=7200)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["survey"]:
     # Lists the kinds of failure among N examples, one input of each saved as survey-K.pkl.
     found: dict[str, Any] = {}
-    run_differential(int(sys.argv[2]), os.path.join(tempfile.gettempdir(), "ndpickle-diff-last.pkl"), found)
+    run_differential(sys.argv[2], os.path.join(tempfile.gettempdir(), "ndpickle-diff-last.pkl"), found)
     for k, (kind, (msg, case)) in enumerate(sorted(found.items())):
         path = os.path.join(tempfile.gettempdir(), f"ndpickle-diff-survey-{k}.pkl")
         with open(path, "wb") as f:
             pickle.dump(case, f)
         print(f"{kind}\n    {msg[:300]}\n    input: {path}")
 elif __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else SLOW_EXAMPLES
+    profile = sys.argv[1] if len(sys.argv) > 1 else "hostile-slow"
     last = sys.argv[2] if len(sys.argv) > 2 else os.path.join(tempfile.gettempdir(), "ndpickle-diff-last.pkl")
-    run_differential(n, last)
+    run_differential(profile, last)

@@ -2,8 +2,9 @@
 case on stdout; run by ``tests/test_hostile_corpus.py`` in a subprocess it watches (timeout,
 RSS cap), so that a crash or a hang names its case.
 
-Protocol: the case paths (``.pkl`` files) come one per line on stdin. For each the worker
-prints ``{"start": i}`` before loading and ``{"done": i, "problems": [...], ...}`` after.
+The test forks it from a multiprocessing fork server with numpy and pyarrow imported
+(:func:`run_batch`); by hand, the case paths (``.pkl`` files) come one per line on stdin and
+it prints ``{"start": i}`` before loading and ``{"done": i, "problems": [...]}`` after.
 Each case is loaded twice: ``safe_loads(bytes, buffers=[bytes...])`` and
 ``safe_load(path, buffers=[bytearray...])`` (the path is memory-mapped). A case passes when
 each load either raises ``ndpickle.DecodeError`` or returns a valid, usable object (see
@@ -13,6 +14,7 @@ and takes at most ``max(2 s, 2 s per MB)`` of CPU time.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import resource
@@ -178,10 +180,23 @@ def _new_modules(before: set[str], attempted: set[str]) -> list[str]:
     return sorted(bad)
 
 
+# What CPython prints instead of raising (PyErr_Print goes through sys.excepthook), e.g.
+# "deallocated bytearray object has exported buffers": a buffer released after its object.
+_PRINTED: list[str] = []
+
+
+def _excepthook(t: type, v: BaseException, tb: Any) -> None:
+    _PRINTED.append(f"{t.__name__}: {v}")
+
+
+sys.excepthook = _excepthook
+
+
 def load_once(label: str, load: Callable[[], Any], nbytes: int) -> list[str]:
     """Runs one load; returns the problems found (empty: refused cleanly or returned a
     valid object)."""
     problems = []
+    _PRINTED.clear()
     before = set(sys.modules)
     recorder = _ImportRecorder()
     sys.meta_path.insert(0, recorder)
@@ -210,6 +225,10 @@ def load_once(label: str, load: Callable[[], Any], nbytes: int) -> list[str]:
                 f"{label}: returned an unusable object: {type(e).__qualname__}: {str(e)[:200]}"
             )
     del value
+    gc.collect()
+    if _PRINTED:
+        problems.append(f"{label}: Python printed {_PRINTED[0][:200]}")
+        _PRINTED.clear()
     return problems
 
 
@@ -232,7 +251,26 @@ def _limit_address_space(extra: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (vm + extra, vm + extra))
 
 
+def run_batch(paths: list[str], conn: Any, extra: int, stderr_path: str) -> None:
+    """Runs cases in order, sending ``("start", i)`` and ``("done", i, problems)`` over the
+    multiprocessing connection ``conn`` (the entry point of the forked worker process);
+    file descriptor 2 goes to ``stderr_path`` so that a crash's last words are kept."""
+    import faulthandler
+    import os
+
+    fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 2)
+    os.close(fd)
+    faulthandler.enable()
+    _limit_address_space(extra)
+    for i, p in enumerate(paths):
+        conn.send(("start", i))
+        conn.send(("done", i, run_case(Path(p))))
+    conn.close()
+
+
 def main() -> None:
+    """Command line: case paths on stdin, JSON lines on stdout (for running cases by hand)."""
     extra = int(sys.argv[1]) if len(sys.argv) > 1 else 3 << 30
     _limit_address_space(extra)
     out = sys.stdout
