@@ -162,9 +162,25 @@ def pbuf(b: Any) -> Any:
     return pa("py_buffer", b)
 
 
+def _state_of(x: Any) -> Any:
+    """The array state tuple inside a ``_restore_array`` call (children and dictionaries are
+    written as bare states, as pyarrow writes them); anything else as it is."""
+    if isinstance(x, R) and x.func == G(PA, "_restore_array"):
+        return x.args[0]
+    return x
+
+
 def restore(typ: Any, length: Any, nulls: Any, offset: Any, bufs: Any, children: Any, *dic: Any) -> Any:
-    """``pyarrow.lib._restore_array((type, length, null_count, offset, buffers, children[, dict]))``."""
-    return pa("_restore_array", (typ, length, nulls, offset, bufs, children) + (dic or (None,)))
+    """``pyarrow.lib._restore_array((type, length, null_count, offset, buffers, children, dict))``;
+    children and the dictionary may be given as ``restore`` calls: their states are written."""
+    if isinstance(children, list):
+        children = [_state_of(c) for c in children]
+    return pa("_restore_array", (typ, length, nulls, offset, bufs, children) + (tuple(_state_of(d) for d in dic) or (None,)))
+
+
+def restore_raw(*state: Any) -> Any:
+    """``_restore_array(state)`` with the state exactly as given."""
+    return pa("_restore_array", state)
 
 
 def alias(name: str) -> Any:
@@ -721,6 +737,9 @@ def pyarrow_cases(c: Corpus) -> None:
     arr("list_no_child", restore(list_t, 2, 0, 0, [None, pbuf(i32(0, 1, 3))], []))
     arr("list_two_children", restore(list_t, 2, 0, 0, [None, pbuf(i32(0, 1, 3))], [child, child]))
     arr("list_child_wrong_type", restore(list_t, 2, 0, 0, [None, pbuf(i32(0, 1, 3))], [restore(string, 2, 0, 0, ok_str_bufs, [])]))
+    arr("list_child_as_restore_call", restore_raw(list_t, 2, 0, 0, [None, pbuf(i32(0, 1, 3))], [child], None))
+    arr("dictionary_as_restore_call", restore_raw(dict_t := pa("dictionary", alias("int8"), string), 2, 0, 0, [None, pbuf(i8(0, 1))], [],
+                                                  restore(string, 2, 0, 0, ok_str_bufs, [])))
     arr("list_child_not_array", restore(list_t, 2, 0, 0, [None, pbuf(i32(0, 1, 3))], [5]))
     arr("list_child_invalid", restore(list_t, 1, 0, 0, [None, pbuf(i32(0, 1))],
                                       [restore(string, 1, 0, 0, [None, pbuf(i32(0, 99)), pbuf(b"a")], [])]))
