@@ -192,14 +192,13 @@ def _excepthook(t: type, v: BaseException, tb: Any) -> None:
     _PRINTED.append(f"{t.__name__}: {v}")
 
 
-sys.excepthook = _excepthook
-
 
 def load_once(label: str, load: Callable[[], Any], nbytes: int) -> list[str]:
     """Runs one load; returns the problems found (empty: refused cleanly or returned a
     valid object)."""
     problems = []
     _PRINTED.clear()
+    sys.excepthook = _excepthook
     before = set(sys.modules)
     recorder = _ImportRecorder()
     sys.meta_path.insert(0, recorder)
@@ -229,6 +228,7 @@ def load_once(label: str, load: Callable[[], Any], nbytes: int) -> list[str]:
             )
     del value
     gc.collect()
+    sys.excepthook = sys.__excepthook__
     if _PRINTED:
         problems.append(f"{label}: Python printed {_PRINTED[0][:200]}")
         _PRINTED.clear()
