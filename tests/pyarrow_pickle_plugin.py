@@ -32,7 +32,8 @@ def _log(line: str) -> None:
 
 def _dumps(obj: Any, protocol: Optional[int] = None, **kwargs: Any) -> bytes:
     kwargs.pop("fix_imports", None)
-    data = ndpickle.dumps(obj, protocol=5 if protocol is None or protocol < 0 else protocol)
+    proto = 5 if protocol is None or protocol < 0 else protocol
+    data = ndpickle.dumps(obj, protocol=proto, **kwargs)
     if b"Array.from_buffers" in data:
         _log(f"wrote {type(obj).__name__}")
     return data

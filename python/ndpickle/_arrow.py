@@ -6,7 +6,8 @@ array's own memory:
 
 - arrays: ``pyarrow.Array.from_buffers(type, length, buffers, null_count, offset,
   children)`` (dictionary arrays ``pyarrow.DictionaryArray.from_buffers(type, length,
-  buffers, dictionary, null_count, offset)``), each buffer ``pyarrow.py_buffer(<buffer>)``
+  buffers, dictionary, null_count, offset)``, extension arrays
+  ``pyarrow.ExtensionArray.from_storage(type, storage)``), each buffer ``pyarrow.py_buffer(<buffer>)``
   with the buffer a ``pickle.PickleBuffer`` over a numpy view of the Arrow memory
   (out-of-band with a ``buffer_callback``: no copy; its item size drives the shuffle
   filter of :func:`ndpickle.serialize`);
@@ -28,9 +29,9 @@ array's offset into its buffers):
 - a validity bitmap without nulls in the window: ``None``;
 - offsets: the window's ``length + 1`` offsets and the values (or child) window they
   refer to. When that starts at ``o0 > 0`` the offsets are rebased (a copy of the
-  offsets with ``o0`` subtracted, not of the data) so that only ``[o0, end)`` travels,
-  unless ``o0`` bytes are fewer than the offsets' own, where offsets travel as they are
-  with ``[0, end)``;
+  offsets with ``o0`` subtracted, not of the data) so that only ``[o0, end)`` travels;
+  string and binary offsets, which count bytes, travel as they are with ``[0, end)`` when
+  the ``o0`` bytes are fewer than the offsets' own;
 - children: windowed recursively (struct fields, fixed-size list values, list values
   between the first and last offset, the runs covering a run-end encoded window); dense
   unions' and list views' children travel whole, as in the Rust writer;
@@ -142,6 +143,12 @@ _DENSE = pa.dense_union([]).id
 _DICT = pa.dictionary(pa.int8(), pa.int8()).id
 _REE = pa.run_end_encoded(pa.int32(), pa.int8()).id
 _NULL = pa.null().id
+# The reconstructors, looked up once (so that pickle's memo writes each global once).
+_FROM_BUFFERS = pa.Array.from_buffers
+_DICT_FROM_BUFFERS = pa.DictionaryArray.from_buffers
+_FROM_STORAGE = pa.ExtensionArray.from_storage
+_FROM_ARRAYS = pa.RecordBatch.from_arrays
+_FROM_BATCHES = pa.Table.from_batches
 _BOOL = pa.bool_().id
 
 
@@ -211,14 +218,14 @@ class ArrowReducer:
     def _batch(self, b: pa.RecordBatch, schema: Optional[pa.Schema] = None) -> Any:
         if b.num_columns == 0:
             return NotImplemented  # from_arrays([]) would lose the row count
-        return (pa.RecordBatch.from_arrays, (b.columns, None, schema or b.schema))
+        return (_FROM_ARRAYS, (b.columns, None, schema or b.schema))
 
     def _table(self, t: pa.Table) -> Any:
         if t.num_columns == 0:
             return NotImplemented
         schema = t.schema
         batches = [_Reduced(self._batch(b, schema)) for b in t.to_batches()]
-        return (pa.Table.from_batches, (batches, schema))
+        return (_FROM_BATCHES, (batches, schema))
 
     # -- arrays ----------------------------------------------------------------------------
 
@@ -242,16 +249,19 @@ class ArrowReducer:
         return self._buffer(buf, first, (bit0 + length + 7) // 8 - first, _U1)
 
     def _offsets(
-        self, buf: Optional[pa.Buffer], s: int, n: int, width: int
+        self, buf: Optional[pa.Buffer], s: int, n: int, width: int, bytes_values: bool
     ) -> tuple[Any, int, int]:
         """The offsets of elements ``[s, s + n)`` and the window ``[v0, end)`` of values
-        they refer to (``v0`` is what the shipped offsets count from)."""
+        they refer to (``v0`` is what the shipped offsets count from). ``bytes_values``:
+        the offsets count bytes (strings, binary), so that up to as many leading bytes as
+        the offsets take are sent rather than copying the offsets; list offsets count
+        child elements, of unknown size, and are always rebased."""
         if buf is None:
             return None, 0, 0
         dtype = _OFFSET_DTYPES[width]
         offs = np.frombuffer(buf, dtype, n + 1, s * width)
         o0, end = int(offs[0]), int(offs[-1])
-        if o0 == 0 or o0 <= (n + 1) * width:
+        if o0 == 0 or (bytes_values and o0 <= (n + 1) * width):
             return self._buffer(buf, s * width, (n + 1) * width, dtype), 0, end
         rebased = offs - o0
         rebased.flags.writeable = False
@@ -274,20 +284,17 @@ class ArrowReducer:
     def _array(self, a: pa.Array) -> Any:
         t = a.type
         if isinstance(t, pa.BaseExtensionType):
-            storage = self._array(a.storage)
-            if storage is NotImplemented or storage[0] is not pa.Array.from_buffers:
-                return NotImplemented
-            return (pa.Array.from_buffers, (t, *storage[1][1:]))
+            return (_FROM_STORAGE, (t, a.storage))
         tid = t.id
         if tid == _DICT:
             length, bufs, null_count, offset, _ = self._node(a, t.index_type, 2)
             dictionary = self._dictionary(a.dictionary)
             return (
-                pa.DictionaryArray.from_buffers,
+                _DICT_FROM_BUFFERS,
                 (t, length, bufs, dictionary, null_count, offset),
             )
         length, bufs, null_count, offset, children = self._node(a, t, None)
-        return (pa.Array.from_buffers, (t, length, bufs, null_count, offset, children))
+        return (_FROM_BUFFERS, (t, length, bufs, null_count, offset, children))
 
     def _node(
         self, a: pa.Array, t: pa.DataType, nbufs: Optional[int]
@@ -331,14 +338,14 @@ class ArrowReducer:
             bufs.append(self._bitmap(raw[1], s, n))
         elif tid in _BINARY or tid in _LARGE_BINARY:
             w = 4 if tid in _BINARY else 8
-            offs, v0, end = self._offsets(raw[1], s, n, w)
+            offs, v0, end = self._offsets(raw[1], s, n, w, True)
             bufs += [offs, self._buffer(raw[2], v0, end - v0, _U1)]
         elif tid in _VIEW:
             bufs.append(self._buffer(raw[1], s * 16, n * 16, _elem_dtype(16)))
             bufs += [self._buffer(d, 0, d.size, _U1) for d in raw[2:]]
         elif tid in _LIST or tid in _LARGE_LIST:
             w = 4 if tid in _LIST else 8
-            offs, c0, end = self._offsets(raw[1], s, n, w)
+            offs, c0, end = self._offsets(raw[1], s, n, w, False)
             bufs.append(offs)
             children = [a.values.slice(c0, end - c0)]
         elif tid in _LIST_VIEW:
