@@ -678,3 +678,55 @@ def test_pyarrow_pickle_suite(loads, tmp_path):
             assert "ForbiddenGlobal" in x, x
             assert "pyarrow.lib." not in name or "DictionaryScalar._reconstruct" in name, x
         assert len(refused) <= 10
+
+
+# -- Dask ------------------------------------------------------------------------------------
+
+
+def test_pyarrow_partition_through_the_dask_family():
+    pytest.importorskip("distributed")
+    pd = pytest.importorskip("pandas")
+    import ndpickle.dask
+    from distributed import Client, LocalCluster
+    from distributed.protocol import dumps, loads, to_serialize
+    from distributed.protocol.serialize import register_serialization_family
+
+    t = big_table(100_000)
+    part = t.slice(30_000, 10_000)  # one partition of a larger table
+    frame = part.drop_columns(["l"]).to_pandas(types_mapper=pd.ArrowDtype)
+
+    def wire(obj: Any, family: str) -> tuple[int, Any]:
+        frames = dumps({"x": to_serialize(obj)}, serializers=[family], on_error="raise")
+        return sum(memoryview(f).nbytes for f in frames), loads(frames, deserializers=[family])["x"]
+
+    ours, back = wire(part, "ndpickle")
+    check_equal(back, part)
+    theirs, _ = wire(part, "pickle")
+    assert ours < theirs / 5, (ours, theirs)  # Dask's pickle family ships the parent buffers
+
+    calls = {"dumps": 0, "loads": 0}
+
+    def counting_dumps(x: Any, context: Any = None) -> Any:
+        calls["dumps"] += 1
+        return ndpickle.dask.dumps(x, context)
+
+    def counting_loads(header: Any, frames: Any) -> Any:
+        calls["loads"] += 1
+        return ndpickle.dask.loads(header, frames)
+
+    register_serialization_family("ndpickle-arrow-counted", counting_dumps, counting_loads)
+    names = ["ndpickle-arrow-counted", "dask", "pickle", "msgpack"]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster, serializers=names, deserializers=names) as client:  # fmt: skip
+        fut = client.scatter(part, direct=True)
+        total = client.submit(lambda p: pc.sum(p.column("f")).as_py(), fut).result()
+        half = client.submit(lambda p: p.slice(0, 5_000), fut).result()
+        back = client.gather(fut)
+        ffut = client.scatter(frame, direct=True)
+        frame_back = client.gather(ffut)
+    assert total == pytest.approx(pc.sum(part.column("f")).as_py())
+    check_equal(back, part)
+    check_equal(half, part.slice(0, 5_000))
+    pd.testing.assert_frame_equal(frame_back, frame)
+    assert calls["dumps"] >= 3 and calls["loads"] >= 3, calls
