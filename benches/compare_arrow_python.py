@@ -101,14 +101,17 @@ def main() -> None:
     rows = 100
     ts = best(lambda: ndpickle.serialize(small.slice(450, rows)), args.repeat * 20)
     tb = best(lambda: ndpickle.serialize(big.slice(args.big_rows // 2, rows)), args.repeat * 20)
-    tsn = best(lambda: ndpickle.serialize(small.slice(450, rows), compression=None), args.repeat * 20)
+    tsn = best(
+        lambda: ndpickle.serialize(small.slice(450, rows), compression=None), args.repeat * 20
+    )
     tbn = best(
         lambda: ndpickle.serialize(big.slice(args.big_rows // 2, rows), compression=None),
         args.repeat * 20,
     )
     print(f"serialize of a {rows}-row slice: 1 K-row table {ts * 1e6:.0f} us, "
           f"{args.big_rows:,}-row table {tb * 1e6:.0f} us, big/small {tb / ts:.2f}x "
-          f"(compression=None: {tsn * 1e6:.0f} us, {tbn * 1e6:.0f} us, {tbn / tsn:.2f}x)")  # fmt: skip
+          f"(compression=None: {tsn * 1e6:.0f} us, {tbn * 1e6:.0f} us, "
+          f"{tbn / tsn:.2f}x)")  # fmt: skip
     del big
     print()
     # Whole-table speed.
@@ -122,7 +125,8 @@ def main() -> None:
     tsl = best(lambda: ndpickle.safe_loads(data), args.repeat)
     print(f"{'whole table':32} {'pickle':>10} {'ndpickle':>10} {'ratio':>8}")
     print(f"{'dumps (in-band)':32} {tp * 1e3:>8.1f}ms {tn * 1e3:>8.1f}ms {tp / tn:>7.2f}x")
-    print(f"{'out-of-band (serialize, raw)':32} {tpo * 1e3:>8.1f}ms {tso * 1e3:>8.1f}ms {tpo / tso:>7.2f}x")
+    print(f"{'out-of-band (serialize, raw)':32} {tpo * 1e3:>8.1f}ms {tso * 1e3:>8.1f}ms "
+          f"{tpo / tso:>7.2f}x")  # fmt: skip
     print(f"{'loads of ndpickle bytes':32} {tl * 1e3:>8.1f}ms {tsl * 1e3:>8.1f}ms {tl / tsl:>7.2f}x"
           "  (pickle.loads vs safe_loads)")  # fmt: skip
 

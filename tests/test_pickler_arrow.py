@@ -221,8 +221,8 @@ def _struct_sliced(rng, nulls):
 
 @maker("map")
 def _map(rng, nulls):
-    vals = [[(k, int(v)) for k, v in zip(_strings(rng, 2), _ints(rng, 2))][: int(rng.integers(0, 3))]
-            for _ in range(N)]  # fmt: skip
+    pairs = [[(k, int(v)) for k, v in zip(_strings(rng, 2), _ints(rng, 2))] for _ in range(N)]
+    vals = [p[: int(rng.integers(0, 3))] for p in pairs]
     return pa.array(_mask(vals, _valid(rng, nulls)), pa.map_(pa.string(), pa.int64()))
 
 
@@ -261,7 +261,10 @@ def _dense(rng, nulls):
     for i, t in enumerate(ids):
         offs[i] = counts[t]
         counts[t] += 1
-    kids = [MAKERS["float64"](rng, nulls).slice(0, counts[0]), _string(rng, nulls).slice(0, counts[1])]
+    kids = [
+        MAKERS["float64"](rng, nulls).slice(0, counts[0]),
+        _string(rng, nulls).slice(0, counts[1]),
+    ]
     return pa.UnionArray.from_dense(pa.array(ids), pa.array(offs), kids, ["f", "s"])
 
 
@@ -329,6 +332,7 @@ def windows(a: Any) -> list[tuple[str, Any]]:
         out.append((f"slice({off})", a.slice(off, len(a) - off - 5)))
     out.append(("slice(9,1)", a.slice(9, 1)))
     out.append(("slice(13,0)", a.slice(13, 0)))
+    out.append(("slice(len)", a.slice(len(a))))
     out.append(("slice-of-slice", a.slice(3, 30).slice(6, 20)))
     return out
 
@@ -652,10 +656,13 @@ def test_pyarrow_pickle_suite(loads, tmp_path):
     )]  # fmt: skip
     report = tmp_path / "report.txt"
     env = {**os.environ, "NDPICKLE_PICKLE_LOADS": loads, "NDPICKLE_PICKLE_REPORT": str(report)}
-    env["PYTHONPATH"] = os.pathsep.join([str(PLUGIN.parent), env.get("PYTHONPATH", "")])
+    # The child runs elsewhere: the caller's PYTHONPATH entries made absolute, the plugin first.
+    paths = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(PLUGIN.parent), *paths])
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "pyarrow_pickle_plugin", "-p", "no:cacheprovider",
-         "-k", "builtin_pickle", "-o", "addopts=", "--rootdir", str(PYARROW_TESTS), *files],
+        [sys.executable, "-m", "pytest", "-q", "-p", "pyarrow_pickle_plugin",
+         "-p", "no:cacheprovider", "-k", "builtin_pickle", "-o", "addopts=",
+         "--rootdir", str(PYARROW_TESTS), *files],
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
     lines = report.read_text().splitlines() if report.exists() else []

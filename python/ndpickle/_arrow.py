@@ -7,7 +7,8 @@ array's own memory:
 - arrays: ``pyarrow.Array.from_buffers(type, length, buffers, null_count, offset,
   children)`` (dictionary arrays ``pyarrow.DictionaryArray.from_buffers(type, length,
   buffers, dictionary, null_count, offset)``, extension arrays
-  ``pyarrow.ExtensionArray.from_storage(type, storage)``), each buffer ``pyarrow.py_buffer(<buffer>)``
+  ``pyarrow.ExtensionArray.from_storage(type, storage)``), each buffer
+  ``pyarrow.py_buffer(<buffer>)``
   with the buffer a ``pickle.PickleBuffer`` over a numpy view of the Arrow memory
   (out-of-band with a ``buffer_callback``: no copy; its item size drives the shuffle
   filter of :func:`ndpickle.serialize`);
@@ -49,20 +50,29 @@ import pickle
 from typing import Any, Callable, Optional
 
 import numpy as np
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 __all__ = ["ArrowReducer"]
 
-_U1 = np.dtype("u1")
-_OFFSET_DTYPES = {4: np.dtype("<i4"), 8: np.dtype("<i8")}
+_U1: np.dtype[Any] = np.dtype("u1")
+_OFFSET_DTYPES: dict[int, np.dtype[Any]] = {4: np.dtype("<i4"), 8: np.dtype("<i8")}
 
 
-def _elem_dtype(width: int) -> np.dtype:
+def _pickle_buffer(a: Any) -> pickle.PickleBuffer:
+    """A ``PickleBuffer`` over a read-only numpy view (its item size travels with it)."""
+    return pickle.PickleBuffer(a)
+
+
+def _elem_dtype(width: int) -> np.dtype[Any]:
     """A numpy dtype of ``width`` bytes, so that the out-of-band buffer carries the item
     size the shuffle filter works by."""
     if width in (1, 2, 4, 8):
         return np.dtype(f"<u{width}")
     return np.dtype((np.void, width))
+
+
+class _Unsupported(Exception):
+    """An array this module does not represent (left to pyarrow's own reducer)."""
 
 
 class _Reduced:
@@ -229,7 +239,7 @@ class ArrowReducer:
 
     # -- arrays ----------------------------------------------------------------------------
 
-    def _buffer(self, buf: Optional[pa.Buffer], start: int, size: int, dtype: np.dtype) -> Any:
+    def _buffer(self, buf: Optional[pa.Buffer], start: int, size: int, dtype: np.dtype[Any]) -> Any:
         """``py_buffer(<size bytes of buf from start>)``, a zero-copy view at protocol 5."""
         if buf is None:
             return None
@@ -238,7 +248,7 @@ class ArrowReducer:
         elif self.protocol >= 5:
             a = np.frombuffer(buf, dtype, size // dtype.itemsize, start)
             a.flags.writeable = False
-            view = pickle.PickleBuffer(a)
+            view = _pickle_buffer(a)
         else:
             view = buf.slice(start, size).to_pybytes()
         return _Reduced((pa.py_buffer, (view,)))
@@ -265,7 +275,7 @@ class ArrowReducer:
             return self._buffer(buf, s * width, (n + 1) * width, dtype), 0, end
         rebased = offs - o0
         rebased.flags.writeable = False
-        view = pickle.PickleBuffer(rebased) if self.protocol >= 5 else rebased.tobytes()
+        view = _pickle_buffer(rebased) if self.protocol >= 5 else rebased.tobytes()
         return _Reduced((pa.py_buffer, (view,))), o0, end
 
     def _dictionary(self, d: pa.Array) -> pa.Array:
@@ -282,6 +292,14 @@ class ArrowReducer:
         return first
 
     def _array(self, a: pa.Array) -> Any:
+        if not a.is_cpu:
+            return NotImplemented  # device memory: pyarrow's reducer decides
+        try:
+            return self._array_form(a)
+        except _Unsupported:
+            return NotImplemented
+
+    def _array_form(self, a: pa.Array) -> Any:
         t = a.type
         if isinstance(t, pa.BaseExtensionType):
             return (_FROM_STORAGE, (t, a.storage))
@@ -360,7 +378,12 @@ class ArrowReducer:
             size = t.list_size
             children = [a.values.slice(s * size, n * size)]
         else:
-            w = t.bit_width // 8
+            try:
+                w, rem = divmod(t.bit_width, 8)
+            except ValueError:
+                raise _Unsupported(t) from None
+            if rem or w == 0:
+                raise _Unsupported(t)
             bufs.append(self._buffer(raw[1], s * w, n * w, _elem_dtype(w)))
         if nbufs is not None:
             bufs = bufs[:nbufs]
@@ -375,5 +398,5 @@ class ArrowReducer:
         nbytes = (start + length + 7) // 8 - first
         bits = np.unpackbits(np.frombuffer(validity, _U1, nbytes, first), bitorder="little")
         packed = np.packbits(bits[start % 8 : start % 8 + length], bitorder="little")
-        view = pickle.PickleBuffer(packed) if self.protocol >= 5 else packed.tobytes()
+        view = _pickle_buffer(packed) if self.protocol >= 5 else packed.tobytes()
         return _Reduced((pa.py_buffer, (view,)))
