@@ -173,6 +173,22 @@ def type_reduce(t: pa.DataType) -> Any:
     return NotImplemented
 
 
+def _kind(cls: type) -> Optional[str]:
+    """What a pyarrow class is, for :class:`ArrowReducer`'s dispatch (None: not handled)."""
+    for base, kind in (
+        (pa.Array, "array"), (pa.DataType, "type"), (pa.Field, "field"),
+        (pa.ChunkedArray, "chunked"), (pa.RecordBatch, "batch"), (pa.Table, "table"),
+        (pa.Schema, "schema"),
+    ):  # fmt: skip
+        if issubclass(cls, base):
+            return kind
+    return None
+
+
+# pyarrow classes seen so far and their kind (classes are few: one entry each).
+_KINDS: dict[type, Optional[str]] = {}
+
+
 class ArrowReducer:
     """The ``reducer_override`` part of :class:`ndpickle.Pickler` for pyarrow objects:
     called with objects whose class lives in ``pyarrow.lib``; returns a reduce value or
@@ -187,7 +203,6 @@ class ArrowReducer:
         # Dictionaries written so far, by their memory: the first object seen for each, which
         # pickle's memo then refers to.
         self._dictionaries: dict[tuple[Any, ...], pa.Array] = {}
-        self._dispatch: dict[type, Optional[Callable[[Any], Any]]] = {}
 
     def clear(self) -> None:
         """Forgets the dictionaries written (``Pickler.clear_memo``)."""
@@ -196,29 +211,24 @@ class ArrowReducer:
     def __call__(self, obj: Any) -> Any:
         cls = type(obj)
         try:
-            handler = self._dispatch[cls]
+            kind = _KINDS[cls]
         except KeyError:
-            handler = self._dispatch[cls] = self._handler(cls)
-        if handler is None or self.protocol < 4:
+            kind = _KINDS[cls] = _kind(cls)
+        if kind is None or self.protocol < 4:
             return NotImplemented
-        return handler(obj)
-
-    def _handler(self, cls: type) -> Optional[Callable[[Any], Any]]:
-        if issubclass(cls, pa.Array):
-            return self._array
-        if issubclass(cls, pa.ChunkedArray):
-            return self._chunked
-        if issubclass(cls, pa.RecordBatch):
-            return self._batch
-        if issubclass(cls, pa.Table):
-            return self._table
-        if issubclass(cls, pa.Schema):
-            return lambda s: (pa.schema, (list(s), s.metadata))
-        if issubclass(cls, pa.Field):
-            return lambda f: (pa.field, (f.name, f.type, f.nullable, f.metadata))
-        if issubclass(cls, pa.DataType):
-            return type_reduce
-        return None
+        if kind == "array":
+            return self._array(obj)
+        if kind == "type":
+            return type_reduce(obj)
+        if kind == "field":
+            return (pa.field, (obj.name, obj.type, obj.nullable, obj.metadata))
+        if kind == "chunked":
+            return self._chunked(obj)
+        if kind == "batch":
+            return self._batch(obj)
+        if kind == "table":
+            return self._table(obj)
+        return (pa.schema, (list(obj), obj.metadata))
 
     # -- containers ------------------------------------------------------------------------
 
