@@ -138,7 +138,6 @@ def _factories() -> tuple[dict[int, Callable[[], pa.DataType]], dict[int, Callab
 
 _PLAIN, _PARAM = _factories()
 
-_T = pa.lib
 # Type ids by layout.
 _BINARY = {pa.binary().id, pa.string().id}
 _LARGE_BINARY = {pa.large_binary().id, pa.large_string().id}
