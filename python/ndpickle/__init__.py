@@ -134,6 +134,30 @@ def _compress(
     return raws, (out if compression is not None else [None] * len(raws))
 
 
+class _ArrowHook:
+    """The pyarrow part of :class:`Pickler` (``ndpickle._arrow``), imported on the first
+    pyarrow object: pickling numpy alone never imports pyarrow."""
+
+    __slots__ = ("protocol", "reducer")
+
+    def __init__(self, protocol: int) -> None:
+        self.protocol = protocol
+        self.reducer: Any = None
+
+    def __call__(self, obj: Any) -> Any:
+        reducer = self.reducer
+        if reducer is None:
+            from ._arrow import ArrowReducer
+
+            reducer = self.reducer = ArrowReducer(self.protocol)
+        return reducer(obj)
+
+    def clear(self) -> None:
+        """Forgets the dictionaries written so far."""
+        if self.reducer is not None:
+            self.reducer.clear()
+
+
 class Pickler(pickle.Pickler):
     """A ``pickle.Pickler`` that writes numpy arrays through ndpickle's layout logic.
 
@@ -144,6 +168,13 @@ class Pickler(pickle.Pickler):
     (``np.matrix``, masked arrays, memmaps...), object arrays and every other object are
     left to pickle, or to the ``reducer_override`` of the next class in the MRO (so that
     ``class P(ndpickle.Pickler, cloudpickle.Pickler)`` combines both).
+
+    pyarrow arrays (every type), chunked arrays, record batches, tables, schemas, fields
+    and types (protocol 4 and up) are written through pyarrow's public reconstructors
+    (``pyarrow.Array.from_buffers``, ``RecordBatch.from_arrays``, ``Table.from_batches``,
+    type factories), shipping only the bytes a slice uses, out-of-band as views of the
+    Arrow memory with a ``buffer_callback``; see ``ndpickle._arrow``. What that form does
+    not represent is left to pyarrow's own reducer.
     """
 
     def __init__(
@@ -167,11 +198,13 @@ class Pickler(pickle.Pickler):
             kwargs["buffer_callback"] = buffer_callback
         super().__init__(file, protocol, **kwargs)
         fallback = getattr(super(), "reducer_override", None)
+        self._ndpickle_arrow = _ArrowHook(protocol)
         self._ndpickle_reducer = ArrayReducer(
             min(protocol, 5),
             layout=layout,
             span_threshold=span_threshold,
             fallback=fallback,
+            arrow=self._ndpickle_arrow,
         )
         if type(self).reducer_override is Pickler.reducer_override:
             # Fast path: pickle calls the Rust reducer directly, no Python frame per object.
@@ -187,6 +220,7 @@ class Pickler(pickle.Pickler):
         to (they are no longer in the memo, and no longer kept alive)."""
         super().clear_memo()
         self._ndpickle_reducer.clear()
+        self._ndpickle_arrow.clear()
 
 
 class Unpickler(pickle.Unpickler):

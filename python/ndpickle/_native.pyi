@@ -30,6 +30,7 @@ class ArrayReducer:
         layout: str = "auto",
         span_threshold: float = 0.5,
         fallback: Optional[Callable[[Any], Any]] = None,
+        arrow: Optional[Callable[[Any], Any]] = None,
     ) -> ArrayReducer: ...
     @property
     def protocol(self) -> Optional[int]: ...
