@@ -178,7 +178,10 @@ def _new_modules(before: set[str], attempted: set[str]) -> list[str]:
     bad = []
     for m in (set(sys.modules) - before) | attempted:
         top = m.split(".")[0]
-        if top not in ALLOWED_IMPORTS and top not in sys.stdlib_module_names:
+        # `_sysconfigdata_*` is the standard library's build-configuration module (named per
+        # platform, so not in `stdlib_module_names`); pydoc imports it through sysconfig.
+        stdlib = top in sys.stdlib_module_names or top.startswith("_sysconfigdata_")
+        if top not in ALLOWED_IMPORTS and not stdlib:
             bad.append(m)
     return sorted(bad)
 
