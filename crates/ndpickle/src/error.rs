@@ -63,6 +63,10 @@ pub enum EncodeError {
     /// Writing to the destination failed.
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A value's `serde::Serialize` implementation failed, or produced something Python
+    /// cannot hold (a list as a dict key).
+    #[error("{0}")]
+    Serde(String),
 }
 
 /// What went wrong while reading a pickle (see [`DecodeError`] for where).
@@ -146,6 +150,14 @@ pub enum DecodeErrorKind {
     /// A [`crate::ReadOptions`] value is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// The pickle was read but does not fit the Rust type it is deserialized into.
+    #[error("{}{}{message}", path, if path.is_empty() { "" } else { ": " })]
+    Serde {
+        /// Where in the value: `model.layers[2].weights`; empty for the top level.
+        path: String,
+        /// What does not fit.
+        message: String,
+    },
 }
 
 /// Why reading a pickle failed, and where: the byte offset and opcode, when known.

@@ -90,6 +90,19 @@ pub(crate) enum MemoKey {
     },
 }
 
+impl MemoKey {
+    /// Whether the key names memory by address (valid only while that memory lives).
+    #[cfg(feature = "serde")]
+    fn is_address(&self) -> bool {
+        match self {
+            MemoKey::Global(..) | MemoKey::DType(..) => false,
+            MemoKey::Array { .. } => true,
+            #[cfg(feature = "arrow")]
+            MemoKey::Shared { .. } => true,
+        }
+    }
+}
+
 /// How in-band bytes should load: as `bytes` (read-only) or `bytearray` (writable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BytesKind {
@@ -174,6 +187,48 @@ impl<'a, 'w> Encoder<'a, 'w> {
                 Ok((Vec::new(), buffers))
             }
         }
+    }
+
+    /// Runs `f` on this encoder with a shorter buffer lifetime `'x`, for data borrowed only
+    /// while `f` runs (the serde writer's fields). In-band, such data is written before `f`
+    /// returns. Out-of-band buffers `f` pushes are detached when it returns: a slice inside
+    /// one of `owners` becomes a shared slice of it, anything else borrowed is copied. Memo
+    /// entries keyed by address are forgotten afterwards, as the memory may be freed and
+    /// reused by other data.
+    #[cfg(feature = "serde")]
+    pub(crate) fn lend<'x, R>(
+        &mut self,
+        owners: &[bytes::Bytes],
+        f: impl FnOnce(&mut Encoder<'x, 'w>) -> Result<R, EncodeError>,
+    ) -> Result<R, EncodeError> {
+        let mut short = Encoder {
+            opts: std::mem::take(&mut self.opts),
+            frame: std::mem::take(&mut self.frame),
+            sink: std::mem::replace(&mut self.sink, Sink::Vec(Vec::new())),
+            written: self.written,
+            buffers: self.buffers.as_ref().map(|_| Vec::new()),
+            memo: std::mem::take(&mut self.memo),
+            memo_len: self.memo_len,
+            scratch: self.scratch.take(),
+        };
+        let result = f(&mut short);
+        let Encoder {
+            opts,
+            frame,
+            sink,
+            written,
+            buffers,
+            mut memo,
+            memo_len,
+            scratch,
+        } = short;
+        memo.retain(|k, _| !k.is_address());
+        (self.opts, self.frame, self.sink, self.written) = (opts, frame, sink, written);
+        (self.memo, self.memo_len, self.scratch) = (memo, memo_len, scratch);
+        if let (Some(mine), Some(lent)) = (&mut self.buffers, buffers) {
+            mine.extend(lent.into_iter().map(|b| b.detach(owners)));
+        }
+        result
     }
 
     /// Hands bytes to the destination, outside any frame.
