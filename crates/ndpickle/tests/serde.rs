@@ -11,7 +11,7 @@ use ndarray::{
 };
 use ndpickle::serde::{from_payload, from_slice, from_value, to_payload, to_vec, to_vec_with};
 use ndpickle::{
-    DType, DecodeError, DecodeErrorKind, EncodeError, NdArray, NumpyForm, ReadOptions, Value,
+    DType, DecodeErrorKind, EncodeError, NdArray, NumpyForm, ReadOptions, Value,
     WriteOptions,
 };
 use proptest::prelude::*;
@@ -249,9 +249,9 @@ fn python_conveniences_on_reading() {
         flag: bool,
         n: u16,
     }
-    let scalar = |dtype: &str, bytes: &'static [u8]| {
+    let scalar = |dtype: &str, bytes: &[u8]| {
         Value::Scalar(Box::new(
-            NdArray::from_c_bytes(DType::parse(dtype).unwrap(), vec![], Bytes::from_static(bytes))
+            NdArray::from_c_bytes(DType::parse(dtype).unwrap(), vec![], Bytes::copy_from_slice(bytes))
                 .unwrap(),
         ))
     };
@@ -603,7 +603,7 @@ fn errors_name_the_field_path() {
             Value::Tuple(vec![Value::Int(1)]),
             Value::None
         )])),
-        "[<tuple>]: invalid type: None, expected a boolean"
+        "[<tuple>]: invalid type: unit value, expected a boolean"
     );
     assert_eq!(
         de_err::<Net>(&with("lr", s("fast"))),
@@ -665,7 +665,7 @@ fn value_errors() {
     );
     assert_eq!(
         de_err::<u64>(&Value::BigInt(num_bigint::BigInt::from(-1) << 70usize)),
-        "invalid value: integer `-1180591620717411303424`, expected u64"
+        "invalid type: integer `-1180591620717411303424` as i128, expected u64"
     );
     let complex = Value::Scalar(Box::new(
         NdArray::from_c_bytes(DType::parse("<c8").unwrap(), vec![], Bytes::from(vec![0u8; 8]))
@@ -750,7 +750,7 @@ fn reader_errors_and_limits_pass_through() {
     let tight = ReadOptions::builder().max_depth(2).build().unwrap();
     let e = ndpickle::serde::from_slice_with::<Vec<Vec<Vec<Vec<u8>>>>>(&deep, &tight).unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::Limit { .. }), "{e}");
-    let e = ndpickle::serde::from_reader_with::<u8, _>(&deep[..], &tight).unwrap_err();
+    let e = ndpickle::serde::from_reader_with::<u8>(&deep[..], &tight).unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::Limit { .. }), "{e}");
     struct Broken;
     impl std::io::Read for Broken {
@@ -761,7 +761,8 @@ fn reader_errors_and_limits_pass_through() {
     let e = ndpickle::serde::from_reader::<u8>(Broken).unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::Io(_)), "{e}");
     // Out-of-band arrays without their buffers.
-    let p = to_payload(&model(), &WriteOptions::default()).unwrap();
+    let m = model();
+    let p = to_payload(&m, &WriteOptions::default()).unwrap();
     let e = from_payload::<Model, Vec<u8>>(&p.pickle, vec![]).unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::MissingBuffer), "{e}");
     let e = ndpickle::serde::from_payload_with::<Model, Vec<u8>>(
@@ -847,21 +848,6 @@ fn write_errors() {
         to_payload(&model(), &opts(4)),
         Err(EncodeError::OutOfBandNeedsProtocol5(4))
     ));
-    let span_native = WriteOptions::builder()
-        .numpy_form(NumpyForm::NumpyV1)
-        .layout(ndpickle::LayoutPolicy::AlwaysSpan)
-        .build()
-        .unwrap();
-    let strided = Array2::<f64>::zeros((4, 4));
-    let e = to_vec_with(
-        &Views {
-            a: strided.slice(s![.., ..;2]),
-            b: CowArray::from(strided.view()),
-        },
-        &span_native,
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("numpy's native forms carry no strides"), "{e}");
     // A writer that fails.
     struct Full;
     impl std::io::Write for Full {
@@ -955,6 +941,9 @@ fn arrow_fields() {
     items[2].1 = Value::Int(1);
     let msg = de_err::<Frame>(&Value::Dict(items));
     assert!(msg.starts_with("batch: expected a pyarrow record batch: "), "{msg}");
+    // pyarrow's reconstructors have dotted names: protocol 4 or higher.
+    let e = to_vec_with(&f, &opts(3)).unwrap_err();
+    assert!(matches!(e, EncodeError::NeedsProtocol { min: 4, .. }), "{e}");
     let _ = f.col.len();
 }
 

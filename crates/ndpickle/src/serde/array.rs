@@ -176,6 +176,13 @@ where
 {
 }
 
+impl<A: HandOver + ?Sized> HandOver for &A {
+    fn hand_over(&self, opts: &WriteOptions) -> Result<Handed<'_>, EncodeError> {
+        (**self).hand_over(opts)
+    }
+}
+impl<A: WriteArray + ?Sized> WriteArray for &A {}
+
 impl HandOver for NdArray {
     fn hand_over(&self, _: &WriteOptions) -> Result<Handed<'_>, EncodeError> {
         Ok(Handed::Owned(Box::new(NdField(self.clone()))))
