@@ -120,6 +120,7 @@ impl<'a> PayloadBuffer<'a> {
     /// The same buffer with no borrow of the caller's memory: a borrowed slice lying inside
     /// one of `owners` becomes a shared slice of it (no copy); any other borrowed slice is
     /// copied.
+    #[cfg(feature = "serde")]
     pub(crate) fn detach<'b>(self, owners: &[Bytes]) -> PayloadBuffer<'b> {
         let data = match self.data {
             Data::Borrowed(s) => match owners.iter().find(|o| contains(o, s)) {
@@ -152,6 +153,7 @@ impl<'a> PayloadBuffer<'a> {
 }
 
 /// Whether `part` lies within `whole`'s memory (by address).
+#[cfg(feature = "serde")]
 fn contains(whole: &[u8], part: &[u8]) -> bool {
     let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
     p >= w && p + part.len() <= w + whole.len()

@@ -273,6 +273,26 @@ impl<'a, 'w> Encoder<'a, 'w> {
         Ok(())
     }
 
+    /// Appends one opcode given in pieces (opcode and length, then its argument), all in one
+    /// frame: an opcode never straddles a frame boundary (the unpickler reads each opcode
+    /// from one frame). An opcode larger than a frame is written outside frames.
+    pub(crate) fn put_parts(&mut self, parts: &[&[u8]]) -> Result<(), EncodeError> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if self.frame.len() + total > FRAME_MAX {
+            self.commit_frame()?;
+        }
+        if total > FRAME_MAX {
+            for p in parts {
+                self.emit(p)?;
+            }
+            return Ok(());
+        }
+        for p in parts {
+            self.frame.extend_from_slice(p);
+        }
+        Ok(())
+    }
+
     /// Writes `header` then a large payload outside frames, aligning the payload's first
     /// byte when the options ask for it. `chunks` hands the payload in pieces.
     pub(crate) fn put_large(
@@ -405,15 +425,14 @@ impl<'a, 'w> Encoder<'a, 'w> {
         }
         let body = &le[..n];
         if n < 256 {
-            self.put(&[LONG1, n as u8])?;
+            self.put_parts(&[&[LONG1, n as u8], body])
         } else {
             let len =
                 u32::try_from(n).map_err(|_| crate::WireError::Overflow { what: "int size" })?;
             let mut head = vec![LONG4];
             head.extend_from_slice(&len.to_le_bytes());
-            self.put(&head)?;
+            self.put_parts(&[&head, body])
         }
-        self.put(body)
     }
 
     /// A `float`.
@@ -434,8 +453,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     pub fn str(&mut self, s: &str) -> Result<(), EncodeError> {
         let n = s.len();
         if n < 256 && self.opts.protocol >= 4 {
-            self.put(&[SHORT_BINUNICODE, n as u8])?;
-            return self.put(s.as_bytes());
+            return self.put_parts(&[&[SHORT_BINUNICODE, n as u8], s.as_bytes()]);
         }
         let head = if let Ok(n32) = u32::try_from(n) {
             let mut h = vec![BINUNICODE];
@@ -455,8 +473,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         if n >= LARGE_PAYLOAD {
             self.put_large(&head, n, &mut |sink| sink(s.as_bytes()))
         } else {
-            self.put(&head)?;
-            self.put(s.as_bytes())
+            self.put_parts(&[&head, s.as_bytes()])
         }
     }
 
@@ -685,11 +702,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
                     "global name {module:?}.{name:?} contains a newline"
                 )));
             }
-            self.put(&[GLOBAL])?;
-            self.put(module.as_bytes())?;
-            self.put(b"\n")?;
-            self.put(name.as_bytes())?;
-            self.put(b"\n")
+            self.put_parts(&[&[GLOBAL], module.as_bytes(), b"\n", name.as_bytes(), b"\n"])
         }
     }
 
@@ -1037,6 +1050,48 @@ mod tests {
             }
         }
         assert!(frames >= 2);
+    }
+
+    #[test]
+    fn strings_ints_and_globals_never_straddle_frames() {
+        // Frames filled to every remainder, then opcodes with arguments written in pieces.
+        for fill in 0..40usize {
+            for protocol in [3u8, 4, 5] {
+                let v = encode(protocol, |e| {
+                    for _ in 0..(FRAME_MAX - fill) / 2 {
+                        e.none()?;
+                        e.put(&[POP])?;
+                    }
+                    e.global_uncached("builtins", "set")?;
+                    e.put(&[POP])?;
+                    e.int128(i128::MIN)?;
+                    e.put(&[POP])?;
+                    e.bigint(&(num_bigint::BigInt::from(1) << 3000usize))?;
+                    e.put(&[POP])?;
+                    e.str(&"x".repeat(300))?;
+                    e.put(&[POP])?;
+                    e.str("a string of some thirty bytes..")
+                });
+                let value = crate::from_slice(&v).unwrap();
+                assert_eq!(value.as_str(), Some("a string of some thirty bytes.."));
+                let mut pos = 2;
+                while pos < v.len() {
+                    if v[pos] == FRAME {
+                        let len =
+                            u64::from_le_bytes(v[pos + 1..pos + 9].try_into().unwrap()) as usize;
+                        let body = &v[pos + 9..pos + 9 + len];
+                        let mut at = 0;
+                        while at < body.len() {
+                            at += crate::write::file::op_len(body, at).expect("whole opcode");
+                        }
+                        assert_eq!(at, body.len(), "an opcode runs past its frame");
+                        pos += 9 + len;
+                    } else {
+                        pos += crate::write::file::op_len(&v, pos).expect("unframed opcode");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
