@@ -77,7 +77,11 @@ fn array_bench(c: &mut Criterion) {
 fn payload_bench(c: &mut Criterion) {
     let opts = WriteOptions::default();
     let mut g = c.benchmark_group("serde_to_payload_arc");
-    for (label, len) in [("4KiB", 1usize << 10), ("1MiB", 1 << 18), ("64MiB", ARRAY_LEN)] {
+    for (label, len) in [
+        ("4KiB", 1usize << 10),
+        ("1MiB", 1 << 18),
+        ("64MiB", ARRAY_LEN),
+    ] {
         let s = WithArcArray {
             name: "w".into(),
             step: 1,

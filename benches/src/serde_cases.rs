@@ -65,7 +65,9 @@ pub fn records(n: usize) -> Records {
                 score: i as f64 * 0.125,
                 active: i % 3 == 0,
                 tags: (0..i % 4).map(|t| format!("t{t}")).collect(),
-                counts: (0..i % 3).map(|c| (format!("c{c}"), (i * c) as i64)).collect(),
+                counts: (0..i % 3)
+                    .map(|c| (format!("c{c}"), (i * c) as i64))
+                    .collect(),
                 kind: if i % 2 == 0 {
                     Kind::Plain
                 } else {
@@ -132,10 +134,30 @@ pub fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
         .unwrap_or_default()
 }
 
-/// Runs every comparison once and prints the table (best of `runs` per line).
-pub fn print_table(runs: usize) {
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let ratio = |peer: Duration, ours: Duration| peer.as_secs_f64() / ours.as_secs_f64();
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn ratio(peer: Duration, ours: Duration) -> f64 {
+    peer.as_secs_f64() / ours.as_secs_f64()
+}
+
+/// Runs the comparisons `only` names (`records`, `array`, `payload`; all when `None`) and
+/// prints the table, best of `runs` per line.
+pub fn print_table(runs: usize, only: Option<&str>) {
+    let all = only.is_none();
+    if all || only == Some("records") {
+        print_records(runs);
+    }
+    if all || only == Some("array") {
+        print_array(runs);
+    }
+    if all || only == Some("payload") {
+        print_payload(runs);
+    }
+}
+
+fn print_records(runs: usize) {
     let sp_ser = serde_pickle::SerOptions::new;
     let sp_de = serde_pickle::DeOptions::new;
 
@@ -178,7 +200,11 @@ pub fn print_table(runs: usize) {
         ms(r_ours_peer_bytes),
         ratio(r_peer, r_ours_peer_bytes)
     );
+}
 
+fn print_array(runs: usize) {
+    let sp_ser = serde_pickle::SerOptions::new;
+    let sp_de = serde_pickle::DeOptions::new;
     let data = floats(ARRAY_LEN);
     let list = ListArray {
         name: "weights".into(),
@@ -199,8 +225,12 @@ pub fn print_table(runs: usize) {
     let runs_big = runs.min(3);
     let w_peer = best_of(runs_big, || serde_pickle::to_vec(&list, sp_ser()).unwrap());
     let w_ours = best_of(runs_big, || ndpickle::serde::to_vec(&arr).unwrap());
-    let p_owned = best_of(runs_big, || ndpickle::serde::to_payload(&arr, &opts).unwrap());
-    let p_arc = best_of(runs_big, || ndpickle::serde::to_payload(&arc, &opts).unwrap());
+    let p_owned = best_of(runs_big, || {
+        ndpickle::serde::to_payload(&arr, &opts).unwrap()
+    });
+    let p_arc = best_of(runs_big, || {
+        ndpickle::serde::to_payload(&arc, &opts).unwrap()
+    });
     let peer_bytes = serde_pickle::to_vec(&list, sp_ser()).unwrap();
     let ours_bytes = ndpickle::serde::to_vec(&arr).unwrap();
     let r_peer = best_of(runs_big, || {
@@ -240,9 +270,16 @@ pub fn print_table(runs: usize) {
         ms(p_owned),
         ratio(w_peer, p_owned)
     );
+}
 
+fn print_payload(runs: usize) {
+    let opts = ndpickle::WriteOptions::default();
     println!("== to_payload of the ArcArray struct by array size (best of {runs}) ==");
-    for (label, len) in [("4 KiB", 1usize << 10), ("1 MiB", 1 << 18), ("64 MiB", ARRAY_LEN)] {
+    for (label, len) in [
+        ("4 KiB", 1usize << 10),
+        ("1 MiB", 1 << 18),
+        ("64 MiB", ARRAY_LEN),
+    ] {
         let s = WithArcArray {
             name: "w".into(),
             step: 1,

@@ -1,5 +1,5 @@
 //! Prints ndpickle's serde support against serde-pickle, with ratios (no Python needed):
-//! `cargo run --release -p ndpickle-benches --bin serde_table [-- RUNS]`. The criterion
+//! `cargo run --release -p ndpickle-benches --bin serde_table [-- RUNS [records|array|payload]]`. The criterion
 //! bench of the same cases is `cargo bench -p ndpickle-benches --bench serde`.
 
 fn main() {
@@ -7,5 +7,6 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    ndpickle_benches::serde_cases::print_table(runs);
+    let only = std::env::args().nth(2);
+    ndpickle_benches::serde_cases::print_table(runs, only.as_deref());
 }

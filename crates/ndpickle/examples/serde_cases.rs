@@ -158,7 +158,12 @@ fn write(dir: &Path) {
     fs::create_dir_all(dir).unwrap();
     let mut manifest = String::new();
     for layout in ["c", "f", "strided"] {
-        write_all(dir, &format!("checkpoint_{layout}"), &checkpoint(layout), &mut manifest);
+        write_all(
+            dir,
+            &format!("checkpoint_{layout}"),
+            &checkpoint(layout),
+            &mut manifest,
+        );
     }
     let base = Array2::from_shape_fn((3, 5), |(i, j)| (i * 5 + j) as f64);
     let row = ndarray::Array1::from_shape_fn(5, |j| j as f64 * 1.5);
@@ -180,9 +185,8 @@ fn write(dir: &Path) {
 
 /// The checkpoint as JSON, arrays as nested lists with their shapes.
 fn to_json(c: &Checkpoint) -> serde_json::Value {
-    let arr = |v: Vec<serde_json::Value>, shape: &[usize]| {
-        serde_json::json!({"shape": shape, "flat": v})
-    };
+    let arr =
+        |v: Vec<serde_json::Value>, shape: &[usize]| serde_json::json!({"shape": shape, "flat": v});
     serde_json::json!({
         "step": c.step.to_string(),
         "name": c.name,

@@ -6,13 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use ndarray::{
-    Array0, Array1, Array2, Array3, ArrayD, ArcArray1, ArcArray2, ArrayView2, CowArray, Ix2, IxDyn,
+    ArcArray1, ArcArray2, Array0, Array1, Array2, Array3, ArrayD, ArrayView2, CowArray, Ix2, IxDyn,
     s,
 };
 use ndpickle::serde::{from_payload, from_slice, from_value, to_payload, to_vec, to_vec_with};
 use ndpickle::{
-    DType, DecodeErrorKind, EncodeError, NdArray, NumpyForm, ReadOptions, Value,
-    WriteOptions,
+    DType, DecodeErrorKind, EncodeError, NdArray, NumpyForm, ReadOptions, Value, WriteOptions,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -154,7 +153,10 @@ fn data_model_as_python_sees_it() {
         get("opt"),
         Value::List(vec![
             s("Sgd"),
-            dict(vec![(s("Adam"), dict(vec![(s("beta"), Value::Float(0.9))]))]),
+            dict(vec![(
+                s("Adam"),
+                dict(vec![(s("beta"), Value::Float(0.9))])
+            )]),
             dict(vec![(s("Momentum"), Value::Float(0.5))]),
             dict(vec![(
                 s("Pair"),
@@ -163,7 +165,12 @@ fn data_model_as_python_sees_it() {
         ])
     );
     // Field order is the struct's.
-    let keys: Vec<_> = v.as_dict().unwrap().iter().map(|(k, _)| k.clone()).collect();
+    let keys: Vec<_> = v
+        .as_dict()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
     assert_eq!(keys[0], s("b"));
     assert_eq!(keys[keys.len() - 1], s("opt"));
 }
@@ -251,8 +258,12 @@ fn python_conveniences_on_reading() {
     }
     let scalar = |dtype: &str, bytes: &[u8]| {
         Value::Scalar(Box::new(
-            NdArray::from_c_bytes(DType::parse(dtype).unwrap(), vec![], Bytes::copy_from_slice(bytes))
-                .unwrap(),
+            NdArray::from_c_bytes(
+                DType::parse(dtype).unwrap(),
+                vec![],
+                Bytes::copy_from_slice(bytes),
+            )
+            .unwrap(),
         ))
     };
     // int for a float field, a set for a list, bytearray for bytes, a list for a tuple,
@@ -284,9 +295,18 @@ fn python_conveniences_on_reading() {
         b: String,
     }
     let q: Q = from_value(&Value::Tuple(vec![Value::Int(1), s("z")])).unwrap();
-    assert_eq!(q, Q { a: 1, b: "z".into() });
+    assert_eq!(
+        q,
+        Q {
+            a: 1,
+            b: "z".into()
+        }
+    );
     // Floating numpy scalars, f16 and bfloat16 too.
-    assert_eq!(from_value::<f64>(&scalar("<f4", &1.5f32.to_le_bytes())).unwrap(), 1.5);
+    assert_eq!(
+        from_value::<f64>(&scalar("<f4", &1.5f32.to_le_bytes())).unwrap(),
+        1.5
+    );
     assert_eq!(
         from_value::<f64>(&scalar("<f2", &half::f16::from_f32(0.5).to_le_bytes())).unwrap(),
         0.5
@@ -300,8 +320,14 @@ fn python_conveniences_on_reading() {
         .unwrap(),
     ));
     assert_eq!(from_value::<f32>(&bf).unwrap(), 2.0);
-    assert_eq!(from_value::<i64>(&scalar("<i8", &(-5i64).to_le_bytes())).unwrap(), -5);
-    assert_eq!(from_value::<u64>(&scalar("<u8", &u64::MAX.to_le_bytes())).unwrap(), u64::MAX);
+    assert_eq!(
+        from_value::<i64>(&scalar("<i8", &(-5i64).to_le_bytes())).unwrap(),
+        -5
+    );
+    assert_eq!(
+        from_value::<u64>(&scalar("<u8", &u64::MAX.to_le_bytes())).unwrap(),
+        u64::MAX
+    );
 }
 
 // ---- arrays ------------------------------------------------------------------------
@@ -337,13 +363,22 @@ fn arrays_are_numpy_arrays() {
     let m = model();
     let v = tree(&m);
     let w = v.get("weights").unwrap().as_array().unwrap();
-    assert_eq!((w.dtype(), w.shape()), (&DType::parse("<f4").unwrap(), &[64, 300][..]));
     assert_eq!(
-        w.view::<f32>().unwrap().into_dimensionality::<Ix2>().unwrap(),
+        (w.dtype(), w.shape()),
+        (&DType::parse("<f4").unwrap(), &[64, 300][..])
+    );
+    assert_eq!(
+        w.view::<f32>()
+            .unwrap()
+            .into_dimensionality::<Ix2>()
+            .unwrap(),
         m.weights.view()
     );
     let ids = v.get("ids").unwrap().as_array().unwrap();
-    assert_eq!((ids.dtype(), ids.shape()), (&DType::parse("<u8").unwrap(), &[100][..]));
+    assert_eq!(
+        (ids.dtype(), ids.shape()),
+        (&DType::parse("<u8").unwrap(), &[100][..])
+    );
     assert_eq!(from_value::<Model>(&v).unwrap(), m);
     // The bytes are those of ndpickle::to_vec for the same arrays (one writer).
     let alone = ndpickle::to_vec(&m.weights).unwrap();
@@ -405,9 +440,19 @@ fn every_layout_round_trips() {
         WriteOptions::default(),
         opts(2),
         opts(4),
-        WriteOptions::builder().layout(ndpickle::LayoutPolicy::AlwaysPack).build().unwrap(),
-        WriteOptions::builder().numpy_form(NumpyForm::NumpyV1).protocol(3).build().unwrap(),
-        WriteOptions::builder().numpy_form(NumpyForm::NumpyV2).build().unwrap(),
+        WriteOptions::builder()
+            .layout(ndpickle::LayoutPolicy::AlwaysPack)
+            .build()
+            .unwrap(),
+        WriteOptions::builder()
+            .numpy_form(NumpyForm::NumpyV1)
+            .protocol(3)
+            .build()
+            .unwrap(),
+        WriteOptions::builder()
+            .numpy_form(NumpyForm::NumpyV2)
+            .build()
+            .unwrap(),
     ] {
         for v in &views {
             let case = Views {
@@ -549,7 +594,9 @@ fn good_net() -> Value {
 }
 
 fn with(key: &str, value: Value) -> Value {
-    let Value::Dict(mut items) = good_net() else { unreachable!() };
+    let Value::Dict(mut items) = good_net() else {
+        unreachable!()
+    };
     for (k, v) in &mut items {
         if k == &s(key) {
             *v = value.clone();
@@ -609,7 +656,9 @@ fn errors_name_the_field_path() {
         de_err::<Net>(&with("lr", s("fast"))),
         "lr: invalid type: string \"fast\", expected f64"
     );
-    let Value::Dict(mut items) = good_net() else { unreachable!() };
+    let Value::Dict(mut items) = good_net() else {
+        unreachable!()
+    };
     items.retain(|(k, _)| k != &s("lr"));
     assert_eq!(de_err::<Net>(&Value::Dict(items)), "missing field `lr`");
 }
@@ -617,7 +666,11 @@ fn errors_name_the_field_path() {
 #[test]
 fn enum_errors() {
     let e = |v: Value| de_err::<Optimizer>(&v);
-    assert!(e(s("Nope")).starts_with("unknown variant `Nope`"), "{}", e(s("Nope")));
+    assert!(
+        e(s("Nope")).starts_with("unknown variant `Nope`"),
+        "{}",
+        e(s("Nope"))
+    );
     assert_eq!(
         e(Value::Int(1)),
         "invalid type: integer `1`, expected an enum: a variant name, or a dict of one \
@@ -635,8 +688,14 @@ fn enum_errors() {
         e(s("Momentum")),
         "invalid type: unit variant, expected a newtype variant"
     );
-    assert_eq!(e(s("Pair")), "invalid type: unit variant, expected a tuple variant");
-    assert_eq!(e(s("Adam")), "invalid type: unit variant, expected a struct variant");
+    assert_eq!(
+        e(s("Pair")),
+        "invalid type: unit variant, expected a tuple variant"
+    );
+    assert_eq!(
+        e(s("Adam")),
+        "invalid type: unit variant, expected a struct variant"
+    );
     assert_eq!(
         e(dict(vec![(s("Adam"), dict(vec![(s("beta"), s("x"))]))])),
         "Adam.beta: invalid type: string \"x\", expected f64"
@@ -646,7 +705,10 @@ fn enum_errors() {
         "Momentum: invalid type: string \"x\", expected f64"
     );
     assert_eq!(
-        e(dict(vec![(s("Pair"), Value::Tuple(vec![Value::Int(1), s("x")]))])),
+        e(dict(vec![(
+            s("Pair"),
+            Value::Tuple(vec![Value::Int(1), s("x")])
+        )])),
         "Pair[1]: invalid type: string \"x\", expected i32"
     );
     // A unit variant may carry None.
@@ -661,15 +723,22 @@ fn value_errors() {
     let huge = Value::BigInt(num_bigint::BigInt::from(1) << 200usize);
     assert_eq!(
         de_err::<u128>(&huge),
-        format!("int {} does not fit in 128 bits", num_bigint::BigInt::from(1) << 200usize)
+        format!(
+            "int {} does not fit in 128 bits",
+            num_bigint::BigInt::from(1) << 200usize
+        )
     );
     assert_eq!(
         de_err::<u64>(&Value::BigInt(num_bigint::BigInt::from(-1) << 70usize)),
         "invalid type: integer `-1180591620717411303424` as i128, expected u64"
     );
     let complex = Value::Scalar(Box::new(
-        NdArray::from_c_bytes(DType::parse("<c8").unwrap(), vec![], Bytes::from(vec![0u8; 8]))
-            .unwrap(),
+        NdArray::from_c_bytes(
+            DType::parse("<c8").unwrap(),
+            vec![],
+            Bytes::from(vec![0u8; 8]),
+        )
+        .unwrap(),
     ));
     assert_eq!(
         de_err::<f64>(&complex),
@@ -701,8 +770,12 @@ fn value_errors() {
     );
     // Invalid elements: a bool byte that is neither 0 nor 1.
     let bad_bool = Value::Array(Box::new(
-        NdArray::from_c_bytes(DType::parse("|b1").unwrap(), vec![2], Bytes::from_static(&[1, 2]))
-            .unwrap(),
+        NdArray::from_c_bytes(
+            DType::parse("|b1").unwrap(),
+            vec![2],
+            Bytes::from_static(&[1, 2]),
+        )
+        .unwrap(),
     ));
     #[derive(Deserialize, Debug)]
     #[allow(dead_code)]
@@ -742,9 +815,12 @@ fn reader_errors_and_limits_pass_through() {
     let e = from_slice::<Everything>(b"\x80\x05N").unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::UnexpectedEof), "{e}");
     // Nothing runs: a pickle calling os.system is refused by the reader.
-    let e = from_slice::<Everything>(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsX\x85R.")
-        .unwrap_err();
-    assert!(matches!(e.kind, DecodeErrorKind::ForbiddenGlobal { .. }), "{e}");
+    let e =
+        from_slice::<Everything>(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsX\x85R.").unwrap_err();
+    assert!(
+        matches!(e.kind, DecodeErrorKind::ForbiddenGlobal { .. }),
+        "{e}"
+    );
     // The read options' limits apply.
     let deep = to_vec(&vec![vec![vec![vec![1u8]]]]).unwrap();
     let tight = ReadOptions::builder().max_depth(2).build().unwrap();
@@ -779,7 +855,10 @@ fn write_errors() {
     // Keys Python cannot hash.
     let m: BTreeMap<Vec<i32>, i32> = [(vec![1], 1)].into();
     let e = to_vec(&m).unwrap_err();
-    assert_eq!(e.to_string(), "a dict key must be hashable in Python, not a list");
+    assert_eq!(
+        e.to_string(),
+        "a dict key must be hashable in Python, not a list"
+    );
     #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
     enum K {
         A(i32),
@@ -800,10 +879,14 @@ fn write_errors() {
     }
     let m: BTreeMap<K, i32> = [(K::D, 1)].into();
     assert_eq!(tree(&m), dict(vec![(s("D"), Value::Int(1))]));
-    let m: BTreeMap<(i32, String), BTreeMap<i32, i32>> = [((1, "a".into()), BTreeMap::new())].into();
+    let m: BTreeMap<(i32, String), BTreeMap<i32, i32>> =
+        [((1, "a".into()), BTreeMap::new())].into();
     assert_eq!(
         tree(&m),
-        dict(vec![(Value::Tuple(vec![Value::Int(1), s("a")]), dict(vec![]))])
+        dict(vec![(
+            Value::Tuple(vec![Value::Int(1), s("a")]),
+            dict(vec![])
+        )])
     );
     #[derive(Serialize)]
     struct ArrKey<'a>(#[serde(with = "ndpickle::serde::array")] &'a Array1<f32>);
@@ -842,7 +925,10 @@ fn write_errors() {
         }
     }
     let e = to_vec(&vec![Fails]).unwrap_err();
-    assert!(matches!(&e, EncodeError::Serde(m) if m == "no can do"), "{e}");
+    assert!(
+        matches!(&e, EncodeError::Serde(m) if m == "no can do"),
+        "{e}"
+    );
     // Options the writer refuses.
     assert!(matches!(
         to_payload(&model(), &opts(4)),
@@ -865,7 +951,11 @@ fn write_errors() {
 #[test]
 fn fields_need_ndpickles_own_serializer_and_deserializer() {
     let e = serde_json::to_string(&model()).unwrap_err();
-    assert!(e.to_string().contains("can only be written by ndpickle::serde"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("can only be written by ndpickle::serde"),
+        "{e}"
+    );
     let e = serde_json::from_str::<Model>(
         r#"{"name": "x", "weights": [], "bias": [], "any": [], "ids": [], "raw": []}"#,
     )
@@ -875,7 +965,11 @@ fn fields_need_ndpickles_own_serializer_and_deserializer() {
     // deserializers do) leaves nothing to take.
     let unit = serde::de::value::UnitDeserializer::<serde::de::value::Error>::new();
     let e = ndpickle::serde::array::deserialize::<Array1<f32>, _>(unit).unwrap_err();
-    assert!(e.to_string().contains("can only be read by ndpickle::serde"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("can only be read by ndpickle::serde"),
+        "{e}"
+    );
     // A value that borrows the hand-over's name but sends no memory.
     struct Impostor;
     impl Serialize for Impostor {
@@ -913,7 +1007,10 @@ fn arrow_fields() {
     let col: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
     let batch = RecordBatch::try_from_iter([
         ("a", Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef),
-        ("b", Arc::new(StringArray::from(vec!["x", "yz"])) as ArrayRef),
+        (
+            "b",
+            Arc::new(StringArray::from(vec!["x", "yz"])) as ArrayRef,
+        ),
     ])
     .unwrap();
     let f = Frame {
@@ -926,7 +1023,10 @@ fn arrow_fields() {
     assert_eq!(back.batch, f.batch);
     let p = to_payload(&f, &WriteOptions::default()).unwrap();
     assert!(!p.buffers.is_empty());
-    assert!(p.buffers.iter().all(|b| b.is_shared()), "arrow buffers are shared");
+    assert!(
+        p.buffers.iter().all(|b| b.is_shared()),
+        "arrow buffers are shared"
+    );
     let back: Frame = from_payload(&p.pickle, p.buffers.iter().map(|b| b.to_vec())).unwrap();
     assert_eq!(back.batch, f.batch);
     // Something else in an arrow field.
@@ -937,13 +1037,21 @@ fn arrow_fields() {
     ]);
     let msg = de_err::<Frame>(&v);
     assert!(msg.starts_with("col: expected a pyarrow array: "), "{msg}");
-    let Value::Dict(mut items) = tree(&f) else { unreachable!() };
+    let Value::Dict(mut items) = tree(&f) else {
+        unreachable!()
+    };
     items[2].1 = Value::Int(1);
     let msg = de_err::<Frame>(&Value::Dict(items));
-    assert!(msg.starts_with("batch: expected a pyarrow record batch: "), "{msg}");
+    assert!(
+        msg.starts_with("batch: expected a pyarrow record batch: "),
+        "{msg}"
+    );
     // pyarrow's reconstructors have dotted names: protocol 4 or higher.
     let e = to_vec_with(&f, &opts(3)).unwrap_err();
-    assert!(matches!(e, EncodeError::NeedsProtocol { min: 4, .. }), "{e}");
+    assert!(
+        matches!(e, EncodeError::NeedsProtocol { min: 4, .. }),
+        "{e}"
+    );
     let _ = f.col.len();
 }
 

@@ -209,7 +209,12 @@ impl<T: Element, D: Dimension + 'static> OwnedField for ArcField<T, D> {
 
     fn owners(&self) -> Vec<Bytes> {
         let size = std::mem::size_of::<T>();
-        let strides: Vec<isize> = self.0.strides().iter().map(|&s| s * size as isize).collect();
+        let strides: Vec<isize> = self
+            .0
+            .strides()
+            .iter()
+            .map(|&s| s * size as isize)
+            .collect();
         match Extent::of(self.0.shape(), &strides, size) {
             Ok(Some(extent)) => vec![Bytes::from_owner(ArcSpan {
                 array: self.0.clone(),
@@ -310,10 +315,7 @@ where
         }
         if let Some(n) = D::NDIM {
             if a.ndim() != n {
-                return Err(format!(
-                    "expected {n}-d {name} array, got {}-d",
-                    a.ndim()
-                ));
+                return Err(format!("expected {n}-d {name} array, got {}-d", a.ndim()));
             }
         }
         let owned = a

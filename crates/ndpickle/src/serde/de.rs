@@ -1,8 +1,8 @@
 //! The serde `Deserializer` over a [`Value`] the safe reader built.
 
 use ::serde::de::{
-    DeserializeSeed, Deserializer, EnumAccess, Error as _, IntoDeserializer, MapAccess,
-    SeqAccess, Unexpected, VariantAccess, Visitor,
+    DeserializeSeed, Deserializer, EnumAccess, Error as _, IntoDeserializer, MapAccess, SeqAccess,
+    Unexpected, VariantAccess, Visitor,
 };
 
 use crate::array::NdArray;
@@ -187,10 +187,7 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'de> {
         }
     }
 
-    fn deserialize_ignored_any<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> Result<V::Value, DecodeError> {
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         visitor.visit_unit()
     }
 
@@ -257,7 +254,9 @@ impl<'de> MapAccess<'de> for MapDe<'de> {
         seed: V,
     ) -> Result<V::Value, DecodeError> {
         let (Some(k), Some(v)) = (self.key.take(), self.value.take()) else {
-            return Err(DecodeError::custom("a dict value was asked for before its key"));
+            return Err(DecodeError::custom(
+                "a dict value was asked for before its key",
+            ));
         };
         seed.deserialize(ValueDeserializer(v))
             .map_err(|e| at(Step::Key(k), e))
@@ -310,9 +309,8 @@ struct VariantDe<'v> {
 
 impl<'v> VariantDe<'v> {
     fn data(&self, expected: &str) -> Result<&'v Value, DecodeError> {
-        self.value.ok_or_else(|| {
-            DecodeError::invalid_type(Unexpected::UnitVariant, &expected)
-        })
+        self.value
+            .ok_or_else(|| DecodeError::invalid_type(Unexpected::UnitVariant, &expected))
     }
 }
 

@@ -46,8 +46,6 @@ pub(crate) fn at(step: Step<'_>, mut e: DecodeError) -> DecodeError {
 /// Whether `s` reads as a plain name in a path (`weights`, `layer_2`).
 fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
