@@ -313,10 +313,10 @@ where
                 dtype_name(a.dtype())
             ));
         }
-        if let Some(n) = D::NDIM {
-            if a.ndim() != n {
-                return Err(format!("expected {n}-d {name} array, got {}-d", a.ndim()));
-            }
+        if let Some(n) = D::NDIM
+            && a.ndim() != n
+        {
+            return Err(format!("expected {n}-d {name} array, got {}-d", a.ndim()));
         }
         let owned = a
             .to_owned_array::<T>()
