@@ -84,48 +84,60 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     type SerializeStruct = Compound<'s, 'e, 'a, 'w>;
     type SerializeStructVariant = Compound<'s, 'e, 'a, 'w>;
 
+    #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
         self.enc.bool(v)
     }
+    #[inline]
     fn serialize_i8(self, v: i8) -> Result<(), EncodeError> {
         self.enc.int(v.into())
     }
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<(), EncodeError> {
         self.enc.int(v.into())
     }
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
         self.enc.int(v.into())
     }
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
         self.enc.int(v)
     }
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         self.enc.int128(v)
     }
+    #[inline]
     fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
         self.enc.int(v.into())
     }
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<(), EncodeError> {
         self.enc.int(v.into())
     }
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), EncodeError> {
         self.enc.int(v.into())
     }
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
         self.enc.uint128(v.into())
     }
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         self.enc.uint128(v)
     }
+    #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
         self.enc.float(v.into())
     }
+    #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), EncodeError> {
         self.enc.float(v)
     }
     fn serialize_char(self, v: char) -> Result<(), EncodeError> {
         self.enc.str(v.encode_utf8(&mut [0u8; 4]))
     }
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
         self.enc.str(v)
     }
@@ -135,12 +147,14 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         }
         self.enc.bytes(v)
     }
+    #[inline]
     fn serialize_none(self) -> Result<(), EncodeError> {
         self.enc.none()
     }
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), EncodeError> {
         value.serialize(self)
     }
+    #[inline]
     fn serialize_unit(self) -> Result<(), EncodeError> {
         self.enc.none()
     }
@@ -269,6 +283,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
     }
 
     /// Opens a batch before its first item.
+    #[inline]
     fn open_item(&mut self) -> Result<(), EncodeError> {
         if self.batch == 0 && matches!(self.close, Close::Batch(_) | Close::StructVariant) {
             self.ser.enc.mark()?;
@@ -277,6 +292,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
     }
 
     /// Counts an item, closing the batch when full.
+    #[inline]
     fn close_item(&mut self) -> Result<(), EncodeError> {
         let op = match self.close {
             Close::Batch(op) => op,

@@ -262,6 +262,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
 
     /// Appends small opcodes to the current frame, starting a new frame when it would
     /// exceed [`FRAME_MAX`].
+    #[inline]
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         if self.frame.len() + bytes.len() > FRAME_MAX {
             self.commit_frame()?;
@@ -276,6 +277,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     /// Appends one opcode given in pieces (opcode and length, then its argument), all in one
     /// frame: an opcode never straddles a frame boundary (the unpickler reads each opcode
     /// from one frame). An opcode larger than a frame is written outside frames.
+    #[inline]
     pub(crate) fn put_parts(&mut self, parts: &[&[u8]]) -> Result<(), EncodeError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if self.frame.len() + total > FRAME_MAX {
@@ -358,16 +360,19 @@ impl<'a, 'w> Encoder<'a, 'w> {
     // ---- primitives ----------------------------------------------------------------
 
     /// `None`.
+    #[inline]
     pub fn none(&mut self) -> Result<(), EncodeError> {
         self.put(&[NONE])
     }
 
     /// `True` / `False`.
+    #[inline]
     pub fn bool(&mut self, b: bool) -> Result<(), EncodeError> {
         self.put(&[if b { NEWTRUE } else { NEWFALSE }])
     }
 
     /// An `int` in the shortest encoding.
+    #[inline]
     pub fn int(&mut self, v: i64) -> Result<(), EncodeError> {
         if (0..=0xff).contains(&v) {
             self.put(&[BININT1, v as u8])
@@ -383,6 +388,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// An `int` from a 128-bit value.
+    #[inline]
     pub fn int128(&mut self, v: i128) -> Result<(), EncodeError> {
         match i64::try_from(v) {
             Ok(small) => self.int(small),
@@ -391,6 +397,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// An `int` from an unsigned 128-bit value.
+    #[inline]
     pub fn uint128(&mut self, v: u128) -> Result<(), EncodeError> {
         match i128::try_from(v) {
             Ok(small) => self.int128(small),
@@ -436,6 +443,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// A `float`.
+    #[inline]
     pub fn float(&mut self, v: f64) -> Result<(), EncodeError> {
         let b = v.to_be_bytes();
         self.put(&[BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
@@ -450,6 +458,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// A `str`.
+    #[inline]
     pub fn str(&mut self, s: &str) -> Result<(), EncodeError> {
         let n = s.len();
         if n < 256 && self.opts.protocol >= 4 {
@@ -707,11 +716,13 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// `MARK`.
+    #[inline]
     pub fn mark(&mut self) -> Result<(), EncodeError> {
         self.put(&[MARK])
     }
 
     /// Builds a tuple from the last `n` items pushed (`n` > 3 needs a `MARK` before them).
+    #[inline]
     pub fn tuple(&mut self, n: usize) -> Result<(), EncodeError> {
         self.put(&[match n {
             0 => EMPTY_TUPLE,
@@ -723,6 +734,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// Opens a tuple of `n` items: emits `MARK` when `n` > 3. Close with [`Encoder::tuple`].
+    #[inline]
     pub fn tuple_start(&mut self, n: usize) -> Result<(), EncodeError> {
         if n > 3 { self.mark() } else { Ok(()) }
     }
