@@ -14,4 +14,4 @@ cases=$(mktemp -d)
 trap 'rm -rf "$cases"' EXIT
 export NDPICKLE_CASES_DIR=$cases
 .venv/bin/python -m pytest -q -p no:cacheprovider tests
-.venv-np1/bin/python -m pytest -q -p no:cacheprovider tests/test_writer_numpy.py
+.venv-np1/bin/python -m pytest -q -p no:cacheprovider tests/test_writer_numpy.py tests/test_serde.py

@@ -4,6 +4,8 @@
 //! Rust figures and the Python peers' figures are measured on the same bytes (both sides print
 //! a [`checksum`] to prove it).
 
+pub mod serde_cases;
+
 pub mod datasets {
     //! Five deterministic datasets of [`LEN`] bytes each, built from a counter-based splitmix64
     //! generator (`mix(seed, i)`), so that numpy can reproduce them bit for bit.

@@ -100,6 +100,7 @@ pub fn decode_err(e: DecodeError) -> PyErr {
             DecodeErrorKind::Codec(_) => "Codec",
             DecodeErrorKind::View(_) => "View",
             DecodeErrorKind::TrailingData(_) => "TrailingData",
+            DecodeErrorKind::Serde { .. } => "Serde",
             // The core's enum is non-exhaustive: new variants are decode errors too.
             _ => "Other",
         };

@@ -63,6 +63,10 @@ pub enum EncodeError {
     /// Writing to the destination failed.
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A value's `serde::Serialize` implementation failed, or produced something Python
+    /// cannot hold (a list as a dict key).
+    #[error("{0}")]
+    Serde(String),
 }
 
 /// What went wrong while reading a pickle (see [`DecodeError`] for where).
@@ -150,6 +154,14 @@ pub enum DecodeErrorKind {
     /// second, stacked pickle is how scanners get bypassed).
     #[error("{0} bytes follow the STOP opcode")]
     TrailingData(u64),
+    /// The pickle was read but does not fit the Rust type it is deserialized into.
+    #[error("{}{}{message}", path, if path.is_empty() { "" } else { ": " })]
+    Serde {
+        /// Where in the value: `model.layers[2].weights`; empty for the top level.
+        path: String,
+        /// What does not fit.
+        message: String,
+    },
 }
 
 /// Why reading a pickle failed, and where: the byte offset and opcode, when known.

@@ -11,6 +11,8 @@ pub mod error;
 pub mod layout;
 pub mod opcodes;
 pub mod read;
+#[cfg(feature = "serde")]
+pub mod serde;
 mod span;
 pub mod value;
 pub mod wire;

@@ -90,6 +90,19 @@ pub(crate) enum MemoKey {
     },
 }
 
+impl MemoKey {
+    /// Whether the key names memory by address (valid only while that memory lives).
+    #[cfg(feature = "serde")]
+    fn is_address(&self) -> bool {
+        match self {
+            MemoKey::Global(..) | MemoKey::DType(..) => false,
+            MemoKey::Array { .. } => true,
+            #[cfg(feature = "arrow")]
+            MemoKey::Shared { .. } => true,
+        }
+    }
+}
+
 /// How in-band bytes should load: as `bytes` (read-only) or `bytearray` (writable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BytesKind {
@@ -176,6 +189,48 @@ impl<'a, 'w> Encoder<'a, 'w> {
         }
     }
 
+    /// Runs `f` on this encoder with a shorter buffer lifetime `'x`, for data borrowed only
+    /// while `f` runs (the serde writer's fields). In-band, such data is written before `f`
+    /// returns. Out-of-band buffers `f` pushes are detached when it returns: a slice inside
+    /// one of `owners` becomes a shared slice of it, anything else borrowed is copied. Memo
+    /// entries keyed by address are forgotten afterwards, as the memory may be freed and
+    /// reused by other data.
+    #[cfg(feature = "serde")]
+    pub(crate) fn lend<'x, R>(
+        &mut self,
+        owners: &[bytes::Bytes],
+        f: impl FnOnce(&mut Encoder<'x, 'w>) -> Result<R, EncodeError>,
+    ) -> Result<R, EncodeError> {
+        let mut short = Encoder {
+            opts: std::mem::take(&mut self.opts),
+            frame: std::mem::take(&mut self.frame),
+            sink: std::mem::replace(&mut self.sink, Sink::Vec(Vec::new())),
+            written: self.written,
+            buffers: self.buffers.as_ref().map(|_| Vec::new()),
+            memo: std::mem::take(&mut self.memo),
+            memo_len: self.memo_len,
+            scratch: self.scratch.take(),
+        };
+        let result = f(&mut short);
+        let Encoder {
+            opts,
+            frame,
+            sink,
+            written,
+            buffers,
+            mut memo,
+            memo_len,
+            scratch,
+        } = short;
+        memo.retain(|k, _| !k.is_address());
+        (self.opts, self.frame, self.sink, self.written) = (opts, frame, sink, written);
+        (self.memo, self.memo_len, self.scratch) = (memo, memo_len, scratch);
+        if let (Some(mine), Some(lent)) = (&mut self.buffers, buffers) {
+            mine.extend(lent.into_iter().map(|b| b.detach(owners)));
+        }
+        result
+    }
+
     /// Hands bytes to the destination, outside any frame.
     fn emit(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         match &mut self.sink {
@@ -207,6 +262,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
 
     /// Appends small opcodes to the current frame, starting a new frame when it would
     /// exceed [`FRAME_MAX`].
+    #[inline]
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         if self.frame.len() + bytes.len() > FRAME_MAX {
             self.commit_frame()?;
@@ -215,6 +271,27 @@ impl<'a, 'w> Encoder<'a, 'w> {
             return self.emit(bytes);
         }
         self.frame.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Appends one opcode given in pieces (opcode and length, then its argument), all in one
+    /// frame: an opcode never straddles a frame boundary (the unpickler reads each opcode
+    /// from one frame). An opcode larger than a frame is written outside frames.
+    #[inline]
+    pub(crate) fn put_parts(&mut self, parts: &[&[u8]]) -> Result<(), EncodeError> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if self.frame.len() + total > FRAME_MAX {
+            self.commit_frame()?;
+        }
+        if total > FRAME_MAX {
+            for p in parts {
+                self.emit(p)?;
+            }
+            return Ok(());
+        }
+        for p in parts {
+            self.frame.extend_from_slice(p);
+        }
         Ok(())
     }
 
@@ -283,16 +360,19 @@ impl<'a, 'w> Encoder<'a, 'w> {
     // ---- primitives ----------------------------------------------------------------
 
     /// `None`.
+    #[inline]
     pub fn none(&mut self) -> Result<(), EncodeError> {
         self.put(&[NONE])
     }
 
     /// `True` / `False`.
+    #[inline]
     pub fn bool(&mut self, b: bool) -> Result<(), EncodeError> {
         self.put(&[if b { NEWTRUE } else { NEWFALSE }])
     }
 
     /// An `int` in the shortest encoding.
+    #[inline]
     pub fn int(&mut self, v: i64) -> Result<(), EncodeError> {
         if (0..=0xff).contains(&v) {
             self.put(&[BININT1, v as u8])
@@ -308,6 +388,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// An `int` from a 128-bit value.
+    #[inline]
     pub fn int128(&mut self, v: i128) -> Result<(), EncodeError> {
         match i64::try_from(v) {
             Ok(small) => self.int(small),
@@ -316,6 +397,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// An `int` from an unsigned 128-bit value.
+    #[inline]
     pub fn uint128(&mut self, v: u128) -> Result<(), EncodeError> {
         match i128::try_from(v) {
             Ok(small) => self.int128(small),
@@ -350,18 +432,18 @@ impl<'a, 'w> Encoder<'a, 'w> {
         }
         let body = &le[..n];
         if n < 256 {
-            self.put(&[LONG1, n as u8])?;
+            self.put_parts(&[&[LONG1, n as u8], body])
         } else {
             let len =
                 u32::try_from(n).map_err(|_| crate::WireError::Overflow { what: "int size" })?;
             let mut head = vec![LONG4];
             head.extend_from_slice(&len.to_le_bytes());
-            self.put(&head)?;
+            self.put_parts(&[&head, body])
         }
-        self.put(body)
     }
 
     /// A `float`.
+    #[inline]
     pub fn float(&mut self, v: f64) -> Result<(), EncodeError> {
         let b = v.to_be_bytes();
         self.put(&[BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
@@ -376,11 +458,11 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// A `str`.
+    #[inline]
     pub fn str(&mut self, s: &str) -> Result<(), EncodeError> {
         let n = s.len();
         if n < 256 && self.opts.protocol >= 4 {
-            self.put(&[SHORT_BINUNICODE, n as u8])?;
-            return self.put(s.as_bytes());
+            return self.put_parts(&[&[SHORT_BINUNICODE, n as u8], s.as_bytes()]);
         }
         let head = if let Ok(n32) = u32::try_from(n) {
             let mut h = vec![BINUNICODE];
@@ -400,8 +482,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         if n >= LARGE_PAYLOAD {
             self.put_large(&head, n, &mut |sink| sink(s.as_bytes()))
         } else {
-            self.put(&head)?;
-            self.put(s.as_bytes())
+            self.put_parts(&[&head, s.as_bytes()])
         }
     }
 
@@ -630,20 +711,18 @@ impl<'a, 'w> Encoder<'a, 'w> {
                     "global name {module:?}.{name:?} contains a newline"
                 )));
             }
-            self.put(&[GLOBAL])?;
-            self.put(module.as_bytes())?;
-            self.put(b"\n")?;
-            self.put(name.as_bytes())?;
-            self.put(b"\n")
+            self.put_parts(&[&[GLOBAL], module.as_bytes(), b"\n", name.as_bytes(), b"\n"])
         }
     }
 
     /// `MARK`.
+    #[inline]
     pub fn mark(&mut self) -> Result<(), EncodeError> {
         self.put(&[MARK])
     }
 
     /// Builds a tuple from the last `n` items pushed (`n` > 3 needs a `MARK` before them).
+    #[inline]
     pub fn tuple(&mut self, n: usize) -> Result<(), EncodeError> {
         self.put(&[match n {
             0 => EMPTY_TUPLE,
@@ -655,6 +734,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// Opens a tuple of `n` items: emits `MARK` when `n` > 3. Close with [`Encoder::tuple`].
+    #[inline]
     pub fn tuple_start(&mut self, n: usize) -> Result<(), EncodeError> {
         if n > 3 { self.mark() } else { Ok(()) }
     }
@@ -982,6 +1062,48 @@ mod tests {
             }
         }
         assert!(frames >= 2);
+    }
+
+    #[test]
+    fn strings_ints_and_globals_never_straddle_frames() {
+        // Frames filled to every remainder, then opcodes with arguments written in pieces.
+        for fill in 0..40usize {
+            for protocol in [3u8, 4, 5] {
+                let v = encode(protocol, |e| {
+                    for _ in 0..(FRAME_MAX - fill) / 2 {
+                        e.none()?;
+                        e.put(&[POP])?;
+                    }
+                    e.global_uncached("builtins", "set")?;
+                    e.put(&[POP])?;
+                    e.int128(i128::MIN)?;
+                    e.put(&[POP])?;
+                    e.bigint(&(num_bigint::BigInt::from(1) << 3000usize))?;
+                    e.put(&[POP])?;
+                    e.str(&"x".repeat(300))?;
+                    e.put(&[POP])?;
+                    e.str("a string of some thirty bytes..")
+                });
+                let value = crate::from_slice(&v).unwrap();
+                assert_eq!(value.as_str(), Some("a string of some thirty bytes.."));
+                let mut pos = 2;
+                while pos < v.len() {
+                    if v[pos] == FRAME {
+                        let len =
+                            u64::from_le_bytes(v[pos + 1..pos + 9].try_into().unwrap()) as usize;
+                        let body = &v[pos + 9..pos + 9 + len];
+                        let mut at = 0;
+                        while at < body.len() {
+                            at += crate::write::file::op_len(body, at).expect("whole opcode");
+                        }
+                        assert_eq!(at, body.len(), "an opcode runs past its frame");
+                        pos += 9 + len;
+                    } else {
+                        pos += crate::write::file::op_len(&v, pos).expect("unframed opcode");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -231,16 +231,14 @@ impl Encoder<'_, '_> {
         self.global_uncached("ndpickle", "_decompress")?;
         let header = info.to_bytes();
         match u8::try_from(header.len()) {
-            Ok(n) => self.put(&[SHORT_BINBYTES, n])?,
+            Ok(n) => self.put_parts(&[&[SHORT_BINBYTES, n], &header])?,
             Err(_) => {
                 let n = u32::try_from(header.len()).map_err(|_| {
                     EncodeError::Codec(format!("frame header of {} bytes", header.len()))
                 })?;
-                self.put(&[BINBYTES])?;
-                self.put(&n.to_le_bytes())?;
+                self.put_parts(&[&[BINBYTES], &n.to_le_bytes(), &header])?;
             }
         }
-        self.put(&header)?;
         self.payload_large(BytesKind::Bytes, frame)?;
         self.bool(kind == BytesKind::ByteArray)?;
         self.tuple(3)?;

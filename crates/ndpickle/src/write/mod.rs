@@ -18,6 +18,8 @@ pub use file::{
 };
 pub use options::{NumpyForm, WriteOptions, WriteOptionsBuilder};
 pub use to_pickle::ToPickle;
+#[cfg(feature = "serde")]
+pub(crate) use to_pickle::ndarray_parts;
 
 use crate::buffer::PayloadBuffer;
 use crate::error::EncodeError;

@@ -13,6 +13,7 @@ use crate::error::EncodeError;
 use crate::value::{Object, Value};
 use crate::write::encoder::{Encoder, MemoKey};
 use crate::write::numpy::{self, ArrayParts, Body};
+use crate::write::options::WriteOptions;
 
 /// A Rust value that can be written as a Python value.
 ///
@@ -263,16 +264,16 @@ where
         if enc.get_memo(&key)? {
             return Ok(());
         }
-        let parts = ndarray_parts(self, enc)?;
+        let parts = ndarray_parts(self, enc.options())?;
         numpy::write_array(enc, parts)?;
         enc.memoize(key)
     }
 }
 
 /// Runs the layout decision for an `ndarray` array.
-fn ndarray_parts<'a, T, S, D>(
+pub(crate) fn ndarray_parts<'a, T, S, D>(
     a: &'a ArrayBase<S, D>,
-    enc: &Encoder<'a, '_>,
+    opts: &WriteOptions,
 ) -> Result<ArrayParts<'a>, EncodeError>
 where
     T: Element,
@@ -281,7 +282,6 @@ where
 {
     let size = std::mem::size_of::<T>();
     let strides: Vec<isize> = a.strides().iter().map(|&s| s * size as isize).collect();
-    let opts = enc.options();
     let dtype = Cow::Owned(T::dtype());
     let shape = Cow::Borrowed(a.shape());
     if let Some(slice) = a.as_slice_memory_order() {

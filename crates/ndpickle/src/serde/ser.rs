@@ -1,0 +1,442 @@
+//! The serde `Serializer`: serde's data model straight onto the pickle [`Encoder`].
+
+use ::serde::ser::{self, Serialize};
+
+use crate::error::EncodeError;
+use crate::opcodes::{APPENDS, EMPTY_DICT, EMPTY_LIST, SETITEM, SETITEMS};
+use crate::serde::handoff::{self, Slot};
+use crate::write::Encoder;
+use crate::write::numpy;
+
+/// Items per `APPENDS`/`SETITEMS` batch, as CPython writes them.
+const BATCH: usize = 1000;
+
+/// Writes serde values with an [`Encoder`].
+pub(crate) struct Serializer<'e, 'a, 'w> {
+    enc: &'e mut Encoder<'a, 'w>,
+    /// Writing a dict key: containers Python cannot hash are refused.
+    in_key: bool,
+    /// An array hand-over is under way: the next `serialize_bytes` carries its memory.
+    field: bool,
+}
+
+impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
+    pub(crate) fn new(enc: &'e mut Encoder<'a, 'w>) -> Self {
+        Serializer {
+            enc,
+            in_key: false,
+            field: false,
+        }
+    }
+
+    /// Refuses a container in a dict key.
+    fn hashable(&self, what: &str) -> Result<(), EncodeError> {
+        if self.in_key {
+            Err(EncodeError::Serde(format!(
+                "a dict key must be hashable in Python, not {what}"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes the field the hand-over slot describes, over `memory`.
+    fn write_field(&mut self, memory: &[u8]) -> Result<(), EncodeError> {
+        match handoff::swap(Slot::Empty) {
+            Slot::Parts(layout) => {
+                let parts = layout.join(memory);
+                self.enc.lend(&[], |e| numpy::write_array(e, parts))
+            }
+            Slot::Owned(field) => {
+                let owners = field.owners();
+                self.enc.lend(&owners, |e| field.write(e))
+            }
+            Slot::Want(_) | Slot::Empty => Err(incomplete()),
+        }
+    }
+
+    /// Opens a one-entry dict `{variant: ...}` (externally tagged enum).
+    fn variant_key(&mut self, variant: &str) -> Result<(), EncodeError> {
+        self.hashable("an enum variant with data")?;
+        self.enc.put(&[EMPTY_DICT])?;
+        self.enc.str(variant)
+    }
+}
+
+fn incomplete() -> EncodeError {
+    EncodeError::Serde("an ndpickle::serde field was not handed over (internal error)".into())
+}
+
+impl ser::Error for EncodeError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        EncodeError::Serde(msg.to_string())
+    }
+}
+
+impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
+    type Ok = ();
+    type Error = EncodeError;
+    type SerializeSeq = Compound<'s, 'e, 'a, 'w>;
+    type SerializeTuple = Compound<'s, 'e, 'a, 'w>;
+    type SerializeTupleStruct = Compound<'s, 'e, 'a, 'w>;
+    type SerializeTupleVariant = Compound<'s, 'e, 'a, 'w>;
+    type SerializeMap = Compound<'s, 'e, 'a, 'w>;
+    type SerializeStruct = Compound<'s, 'e, 'a, 'w>;
+    type SerializeStructVariant = Compound<'s, 'e, 'a, 'w>;
+
+    #[inline]
+    fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
+        self.enc.bool(v)
+    }
+    #[inline]
+    fn serialize_i8(self, v: i8) -> Result<(), EncodeError> {
+        self.enc.int(v.into())
+    }
+    #[inline]
+    fn serialize_i16(self, v: i16) -> Result<(), EncodeError> {
+        self.enc.int(v.into())
+    }
+    #[inline]
+    fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
+        self.enc.int(v.into())
+    }
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
+        self.enc.int(v)
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
+        self.enc.int128(v)
+    }
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
+        self.enc.int(v.into())
+    }
+    #[inline]
+    fn serialize_u16(self, v: u16) -> Result<(), EncodeError> {
+        self.enc.int(v.into())
+    }
+    #[inline]
+    fn serialize_u32(self, v: u32) -> Result<(), EncodeError> {
+        self.enc.int(v.into())
+    }
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
+        self.enc.uint128(v.into())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
+        self.enc.uint128(v)
+    }
+    #[inline]
+    fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
+        self.enc.float(v.into())
+    }
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result<(), EncodeError> {
+        self.enc.float(v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), EncodeError> {
+        self.enc.str(v.encode_utf8(&mut [0u8; 4]))
+    }
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
+        self.enc.str(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
+        if std::mem::take(&mut self.field) {
+            return self.write_field(v);
+        }
+        self.enc.bytes(v)
+    }
+    #[inline]
+    fn serialize_none(self) -> Result<(), EncodeError> {
+        self.enc.none()
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), EncodeError> {
+        value.serialize(self)
+    }
+    #[inline]
+    fn serialize_unit(self) -> Result<(), EncodeError> {
+        self.enc.none()
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), EncodeError> {
+        self.enc.none()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), EncodeError> {
+        self.enc.str(variant)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        if name != handoff::TOKEN {
+            return value.serialize(self);
+        }
+        self.hashable("an array")?;
+        handoff::swap(Slot::Want(self.enc.options().clone()));
+        self.field = true;
+        let done = value.serialize(&mut *self);
+        let pending = std::mem::take(&mut self.field);
+        handoff::swap(Slot::Empty);
+        done?;
+        if pending {
+            return Err(incomplete());
+        }
+        Ok(())
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        self.variant_key(variant)?;
+        value.serialize(&mut *self)?;
+        self.enc.put(&[SETITEM])
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+        self.hashable("a list")?;
+        self.enc.put(&[EMPTY_LIST])?;
+        Ok(Compound::new(self, Close::Batch(APPENDS)))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+        self.enc.tuple_start(len)?;
+        Ok(Compound::new(self, Close::Tuple(len)))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+        self.serialize_tuple(len)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+        self.variant_key(variant)?;
+        self.enc.tuple_start(len)?;
+        Ok(Compound::new(self, Close::TupleVariant(len)))
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+        self.hashable("a dict")?;
+        self.enc.put(&[EMPTY_DICT])?;
+        Ok(Compound::new(self, Close::Batch(SETITEMS)))
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+        self.serialize_map(None)
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+        self.variant_key(variant)?;
+        self.enc.put(&[EMPTY_DICT])?;
+        Ok(Compound::new(self, Close::StructVariant))
+    }
+}
+
+/// How a container ends.
+#[derive(Clone, Copy)]
+enum Close {
+    /// A list or dict: items in `MARK ... op` batches.
+    Batch(u8),
+    /// A tuple of this many items.
+    Tuple(usize),
+    /// `{variant: (items)}`.
+    TupleVariant(usize),
+    /// `{variant: {fields}}`.
+    StructVariant,
+}
+
+/// A container being written.
+pub(crate) struct Compound<'s, 'e, 'a, 'w> {
+    ser: &'s mut Serializer<'e, 'a, 'w>,
+    close: Close,
+    /// Items in the open batch.
+    batch: usize,
+}
+
+impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
+    fn new(ser: &'s mut Serializer<'e, 'a, 'w>, close: Close) -> Self {
+        Compound {
+            ser,
+            close,
+            batch: 0,
+        }
+    }
+
+    /// Opens a batch before its first item.
+    #[inline]
+    fn open_item(&mut self) -> Result<(), EncodeError> {
+        if self.batch == 0 && matches!(self.close, Close::Batch(_) | Close::StructVariant) {
+            self.ser.enc.mark()?;
+        }
+        Ok(())
+    }
+
+    /// Counts an item, closing the batch when full.
+    #[inline]
+    fn close_item(&mut self) -> Result<(), EncodeError> {
+        let op = match self.close {
+            Close::Batch(op) => op,
+            Close::StructVariant => SETITEMS,
+            Close::Tuple(_) | Close::TupleVariant(_) => return Ok(()),
+        };
+        self.batch += 1;
+        if self.batch == BATCH {
+            self.batch = 0;
+            self.ser.enc.put(&[op])?;
+        }
+        Ok(())
+    }
+
+    fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+        self.open_item()?;
+        value.serialize(&mut *self.ser)?;
+        self.close_item()
+    }
+
+    fn key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
+        self.open_item()?;
+        self.ser.in_key = true;
+        let done = key.serialize(&mut *self.ser);
+        self.ser.in_key = false;
+        done
+    }
+
+    fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result<(), EncodeError> {
+        self.open_item()?;
+        self.ser.enc.str(key)?;
+        value.serialize(&mut *self.ser)?;
+        self.close_item()
+    }
+
+    fn finish(self) -> Result<(), EncodeError> {
+        let enc = &mut *self.ser.enc;
+        match self.close {
+            Close::Batch(op) => {
+                if self.batch > 0 {
+                    enc.put(&[op])?;
+                }
+                Ok(())
+            }
+            Close::Tuple(n) => enc.tuple(n),
+            Close::TupleVariant(n) => {
+                enc.tuple(n)?;
+                enc.put(&[SETITEM])
+            }
+            Close::StructVariant => {
+                if self.batch > 0 {
+                    enc.put(&[SETITEMS])?;
+                }
+                enc.put(&[SETITEM])
+            }
+        }
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_, '_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_, '_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_, '_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_, '_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_, '_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
+        self.key(key)
+    }
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+        value.serialize(&mut *self.ser)?;
+        self.close_item()
+    }
+    fn end(self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_, '_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        self.field(key, value)
+    }
+    fn end(self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_, '_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        self.field(key, value)
+    }
+    fn end(self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
