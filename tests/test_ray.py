@@ -11,11 +11,13 @@ stock Ray does not give, and one actor that unregisters shows the difference.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import subprocess
 import sys
 import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -165,7 +167,7 @@ def cluster():
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=256 * MIB,
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         runtime_env={"worker_process_setup_hook": ndpickle.ray.register},
     )
     started = _children() - before
@@ -277,13 +279,28 @@ def test_actor_methods(cluster, actor, dtype_name):
         check(name, x, got[name])
 
 
+def test_arrays_captured_by_remote_functions(cluster):
+    """Ray pickles functions without a buffer_callback: a captured view goes in-band."""
+    view = base(np.dtype("<f8"), (64, 64))[::-1, ::2]
+
+    @ray.remote
+    def captured() -> np.ndarray:
+        return view
+
+    got = ray.get(captured.remote())
+    check("every other column", view, got)
+
+
 def test_numpy_keeps_what_ndpickle_leaves(cluster, actor):
     """Object arrays, subclasses and zero-sized dtypes keep numpy's own pickling."""
+    with warnings.catch_warnings():  # np.matrix is pending deprecation, and still pickled
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        matrix = np.asmatrix(np.arange(4).reshape(2, 2))
     values = [
         np.array([1, "two", None, [3]], dtype=object),
         np.array([[1, 2], [3, 4]], dtype=object).T[::-1],
         np.ma.masked_array(np.arange(6.0), mask=[0, 1, 0, 0, 1, 0]),
-        np.asmatrix(np.arange(4).reshape(2, 2)),
+        matrix,
         np.zeros(3, dtype="V0"),
     ]
     for got in (ray.get(ray.put(values)), ray.get(actor.echo.remote(*values))):
@@ -457,3 +474,18 @@ def test_clear_error_without_ray():
         text=True,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.slow
+def test_readme_example_runs():
+    """The README's Ray example, as written, in a fresh interpreter (it starts its own Ray,
+    hence slow: ``python -m pytest -m slow tests/test_ray.py``)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Ray", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "ndpickle.ray.register" in code
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
