@@ -185,6 +185,18 @@ def cluster():
     assert not started & _children(), "Ray processes left after ray.shutdown()"
 
 
+@pytest.fixture(autouse=True)
+def _keep_registration():
+    """Each test leaves this process's registration as it found it (tests switch it)."""
+    table = ray.cloudpickle.CloudPickler.dispatch
+    before = table.get(np.ndarray)
+    yield
+    if before is None:
+        table.pop(np.ndarray, None)
+    else:
+        table[np.ndarray] = before
+
+
 @ray.remote
 def describe_args(*xs: np.ndarray) -> list[tuple]:
     return [describe(x) for x in xs]
@@ -452,12 +464,8 @@ def test_a_ray_that_keeps_buffers_in_band_fails_loudly(monkeypatch):
     """If registration stops reaching Ray's pickler, register() says so instead of leaving
     every array to be copied in-band."""
     ndpickle.ray.unregister()
-    try:
-        with monkeypatch.context() as m:
-            m.setattr(ray.util, "register_serializer", lambda *a, **k: None)
-            with pytest.raises(RuntimeError, match="out-of-band"):
-                ndpickle.ray.register()
-    finally:
+    monkeypatch.setattr(ray.util, "register_serializer", lambda *a, **k: None)
+    with pytest.raises(RuntimeError, match="out-of-band"):
         ndpickle.ray.register()
 
 
