@@ -159,7 +159,7 @@ def _children() -> set[int]:
 
 @pytest.fixture(scope="module")
 def cluster():
-    # Tests and the helpers above run in the workers too: ship them by value.
+    # The tasks and functions of this module run in the workers too: ship them by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     before = _children()
     ndpickle.ray.register()
