@@ -10,16 +10,17 @@ for a 64 MiB float64 array ``a`` (2048 x 4096) and its views:
 - a task returning ``x``, built from a 64 MiB object already in the store;
 
 with Ray's own serialization ("stock") and after ``ndpickle.ray.register()`` ("ndp").
-Workers start with ``register`` as the job's ``worker_process_setup_hook``; in stock rounds
-each task calls ``ndpickle.ray.unregister()`` first. The modes alternate within every
-repetition (and which goes first alternates too); times are the minimum over N repetitions
+Workers start with ``register`` as the job's ``worker_process_setup_hook``; in stock mode
+each task calls ``ndpickle.ray.unregister()`` first. The modes take turns case by case (and
+which goes first alternates); times are the minimum over N repetitions
 (``time.perf_counter``), cases under 50 ms in the warm-up round being timed 5 times per
 repetition; between calls the script sleeps 50 ms, outside the timings, so that Ray has
 freed the last objects.
 
 "x/contig" is a case's time over the contiguous case's, same kind and mode (targets: <= 1.5
 for the views, < 0.10 for the broadcast); "stock/ndp" the speed-up (target >= 0.95 on the
-contiguous cases; the 800 B array shows the fixed cost of a put). "back" is what the driver
+contiguous cases; the 800 B array shows the fixed cost of a put; "a again" repeats the
+contiguous case, so its distance from the first shows the run's noise). "back" is what the driver
 gets: its strides, and "view" when it is a zero-copy view of the object store.
 """
 
@@ -122,6 +123,7 @@ def run(repeat: int) -> None:
         *_views(a).items(),
         ("broadcast 4096x4096 row", _broadcast(a)),
         ("800 B contiguous", small),
+        ("a again (A/A: the noise)", a),
     ]
     for name, x in driver_cases:
 
@@ -147,10 +149,11 @@ def run(repeat: int) -> None:
     warm: dict[tuple[str, str, bool], float] = {}
     back: dict[tuple[str, str, bool], str] = {}
     for rep in range(repeat + 1):  # the first round warms up workers and the store
-        # Alternating which mode goes first cancels what one round leaves to the next.
-        for stock in (True, False) if rep % 2 else (False, True):
-            _mode(stock)
-            for kind, name, make in cases:
+        for i, (kind, name, make) in enumerate(cases):
+            # The modes take turns call by call, and which goes first alternates, so that
+            # what the machine does meanwhile falls on both alike.
+            for stock in (True, False) if (rep + i) % 2 else (False, True):
+                _mode(stock)
                 key = (kind, name, stock)
                 # Cheap cases are timed more often: the fixed costs of a put or a task on a
                 # busy machine vary by milliseconds from call to call.
