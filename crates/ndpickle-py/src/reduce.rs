@@ -216,11 +216,16 @@ pub fn reduce_numpy<'py>(
 /// array, `numpy.ndarray(shape, dtype, <that array>, offset, strides)`: pickle's memo turns
 /// the reference into a `GET`, so the memory travels once and the loaded arrays share it,
 /// as they did when they were dumped.
+///
+/// Objects whose class lives in `pyarrow.lib` (arrays, tables, types...) go to `arrow` first
+/// (`ndpickle._arrow.ArrowReducer`, which ships only the bytes a slice uses); when it
+/// answers `NotImplemented` they go on to `fallback` like everything else.
 #[pyclass(module = "ndpickle._native", frozen)]
 pub struct ArrayReducer {
     /// `None` below protocol 2: arrays are left to numpy's own reduce there.
     opts: Option<ReduceOptions>,
     fallback: Option<Py<PyAny>>,
+    arrow: Option<Py<PyAny>>,
     /// C-contiguous arrays sent so far, by start address.
     sent: std::sync::Mutex<std::collections::BTreeMap<usize, Sent>>,
 }
@@ -234,12 +239,13 @@ pub(crate) const SHARE_MIN: usize = 1 << 16;
 #[pymethods]
 impl ArrayReducer {
     #[new]
-    #[pyo3(signature = (protocol=5, *, layout="auto", span_threshold=0.5, fallback=None))]
+    #[pyo3(signature = (protocol=5, *, layout="auto", span_threshold=0.5, fallback=None, arrow=None))]
     fn py_new(
         protocol: i64,
         layout: &str,
         span_threshold: f64,
         fallback: Option<Py<PyAny>>,
+        arrow: Option<Py<PyAny>>,
     ) -> PyResult<ArrayReducer> {
         let protocol = u8::try_from(protocol)
             .ok()
@@ -267,6 +273,7 @@ impl ArrayReducer {
         Ok(ArrayReducer {
             opts: (protocol >= 2).then_some(opts),
             fallback,
+            arrow,
             sent: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
     }
@@ -309,11 +316,25 @@ impl ArrayReducer {
                 return Ok(portable_aligned_struct(descr)?.into_any());
             }
         }
+        if let Some(arrow) = &self.arrow
+            && is_pyarrow(obj)?
+        {
+            let reduced = arrow.bind(py).call1((obj,))?;
+            if !reduced.is(py.NotImplemented().bind(py)) {
+                return Ok(reduced);
+            }
+        }
         match &self.fallback {
             Some(f) => f.bind(py).call1((obj,)),
             None => Ok(py.NotImplemented().into_bound(py)),
         }
     }
+}
+
+/// Whether `obj`'s class is one of pyarrow's own (defined in `pyarrow.lib`).
+fn is_pyarrow(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let module = obj.get_type().module()?;
+    Ok(module.to_str()? == "pyarrow.lib")
 }
 
 /// Where an array's elements are: the address range they span, the offset of element zero

@@ -83,6 +83,7 @@ pub const PYARROW_NAMES: &[&str] = &[
     "RecordBatch.from_arrays",
     "Table.from_batches",
     "Table.from_arrays",
+    "ExtensionArray.from_storage",
     // Type factories.
     "null",
     "bool_",
@@ -128,6 +129,12 @@ pub const PYARROW_NAMES: &[&str] = &[
     "sparse_union",
     "dense_union",
     "fixed_size_binary",
+    // Canonical extension types (pyarrow's own reduce forms for them).
+    "uuid",
+    "bool8",
+    "json_",
+    "fixed_shape_tensor",
+    "opaque",
 ];
 
 /// Whether `s` is a non-empty dot-separated sequence of Python identifiers.
