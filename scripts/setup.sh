@@ -14,6 +14,7 @@ make_venv() {
 }
 
 make_venv .venv requirements/test.txt
+make_venv .venv requirements/ray.txt
 # The Python package (PyO3 extension built by maturin through pyproject.toml).
 .venv/bin/python -m pip install --quiet --disable-pip-version-check .
 if [ "${NDPICKLE_SKIP_NUMPY1:-0}" != 1 ]; then
