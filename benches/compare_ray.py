@@ -105,6 +105,7 @@ def main() -> None:
     ray.init(
         num_cpus=2,
         include_dashboard=False,
+        _node_ip_address="127.0.0.1",  # every Ray process on loopback
         object_store_memory=args.store_mib * MIB,
         logging_level=logging.ERROR,
         runtime_env={"worker_process_setup_hook": ndpickle.ray.register},

@@ -166,6 +166,7 @@ def cluster():
     ray.init(
         num_cpus=2,
         include_dashboard=False,
+        _node_ip_address="127.0.0.1",  # every Ray process on loopback
         object_store_memory=256 * MIB,
         logging_level=logging.ERROR,
         runtime_env={"worker_process_setup_hook": ndpickle.ray.register},
