@@ -178,7 +178,7 @@ impl<'a> Converter<'a> {
                 Ok(())
             }
             None => Err(decode_msg(DecodeErrorKind::Limit {
-                limit: "total allocation in bytes (a writable copy of read-only data)",
+                limit: "total allocation in bytes (copies into Python objects)",
                 max: left,
             })),
         }
@@ -213,9 +213,20 @@ impl<'a> Converter<'a> {
             Value::BigInt(b) => b.into_pyobject(py)?.into_any(),
             Value::Float(f) => f.into_pyobject(py)?.into_any(),
             Value::Complex(c) => PyComplex::from_doubles(py, c.re, c.im).into_any(),
-            Value::Str(s) => s.into_pyobject(py)?.into_any(),
-            Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
-            Value::ByteArray(b) => PyByteArray::new(py, &b).into_any(),
+            // Strings and byte strings are copied into Python objects: charged, since a
+            // pickle can refer to one memoised value many times.
+            Value::Str(s) => {
+                self.charge(s.len())?;
+                s.into_pyobject(py)?.into_any()
+            }
+            Value::Bytes(b) => {
+                self.charge(b.len())?;
+                PyBytes::new(py, &b).into_any()
+            }
+            Value::ByteArray(b) => {
+                self.charge(b.len())?;
+                PyByteArray::new(py, &b).into_any()
+            }
             Value::Buffer { data, readonly } => self.buffer(py, &data, readonly)?,
             Value::List(items) => {
                 let list = PyList::empty(py);
