@@ -7,13 +7,16 @@ the rounds of each measurement, and the ratio stock / preloaded (> 1: ndpickle f
 - worker→worker: a task on worker A builds a view of 256 MiB float64 (``--mb``), a task on
   worker B consumes it (returns its strides and a sample checksum, checked against A's);
   timed from submitting the consumer to its result, so the time is Dask's fetch of the
-  array: serialize on A, TCP, deserialize on B.
+  array: serialize on A, TCP, deserialize on B. Also the CPU seconds A and B spent meanwhile
+  (``getrusage``, user + system: socket copies included), steadier than wall time on a
+  shared machine.
 - spill / unspill: compressible float data (float32 values stored as float64, the
   ``f64_sine_f32`` dataset of ``compare_codecs.py``) put in a worker's own ``SpillBuffer``
   (a worker with a memory limit), evicted to disk and read back: Dask's spill code with the
   worker's config (``spill-compression: auto``). File sizes and times.
-- client scatter / gather (``direct=True``) of the same views. The client process switches
-  ndpickle's dispatch on for the preloaded cluster and off for the stock one.
+- client scatter / gather (``direct=True``) of the same views, and the CPU seconds of the
+  client process and the worker meanwhile. The client process switches ndpickle's dispatch
+  on for the preloaded cluster and off for the stock one.
 
 ``--crossover`` instead measures, on the preloaded cluster, worker→worker transfers of views
 of decreasing density sent as their span versus packed, which is how ndpickle's
@@ -110,34 +113,52 @@ class Side:
         self.client.close()
         self.cluster.close()
 
-    def worker_to_worker(self, kind: str, mb: int, seed: int) -> tuple[float, Any]:
+    def worker_to_worker(self, kind: str, mb: int, seed: int) -> tuple[float, float, Any]:
+        """(wall seconds, CPU seconds of A and B, strides on B) of fetching A's array on B."""
         from distributed import wait
 
         c = self.client
         src = c.submit(make, kind, mb, seed, workers=[self.a], pure=False)
         wait(src)
+        cpu0 = c.run(cpu_seconds, workers=[self.a, self.b])
         t0 = time.perf_counter()
         got = c.submit(describe, src, workers=[self.b], allow_other_workers=False).result()
         dt = time.perf_counter() - t0
+        cpu1 = c.run(cpu_seconds, workers=[self.a, self.b])
+        cpu = sum(cpu1[w] - cpu0[w] for w in cpu0)
         want = c.submit(describe, src, workers=[self.a], allow_other_workers=False).result()
         assert got[0] == want[0] and got[2] == want[2], (self.name, kind, got, want)
         del src
-        return dt, got[1]
+        return dt, cpu, got[1]
 
-    def scatter_gather(self, x: np.ndarray) -> tuple[float, float]:
+    def scatter_gather(self, x: np.ndarray) -> tuple[float, float, float, float]:
+        """Wall seconds of scatter and gather, and CPU seconds of the client process and
+        worker A during each."""
         c = self.client
-        t0 = time.perf_counter()
+        w0, t0 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
+        s0 = time.perf_counter()
         fut = c.scatter(x, workers=[self.a], direct=True, hash=False)
-        t1 = time.perf_counter()
+        s1 = time.perf_counter()
+        w1, t1 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
+        g0 = time.perf_counter()
         back = c.gather(fut, direct=True)
-        t2 = time.perf_counter()
+        g1 = time.perf_counter()
+        w2, t2 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
         assert describe(back)[::2] == describe(x)[::2], (self.name, "scatter/gather")
         del fut
-        return t1 - t0, t2 - t1
+        return s1 - s0, g1 - g0, (w1 - w0) + (t1 - t0), (w2 - w1) + (t2 - t1)
 
     def spill(self, mb: int) -> tuple[float, float, int]:
         out = self.client.run(spill_round_trip, mb, workers=[self.a])
         return out[self.a]
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process (a worker's, when run there)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def sine_f32(n: int) -> np.ndarray:
@@ -190,8 +211,9 @@ def run_main(args: argparse.Namespace) -> None:
             order = sides if r % 2 == 0 else sides[::-1]
             for kind in KINDS:
                 for side in order:
-                    dt, st = side.worker_to_worker(kind, args.mb, r)
+                    dt, cpu, st = side.worker_to_worker(kind, args.mb, r)
                     record(kind, "worker→worker", side, dt)
+                    record(kind, "worker→worker, CPU s of A+B", side, cpu)
                     strides[(kind, side.name)] = st
             for side in order:
                 spill, unspill, size = side.spill(args.mb)
@@ -201,10 +223,13 @@ def run_main(args: argparse.Namespace) -> None:
             for kind in KINDS:
                 for side in order:
                     side.switch()
-                    s, g = side.scatter_gather(local[kind])
+                    s, g, cs, cg = side.scatter_gather(local[kind])
                     record(kind, "scatter", side, s)
+                    record(kind, "scatter, CPU s of client+A", side, cs)
                     record(kind, "gather", side, g)
-            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+                    record(kind, "gather, CPU s of client+A", side, cg)
+            last = {k: {n: round(v[-1], 3) for n, v in per.items()} for k, per in times.items()}
+            print(f"round {r + 1}/{args.rounds}: {last}", file=sys.stderr, flush=True)
         ndpickle.dask.install()
         print(
             f"{args.mb} MiB float64, 2 worker processes per cluster, TCP loopback, "
@@ -239,26 +264,31 @@ def set_threshold(value: float) -> None:
 
 def crossover_main(args: argparse.Namespace) -> None:
     side = Side("ndpickle", True, args.memory_limit)
-    fracs = [("block", f) for f in (0.9, 0.8, 0.75, 0.67, 0.5)]
+    fracs = [("block", f) for f in (0.9, 0.8, 0.75, 0.6, 0.5)]
     fracs += [("step", f) for f in (0.5, 0.33)]
     layouts = {"span": 1e-9, "pack": 1.0}
     try:
-        res: dict[tuple[str, str], list[float]] = {}
+        wall: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], list[float]] = {}
         for r in range(args.rounds):
             for style, frac in fracs:
                 kind = f"density {style} {frac}"
                 for name in (list(layouts) if r % 2 == 0 else list(layouts)[::-1]):
                     side.client.run(set_threshold, layouts[name])
-                    dt, _ = side.worker_to_worker(kind, args.mb, r)
-                    res.setdefault((kind, name), []).append(dt)
-            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+                    dt, c, _ = side.worker_to_worker(kind, args.mb, r)
+                    wall.setdefault((kind, name), []).append(dt)
+                    cpu.setdefault((kind, name), []).append(c)
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         print(f"{args.mb} MiB of float64 elements, worker→worker, median of {args.rounds}\n")
-        print("| view | density | span (s) | pack (s) | pack / span |")
-        print("|---|---|---|---|---|")
+        print("| view | density | span s | pack s | pack / span | span CPU s | pack CPU s "
+              "| pack / span (CPU) |")
+        print("|---|---|---|---|---|---|---|---|")
         for style, frac in fracs:
             kind = f"density {style} {frac}"
-            s, p = median_of(res[(kind, "span")]), median_of(res[(kind, "pack")])
-            print(f"| {style} | {frac} | {s:.3f} | {p:.3f} | {p / s:.2f} |")
+            s, p = median_of(wall[(kind, "span")]), median_of(wall[(kind, "pack")])
+            cs, cp = median_of(cpu[(kind, "span")]), median_of(cpu[(kind, "pack")])
+            print(f"| {style} | {frac} | {s:.3f} | {p:.3f} | {p / s:.2f} | {cs:.3f} | {cp:.3f} "
+                  f"| {cp / cs:.2f} |")
     finally:
         side.close()
 

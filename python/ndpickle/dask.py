@@ -12,9 +12,11 @@ serializer of ``numpy.ndarray`` in the ``dask_serialize`` / ``dask_deserialize``
 (``distributed.protocol.numpy``) is replaced by :func:`serialize_ndarray` /
 :func:`deserialize_ndarray`. That dispatch is what Dask's default ``"dask"`` family uses
 for every message: worker-to-worker transfers (``Worker.get_data``), client scatter and
-gather, task results and arguments, and spilling to disk and back. Everything else — other
+gather, task results and arguments, and spilling to disk and back. pyarrow tables and record
+batches get ndpickle's entries too (``ndpickle._dask_arrow``). Everything else — other
 types, ``numpy.matrix`` and masked arrays (they keep Dask's own entries), the scheduler's
-messages — is untouched. Arrays of Python objects go to Dask's own serializer, counted in
+messages — is untouched. Arrays of Python objects, arrays for peers whose pickle protocol is
+below 5 and slices of larger pyarrow tables go to Dask's own serializers, counted in
 :func:`stats` as fallbacks.
 
 What arrays gain, per transport:
@@ -65,7 +67,9 @@ trust each other, as Dask does.
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import threading
 from typing import Any, Callable, Optional
 
@@ -105,10 +109,11 @@ logger = logging.getLogger(__name__)
 FAMILY = "ndpickle"
 
 #: Network transfers send a strided view's memory span when its elements fill at least this
-#: fraction of it, and pack it otherwise. Measured on 256 MiB float64 views between two
-#: worker processes on loopback TCP (``benches/compare_dask.py --crossover``): packing once
-#: and sending the elements beats sending the span below about this density.
-NETWORK_SPAN_THRESHOLD = 0.75
+#: fraction of it, and pack it otherwise. Measured between two worker processes on loopback
+#: TCP (``benches/compare_dask.py --crossover``, 128 MiB of float64 elements): the span won
+#: at 0.9 (2.4x), packing won at 0.75 and below; a real network, slower than loopback's
+#: memory copies, only moves the crossover up.
+NETWORK_SPAN_THRESHOLD = 0.8
 
 #: The same threshold without a network (spilling to disk, local ``serialize`` calls):
 #: ndpickle's default for files.
@@ -161,33 +166,64 @@ def _local_compression() -> Optional[str]:
     return "zstd" if name == "zstd" else "auto"
 
 
+def _transport(context: Optional[dict[str, Any]]) -> tuple[Optional[str], float]:
+    """(compression, span threshold) for a message with Dask's ``context``: a network
+    transfer when it names a ``recipient`` or the comm's ``compression``, else local
+    (spilling, plain ``serialize``)."""
+    if context is not None and ("recipient" in context or "compression" in context):
+        return _network_compression(context), _options["network"]
+    return _local_compression(), _options["local"]
+
+
+def _serialize_for(x: Any, context: Optional[dict[str, Any]]) -> tuple[dict[str, Any], list[Any]]:
+    """:func:`ndpickle.serialize` of ``x`` with the layout and compression of the transport
+    ``context`` names, counted in :func:`stats`."""
+    compression, threshold = _transport(context)
+    header, frames = _serialize(x, compression=compression, span_threshold=threshold)
+    packed = sum(c is not None for c in header["codec"])
+    if packed:
+        _count("compressed", packed)
+    _count("serialized")
+    return header, frames
+
+
+def _deserialize_counted(header: dict[str, Any], frames: list[Any]) -> Any:
+    """:func:`ndpickle.deserialize` over the received frames, counted in :func:`stats`."""
+    out = _deserialize(header, list(frames))
+    _count("deserialized")
+    return out
+
+
+def _old_pickle(context: Optional[dict[str, Any]]) -> bool:
+    """Whether the peer negotiated a pickle protocol without out-of-band buffers."""
+    return context is not None and int(context.get("pickle-protocol") or 5) < 5
+
+
+def _fallback(what: object) -> None:
+    """Counts (and logs) an object left to Dask's own serializer."""
+    _count("fallbacks")
+    logger.debug("ndpickle.dask: %s left to Dask's serializer", what)
+
+
 def serialize_ndarray(
     x: np.ndarray, context: Optional[dict[str, Any]] = None
 ) -> tuple[dict[str, Any], list[Any]]:
     """Dask's ``dask_serialize`` entry for ``numpy.ndarray``: :func:`ndpickle.serialize` with
     the layout and compression of the transport ``context`` names (see the module docs).
-    Arrays of Python objects go to Dask's own serializer."""
-    if x.dtype.hasobject or (x.dtype.flags & _LIST_PICKLE):
-        _count("fallbacks")
-        logger.debug("ndpickle.dask: %s array left to Dask's serializer", x.dtype)
-        return _DASK_DUMPS(x, context)
+    Arrays of Python objects, and arrays for a peer whose pickle protocol is below 5, go to
+    Dask's own serializer."""
+    old_peer = _old_pickle(context)
+    if old_peer or x.dtype.hasobject or (x.dtype.flags & _LIST_PICKLE):
+        _fallback("an array for pickle protocol < 5" if old_peer else f"{x.dtype} array")
+        out: tuple[dict[str, Any], list[Any]] = _DASK_DUMPS(x, context)
+        return out
     if type(x) is not np.ndarray:  # np.memmap and other subclasses Dask sends as arrays
         x = x.view(np.ndarray)
-    if context is not None and "recipient" in context:
-        compression = _network_compression(context)
-        threshold = _options["network"]
-    else:
-        compression = _local_compression()
-        threshold = _options["local"]
-    header, frames = _serialize(x, compression=compression, span_threshold=threshold)
-    packed = sum(c is not None for c in header["codec"])
-    if packed:
-        _count("compressed", packed)
-    else:
+    header, frames = _serialize_for(x, context)
+    if not any(header["codec"]):
         # Dask's own deserializer reads this as pickle.loads(frames[0], buffers=frames[1:]),
         # which is exactly what an uncompressed ndpickle message is.
         header["pickle"] = True
-    _count("serialized")
     return header, frames
 
 
@@ -198,9 +234,45 @@ def deserialize_ndarray(header: dict[str, Any], frames: list[Any]) -> Any:
     if header.get("serializer") != FAMILY:
         _count("foreign")
         return _DASK_LOADS(header, frames)
-    out = _deserialize(header, list(frames))
-    _count("deserialized")
-    return out
+    return _deserialize_counted(header, frames)
+
+
+def _put(dispatch: Any, cls: type, new: Callable[..., Any]) -> None:
+    """Registers ``new`` for ``cls`` in a Dask dispatch, and for the subclasses the
+    dispatch already resolved to the previous entry (it caches them, e.g. ``np.memmap``)."""
+    lookup = dispatch._lookup
+    old = lookup.get(cls)
+    dispatch.register(cls)(new)
+    for k, v in list(lookup.items()):
+        if v is old and isinstance(k, type) and issubclass(k, cls):
+            lookup[k] = new
+
+
+def _register(dumps: Callable[..., Any], loads: Callable[..., Any]) -> None:
+    """Puts ``dumps``/``loads`` in Dask's dispatch for ``numpy.ndarray``."""
+    _put(dask_serialize, np.ndarray, dumps)
+    _put(dask_deserialize, np.ndarray, loads)
+
+
+def _register_arrow(ours: bool) -> None:
+    """ndpickle's (``ours``) or Dask's own entries for pyarrow tables and record batches.
+    Imports pyarrow: called on install when pyarrow is already imported, else lazily by
+    Dask's dispatch the first time it meets a pyarrow object."""
+    from . import _dask_arrow
+
+    for cls, dumps, loads in _dask_arrow.entries(ours):
+        _put(dask_serialize, cls, dumps)
+        _put(dask_deserialize, cls, loads)
+
+
+def _arrow_switch(ours: bool) -> None:
+    """pyarrow's entries now if pyarrow is imported, else when Dask first needs them."""
+    if "pyarrow" in sys.modules:
+        _register_arrow(ours)
+    else:
+        lazy = functools.partial(_register_arrow, ours)
+        dask_serialize.register_lazy("pyarrow", lazy)  # type: ignore[no-untyped-call]
+        dask_deserialize.register_lazy("pyarrow", lazy)  # type: ignore[no-untyped-call]
 
 
 def install(
@@ -225,8 +297,8 @@ def install(
         if not 0.0 < value <= 1.0:
             raise ValueError(f"{name} must be in (0, 1], not {value}")
     _options["network"], _options["local"] = network, local
-    dask_serialize.register(np.ndarray)(serialize_ndarray)
-    dask_deserialize.register(np.ndarray)(deserialize_ndarray)
+    _register(serialize_ndarray, deserialize_ndarray)
+    _arrow_switch(True)
     _installed = True
 
 
@@ -234,8 +306,8 @@ def uninstall() -> None:
     """Give ``numpy.ndarray`` back to Dask's own serializers in this process. (Messages
     ndpickle compressed that arrive later can no longer be read here.)"""
     global _installed
-    dask_serialize.register(np.ndarray)(_DASK_DUMPS)
-    dask_deserialize.register(np.ndarray)(_DASK_LOADS)
+    _register(_DASK_DUMPS, _DASK_LOADS)
+    _arrow_switch(False)
     _installed = False
 
 
@@ -244,7 +316,7 @@ def installed() -> bool:
     return _installed
 
 
-class Plugin(WorkerPlugin):  # type: ignore[misc]
+class Plugin(WorkerPlugin):
     """``client.register_plugin(ndpickle.dask.Plugin())``: the switch on every worker,
     running or started later (unpickling the plugin imports this module)."""
 
@@ -268,6 +340,18 @@ class Plugin(WorkerPlugin):  # type: ignore[misc]
         )
 
 
+def _dask_has_own(x: Any) -> bool:
+    """Whether Dask's ``dask_serialize`` dispatch has an entry for ``type(x)`` (numpy
+    arrays excepted: the family is for them)."""
+    if type(x) is np.ndarray:
+        return False
+    try:
+        dask_serialize.dispatch(type(x))  # type: ignore[no-untyped-call]
+    except TypeError:
+        return False
+    return True
+
+
 def dumps(
     x: Any,
     context: Optional[dict[str, Any]] = None,
@@ -278,12 +362,18 @@ def dumps(
     """The family's ``(header, frames)`` for ``x``: :func:`ndpickle.serialize`, with every
     frame that is not plain lz4/zstd marked ``False`` so that Dask does not compress it again.
 
-    ``context`` is what Dask passes to families that accept it (unused). Raises
-    ``NotImplementedError`` (chained to the cause) for objects ndpickle cannot pickle, which
-    tells Dask to try the next family.
+    ``context`` is what Dask passes to families that accept it. Raises
+    ``NotImplementedError``, which tells Dask to try the next family, for objects ndpickle
+    cannot pickle (chained to the cause), for types with a serializer of their own in Dask's
+    ``dask_serialize`` dispatch (bytes, memoryviews, ``array.array``, sparse or GPU arrays,
+    registered classes...: numpy arrays excepted), and when the peer's pickle protocol is
+    below 5.
     """
-    del context
     _native.compress_buffers([], [], compression, shuffle, None, None)  # checks the options
+    if _old_pickle(context):
+        raise NotImplementedError("the peer's pickle protocol has no out-of-band buffers")
+    if _dask_has_own(x):
+        raise NotImplementedError(f"Dask has its own serializer for {type(x).__name__}")
     try:
         header, frames = _serialize(x, compression=compression, shuffle=shuffle)
     except Exception as e:  # pickle.PicklingError, TypeError on a memoryview, ...
