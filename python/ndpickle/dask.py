@@ -15,9 +15,8 @@ for every message: worker-to-worker transfers (``Worker.get_data``), client scat
 gather, task results and arguments, and spilling to disk and back. pyarrow tables and record
 batches get ndpickle's entries too (``ndpickle._dask_arrow``). Everything else — other
 types, ``numpy.matrix`` and masked arrays (they keep Dask's own entries), the scheduler's
-messages — is untouched. Arrays of Python objects, arrays for peers whose pickle protocol is
-below 5 and slices of larger pyarrow tables go to Dask's own serializers, counted in
-:func:`stats` as fallbacks.
+messages — is untouched. Arrays of Python objects and slices of larger pyarrow tables go to
+Dask's own serializers, counted in :func:`stats` as fallbacks.
 
 What arrays gain, per transport:
 
@@ -210,11 +209,11 @@ def serialize_ndarray(
 ) -> tuple[dict[str, Any], list[Any]]:
     """Dask's ``dask_serialize`` entry for ``numpy.ndarray``: :func:`ndpickle.serialize` with
     the layout and compression of the transport ``context`` names (see the module docs).
-    Arrays of Python objects, and arrays for a peer whose pickle protocol is below 5, go to
-    Dask's own serializer."""
-    old_peer = _old_pickle(context)
-    if old_peer or x.dtype.hasobject or (x.dtype.flags & _LIST_PICKLE):
-        _fallback("an array for pickle protocol < 5" if old_peer else f"{x.dtype} array")
+    Arrays of Python objects go to Dask's own serializer. The comm's ``pickle-protocol`` is
+    not consulted: the scheduler sets it to 4 for its own pickles, and the message's pickle
+    frame (protocol 5) is read by every Python Dask runs on."""
+    if x.dtype.hasobject or (x.dtype.flags & _LIST_PICKLE):
+        _fallback(f"{x.dtype} array")
         out: tuple[dict[str, Any], list[Any]] = _DASK_DUMPS(x, context)
         return out
     if type(x) is not np.ndarray:  # np.memmap and other subclasses Dask sends as arrays
