@@ -127,6 +127,8 @@ _DASK_LOADS: Callable[..., Any] = _dask_numpy.deserialize_numpy_ndarray
 # numpy's flag for dtypes that pickle their elements as Python objects.
 _LIST_PICKLE = int(getattr(getattr(np, "_core", None) or np.core, "multiarray").LIST_PICKLE)
 
+_byte_bounds = getattr(getattr(np.lib, "array_utils", np), "byte_bounds")
+
 _lock = threading.Lock()
 _counts = {"serialized": 0, "deserialized": 0, "fallbacks": 0, "foreign": 0, "compressed": 0}
 _options = {"network": NETWORK_SPAN_THRESHOLD, "local": SPAN_THRESHOLD}
@@ -204,6 +206,18 @@ def _fallback(what: object) -> None:
     logger.debug("ndpickle.dask: %s left to Dask's serializer", what)
 
 
+def _pack_sparse(x: np.ndarray, threshold: float) -> np.ndarray:
+    """``x`` packed by numpy when ndpickle would pack it (a strided view, no zero strides,
+    whose elements fill less than ``threshold`` of its span): numpy's strided copy is several
+    times faster than ndpickle's packer for such views, and the result is the same."""
+    if x.flags.c_contiguous or x.flags.f_contiguous or 0 in x.strides or x.size == 0:
+        return x
+    lo, hi = _byte_bounds(x)
+    if x.nbytes >= threshold * (hi - lo):
+        return x
+    return np.ascontiguousarray(x)
+
+
 def serialize_ndarray(
     x: np.ndarray, context: Optional[dict[str, Any]] = None
 ) -> tuple[dict[str, Any], list[Any]]:
@@ -218,6 +232,7 @@ def serialize_ndarray(
         return out
     if type(x) is not np.ndarray:  # np.memmap and other subclasses Dask sends as arrays
         x = x.view(np.ndarray)
+    x = _pack_sparse(x, _transport(context)[1])
     header, frames = _serialize_for(x, context)
     if not any(header["codec"]):
         # Dask's own deserializer reads this as pickle.loads(frames[0], buffers=frames[1:]),
