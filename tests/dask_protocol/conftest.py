@@ -103,10 +103,19 @@ def ndpickle_mode(request: pytest.FixtureRequest) -> Iterator[str]:
     cloudpickle.cloudpickle._PICKLE_BY_VALUE_MODULES.update(by_value)
 
 
+# The suite's tests that move 100 MB and more (tens of seconds on a busy 2-core machine,
+# twice): marked slow, run with `python -m pytest -m slow tests/dask_protocol`.
+SLOW = ("test_large_pickled_object[", "test_serialize_bytes[", "test_dumps_large[")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks the tests of ``DIFFERENT_BY_DESIGN`` as failures that must happen."""
+    """Marks the tests of ``DIFFERENT_BY_DESIGN`` as failures that must happen, and the
+    ``SLOW`` ones slow."""
     for item in items:
         test_id = item.nodeid.split("::", 1)[-1]
+        if test_id.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
         for pattern, reason in DIFFERENT_BY_DESIGN:
             if re.fullmatch(pattern, test_id):
                 item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
