@@ -103,11 +103,15 @@ def _itemsize(buffer: pickle.PickleBuffer) -> int:
     return max(size, 1)
 
 
-def _pickle_out_of_band(obj: Any, layout: str) -> tuple[bytes, list[pickle.PickleBuffer]]:
+def _pickle_out_of_band(
+    obj: Any, layout: str, span_threshold: float = 0.5
+) -> tuple[bytes, list[pickle.PickleBuffer]]:
     """Protocol-5 pickle of ``obj`` and its out-of-band buffers (views, no copies)."""
     buffers: list[pickle.PickleBuffer] = []
     f = io.BytesIO()
-    Pickler(f, 5, buffer_callback=buffers.append, layout=layout).dump(obj)
+    Pickler(
+        f, 5, buffer_callback=buffers.append, layout=layout, span_threshold=span_threshold
+    ).dump(obj)
     return f.getvalue(), buffers
 
 
@@ -385,6 +389,7 @@ def serialize(
     level: Optional[int] = None,
     layout: str = "auto",
     threads: Optional[int] = None,
+    span_threshold: float = 0.5,
 ) -> tuple[dict[str, Any], list[Any]]:
     """Pickle ``obj`` with array memory out-of-band, each buffer compressed when it pays.
 
@@ -400,6 +405,9 @@ def serialize(
     python-lz4, zstandard and Dask decode alone; shuffled ones are split in 1 MiB blocks
     that up to ``threads`` threads (default: one per core, at most 8) work on.
     ``level`` is zstd's level (default 3). Compression runs with the GIL released.
+    ``layout`` and ``span_threshold`` are :class:`Pickler`'s: under ``"auto"`` a strided
+    view travels as its memory span when its elements fill at least ``span_threshold`` of
+    it, packed otherwise.
 
     ``header`` has, per frame (index 0 is the pickle): ``"compression"`` (the codec name
     Dask's ``distributed.protocol.compression.decompress`` applies: set only for plain
@@ -409,7 +417,7 @@ def serialize(
     """
     if protocol != 5:
         raise ValueError("serialize needs protocol 5 (out-of-band buffers)")
-    data, buffers = _pickle_out_of_band(obj, layout)
+    data, buffers = _pickle_out_of_band(obj, layout, span_threshold)
     raws, compressed = _compress(buffers, compression, shuffle, level, threads)
     frames: list[Any] = [data]
     dask_names: list[Optional[str]] = [None]
