@@ -17,6 +17,14 @@ Combining with cloudpickle (dynamic functions and classes by value, arrays by nd
 
 ``ndpickle.Pickler`` handles numpy arrays and hands every other object to the next
 ``reducer_override`` in the method resolution order (cloudpickle's here).
+
+Modules imported on request:
+
+- ``ndpickle.dask``: the ``"ndpickle"`` Dask serialization family;
+- ``ndpickle.futures``: ``ProcessPoolExecutor``, a ``concurrent.futures`` process pool whose
+  large array buffers travel through shared memory;
+- ``ndpickle.multiprocessing``: ``Shared``/``send``, the same transport for
+  ``multiprocessing`` pools, queues and pipes.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "safe_deserialize",
     "safe_load",
     "safe_loads",
     "serialize",
@@ -438,7 +447,7 @@ def deserialize(header: dict[str, Any], frames: list[Any]) -> Any:
 
 
 def safe_loads(
-    data: Any, *, buffers: Optional[Iterable[Any]] = None, **limits: int
+    data: Any, *, buffers: Optional[Iterable[Any]] = None, strict: bool = False, **limits: int
 ) -> Any:
     """Load a pickle without running any code.
 
@@ -459,17 +468,78 @@ def safe_loads(
     - ``max_memo_entries``: most memo entries (1 000 000);
     - ``max_copied_bytes``: most bytes duplicated because the stream refers to a value
       more than once (256 MiB);
-    - ``max_alloc_bytes``: most bytes allocated for values, decompressed data included
-      (4 GiB);
+    - ``max_alloc_bytes``: most bytes allocated for values, decompressed data and
+      writable copies included (256 MiB + 4 × the input's bytes, pickle and buffers);
     - ``max_decompressed_bytes``: most bytes one compressed buffer may decompress to
       (4 GiB).
 
     An unknown name raises ``TypeError``; an out-of-range value ``ValueError``.
+
+    ``strict=True`` also refuses bytes after the pickle's ``STOP`` opcode (a second pickle
+    stacked behind the first is a way to hide data from scanners); by default they are
+    ignored, as ``pickle.loads`` ignores them.
     """
-    return _native.safe_loads(data, None if buffers is None else list(buffers), limits or None)
+    return _native.safe_loads(
+        data, None if buffers is None else list(buffers), limits or None, strict
+    )
 
 
-def safe_load(file: _PathOrFile, *, buffers: Optional[Iterable[Any]] = None, **limits: int) -> Any:
+def safe_deserialize(
+    header: dict[str, Any], frames: list[Any], *, strict: bool = False, **limits: int
+) -> Any:
+    """Rebuild the object from :func:`serialize`'s ``(header, frames)`` without running any
+    code: the safe counterpart of :func:`deserialize`, for payloads from peers you do not
+    trust.
+
+    Accepts what :func:`safe_loads` accepts. Compressed frames (lz4, zstd, shuffled, in
+    blocks) are decompressed by the safe reader as the pickle takes them, within the same
+    ``limits`` (keyword arguments of :func:`safe_loads`); frames that arrive already
+    decompressed (Dask's transport applies the header's ``"compression"``) are recognised by
+    their length. A header that does not describe the frames, a frame of the wrong length and
+    every refusal of the reader raise :class:`DecodeError`, and nothing else.
+    """
+
+    def bad(msg: str) -> DecodeError:
+        return DecodeError(f"not a valid serialize() payload: {msg}")
+
+    if not isinstance(header, dict) or header.get("serializer") != "ndpickle":
+        raise bad("the header is not an ndpickle header")
+    if not isinstance(frames, (list, tuple)) or not frames:
+        raise bad("frames must be a non-empty list")
+    n = len(frames)
+    lengths = header.get("lengths")
+    infos = header.get("frame-info") or [None] * n
+    if not isinstance(lengths, (list, tuple)) or len(lengths) != n:
+        raise bad(f"the header describes {len(lengths) if isinstance(lengths, (list, tuple)) else 'no'} frames, got {n}")
+    if not isinstance(infos, (list, tuple)) or len(infos) != n:
+        raise bad("the header's frame-info does not match the frames")
+    buffers: list[tuple[Any, Optional[bytes]]] = []
+    for i in range(1, n):
+        frame, info, length = frames[i], infos[i], lengths[i]
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+            raise bad(f"frame {i}'s length is not a non-negative int")
+        if info is not None and not isinstance(info, (bytes, bytearray, memoryview)):
+            raise bad(f"frame {i}'s frame-info is not bytes")
+        try:
+            size = memoryview(frame).nbytes
+        except TypeError:
+            raise bad(f"frame {i} is not a buffer") from None
+        if info is not None and size != length:
+            buffers.append((frame, bytes(info)))
+        elif size != length:
+            raise DecodeError(f"frame {i} holds {size} bytes, the header says {length}")
+        else:
+            buffers.append((frame, None))
+    return _native.safe_deserialize(frames[0], buffers, limits or None, strict)
+
+
+def safe_load(
+    file: _PathOrFile,
+    *,
+    buffers: Optional[Iterable[Any]] = None,
+    strict: bool = False,
+    **limits: int,
+) -> Any:
     """:func:`safe_loads` on the contents of a binary file object or a path.
 
     A path is memory-mapped (read-only), so arrays stored in-band view the file's pages
@@ -483,4 +553,4 @@ def safe_load(file: _PathOrFile, *, buffers: Optional[Iterable[Any]] = None, **l
                 data = f.read()
     else:
         data = file.read()
-    return safe_loads(data, buffers=buffers, **limits)
+    return safe_loads(data, buffers=buffers, strict=strict, **limits)

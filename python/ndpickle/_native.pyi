@@ -4,7 +4,7 @@ import os
 import pickle
 from typing import Any, Callable, Optional, Sequence, Union, final
 
-__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "decompress_frame",
+__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "safe_deserialize", "decompress_frame",
            "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped"]
 
 __version__: str
@@ -52,10 +52,19 @@ def safe_loads(
     data: Any,
     buffers: Optional[Sequence[Any]] = None,
     limits: Optional[dict[str, int]] = None,
+    strict: bool = False,
 ) -> Any:
     """Safe reader. ``limits`` keys: ``max_depth``, ``max_memo_entries``,
     ``max_copied_bytes``, ``max_alloc_bytes``, ``max_decompressed_bytes`` (non-negative
     ints); unknown keys raise ``TypeError``, out-of-range values ``ValueError``."""
+
+def safe_deserialize(
+    data: Any,
+    frames: Sequence[tuple[Any, Optional[bytes]]],
+    limits: Optional[dict[str, int]] = None,
+    strict: bool = False,
+) -> Any:
+    """Safe reader over ``serialize()`` frames: ``(frame, frame header or None)`` pairs."""
 
 def decompress_frame(
     header: Any,

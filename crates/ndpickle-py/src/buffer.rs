@@ -235,7 +235,10 @@ impl AsRef<[u8]> for PyBufferOwner {
 /// whether that buffer is writable. The buffer stays exported (and its object alive) for as
 /// long as any clone of the `Bytes` lives.
 pub(crate) fn bytes_from_python(obj: &Bound<'_, PyAny>) -> PyResult<(Bytes, bool)> {
-    let buf = PyUntypedBuffer::get(obj)?;
+    let buf = match PyUntypedBuffer::get(obj) {
+        Ok(buf) => buf,
+        Err(e) => return zero_dim_bytes(obj).unwrap_or(Err(e)),
+    };
     let writable = !buf.readonly();
     if buf.len_bytes() == 0 {
         return Ok((Bytes::new(), writable));
@@ -246,4 +249,20 @@ pub(crate) fn bytes_from_python(obj: &Bound<'_, PyAny>) -> PyResult<(Bytes, bool
         ));
     }
     Ok((Bytes::from_owner(PyBufferOwner(buf)), writable))
+}
+
+/// The bytes of a 0-d buffer (a numpy scalar, a 0-d array), which has no shape for the
+/// buffer protocol request above: its few bytes are copied, so the result is read-only.
+/// `None` if `obj` is no 0-d buffer.
+fn zero_dim_bytes(obj: &Bound<'_, PyAny>) -> Option<PyResult<(Bytes, bool)>> {
+    let mv = pyo3::types::PyMemoryView::from(obj).ok()?;
+    let ndim: usize = mv.getattr("ndim").ok()?.extract().ok()?;
+    if ndim != 0 {
+        return None;
+    }
+    Some(
+        mv.call_method0("tobytes")
+            .and_then(|b| b.extract::<Vec<u8>>())
+            .map(|v| (Bytes::from(v), false)),
+    )
 }

@@ -4,8 +4,9 @@
 //! `numpy`, `ml_dtypes` (for its dtypes) and that allow-list is imported or called.
 
 use bytes::Bytes;
+use ndpickle::array::Extent;
 use ndpickle::dtype::ML_DTYPES;
-use ndpickle::{DType, DecodeErrorKind, Global, NdArray, Object, Value};
+use ndpickle::{DType, DecodeErrorKind, NdArray, Value};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyTuple};
@@ -97,6 +98,10 @@ const DTYPE_CACHE: usize = 16;
 /// Converts [`Value`]s to Python objects, viewing the given sources without copying.
 pub(crate) struct Converter<'a> {
     sources: &'a [Source],
+    /// Bytes the conversion may still allocate on the input's behalf (copies made to give
+    /// the pickle the writable arrays it asks for), what the read left of
+    /// `max_alloc_bytes`.
+    budget: std::cell::Cell<u64>,
     /// numpy dtype objects already made, by [`DType`]: building one is a Python call.
     dtypes: std::cell::RefCell<Vec<(DType, Py<PyAny>)>>,
     /// Arrays already made over shared memory, by where and how they view it: one array the
@@ -117,10 +122,11 @@ struct ArrayKey {
 }
 
 impl<'a> Converter<'a> {
-    /// A converter whose arrays may view `sources`.
-    pub(crate) fn new(sources: &'a [Source]) -> Converter<'a> {
+    /// A converter whose arrays may view `sources`, allocating at most `budget` bytes.
+    pub(crate) fn new(sources: &'a [Source], budget: u64) -> Converter<'a> {
         Converter {
             sources,
+            budget: std::cell::Cell::new(budget),
             dtypes: std::cell::RefCell::new(Vec::new()),
             arrays: std::cell::RefCell::new(std::collections::HashMap::new()),
         }
@@ -161,6 +167,32 @@ impl<'a> Converter<'a> {
             cache.push((dtype.clone(), obj.clone().unbind()));
         }
         Ok(obj)
+    }
+
+    /// Charges `n` bytes the conversion is about to allocate against its budget.
+    fn charge(&self, n: usize) -> PyResult<()> {
+        let left = self.budget.get();
+        match left.checked_sub(n as u64) {
+            Some(rest) => {
+                self.budget.set(rest);
+                Ok(())
+            }
+            None => Err(decode_msg(DecodeErrorKind::Limit {
+                limit: "total allocation in bytes (a writable copy of read-only data)",
+                max: left,
+            })),
+        }
+    }
+
+    /// The Python object for `value`; anything Python raised while building it (an
+    /// unhashable dict key, numpy refusing an array) becomes a `DecodeError`.
+    pub(crate) fn convert<'py>(
+        &self,
+        py: Python<'py>,
+        value: Value,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.to_py(py, value)
+            .map_err(|e| as_decode_error(py, "building the loaded objects failed", e))
     }
 
     fn find(&self, data: &Bytes) -> Option<&Source> {
@@ -223,33 +255,24 @@ impl<'a> Converter<'a> {
             Value::Array(a) => self.shared_array(py, *a)?,
             Value::Scalar(a) => self.array(py, *a)?.get_item(())?,
             Value::DType(d) => dtype_to_numpy(py, &d)?,
-            Value::Global(g) => pyarrow_global(py, &g)?,
-            Value::Object(o) => self.object(py, *o)?,
+            // A bare callable is no data: valid numpy and pyarrow pickles only call them.
+            Value::Global(g) => {
+                return Err(decode_msg(DecodeErrorKind::Refused(format!(
+                    "{g} is a callable, not a value: the pickle names it without calling it"
+                ))));
+            }
+            Value::Object(o) => crate::pyarrow::object(self, py, *o)?,
         })
     }
 
     /// A numpy array over the array's bytes: a view of the caller's buffer when the bytes
     /// live in one; else the Rust memory itself, writable when nothing else holds it (freshly
     /// decompressed data), read-only otherwise. Copied only when the pickle asks for a
-    /// writable array over memory that is not writable.
+    /// writable array over memory that is not writable ([`Converter::writable_copy`]).
     fn array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
-        let ndarray = NUMPY_NDARRAY.import(py, "numpy", "ndarray")?;
-        let dtype = self.dtype(py, a.dtype())?;
-        let shape = PyTuple::new(py, a.shape())?;
-        let strides = PyTuple::new(py, a.strides())?;
         let readonly = a.is_readonly();
-        let (buffer, offset, writable): (Bound<'py, PyAny>, usize, bool) = match self.find(a.data())
-        {
-            Some(src) if !readonly && !src.writable => match contiguous_bytes(&a) {
-                // A small writable array over read-only input (in-band data of a `bytes`
-                // pickle): one copy of its bytes into a bytearray it owns, as pickle makes,
-                // in one numpy call instead of two. Large ones are copied by numpy below,
-                // whose allocator asks for huge pages.
-                Some(bytes) if bytes.len() < SMALL_COPY => {
-                    (PyByteArray::new(py, bytes).into_any(), 0, true)
-                }
-                _ => (src.obj.bind(py).clone(), view_offset(&a, src), false),
-            },
+        let (buffer, offset): (Bound<'py, PyAny>, usize) = match self.find(a.data()) {
+            Some(src) if !readonly && !src.writable => return self.writable_copy(py, &a),
             Some(src) => {
                 let obj = src.obj.bind(py).clone();
                 let obj = if readonly && src.writable {
@@ -257,29 +280,96 @@ impl<'a> Converter<'a> {
                 } else {
                     obj
                 };
-                (obj, view_offset(&a, src), src.writable)
+                (obj, view_offset(&a, src))
+            }
+            None if readonly => {
+                let raw = RawBuffer::from_bytes(a.data().clone());
+                (Bound::new(py, raw)?.into_any(), a.offset())
             }
             None => {
                 let offset = a.offset();
-                let data = a.into_data();
-                let (raw, writable) = if readonly {
-                    (RawBuffer::from_bytes(data), false)
-                } else {
-                    match data.try_into_mut() {
-                        Ok(unique) => (RawBuffer::from_unique(unique), true),
-                        Err(shared) => (RawBuffer::from_bytes(shared), false),
+                let (dtype, shape, strides) =
+                    (a.dtype().clone(), a.shape().to_vec(), a.strides().to_vec());
+                match a.into_data().try_into_mut() {
+                    Ok(unique) => {
+                        let raw = Bound::new(py, RawBuffer::from_unique(unique))?.into_any();
+                        return self.ndarray(py, &dtype, &shape, &strides, raw, offset);
                     }
-                };
-                (Bound::new(py, raw)?.into_any(), offset, writable)
+                    // Shared Rust memory (an array the pickle refers to twice): a copy.
+                    Err(shared) => {
+                        let a = NdArray::new(dtype, shape, strides, offset, shared, false)
+                            .map_err(crate::error::decode_err)?;
+                        return self.writable_copy(py, &a);
+                    }
+                }
             }
         };
-        let array = ndarray.call1((shape, dtype, buffer, offset, strides))?;
-        if !readonly && !writable {
-            // The pickle promises a writable array (an in-band bytearray, a writable
-            // out-of-band buffer) but the memory is shared or not writable: copy once.
-            return array.call_method1("copy", ("K",));
+        self.ndarray(py, a.dtype(), a.shape(), a.strides(), buffer, offset)
+    }
+
+    /// `numpy.ndarray(shape, dtype, buffer, offset, strides)`.
+    fn ndarray<'py>(
+        &self,
+        py: Python<'py>,
+        dtype: &DType,
+        shape: &[usize],
+        strides: &[isize],
+        buffer: Bound<'py, PyAny>,
+        offset: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ndarray = NUMPY_NDARRAY.import(py, "numpy", "ndarray")?;
+        let dtype = self.dtype(py, dtype)?;
+        let shape = PyTuple::new(py, shape)?;
+        let strides = PyTuple::new(py, strides)?;
+        ndarray
+            .call1((shape, dtype, buffer, offset, strides))
+            .map_err(|e| as_decode_error(py, "numpy refused the array", e))
+    }
+
+    /// A writable array with `a`'s values, shape and strides, over a copy of just the bytes
+    /// `a` reaches, as `pickle.loads` gives it (numpy views the writable buffer the pickle
+    /// names): a broadcast stays a broadcast of its one copied slice, an array of
+    /// zero-sized elements copies nothing. The copy is charged to the budget first.
+    fn writable_copy<'py>(&self, py: Python<'py>, a: &NdArray) -> PyResult<Bound<'py, PyAny>> {
+        let itemsize = a.dtype().itemsize();
+        let extent = Extent::of(a.shape(), a.strides(), itemsize)
+            .map_err(|e| decode_msg(DecodeErrorKind::Wire(e)))?
+            .filter(|e| !e.is_empty());
+        let Some(extent) = extent else {
+            // Nothing to copy: any writable buffer will do.
+            let buffer = PyByteArray::new(py, &[]).into_any();
+            return self.ndarray(py, a.dtype(), a.shape(), a.strides(), buffer, 0);
+        };
+        self.charge(extent.len())?;
+        // Element zero sits `-extent.low` bytes into the copy.
+        let zero = a.offset() as isize;
+        let from = (zero + extent.low) as usize;
+        let bytes = &a.data()[from..from + extent.len()];
+        if bytes.len() >= SMALL_COPY && (a.is_c_contiguous() || a.is_f_contiguous()) {
+            // numpy's own copy of a large contiguous array gets huge pages.
+            let view = self.ndarray(
+                py,
+                a.dtype(),
+                a.shape(),
+                a.strides(),
+                Bound::new(
+                    py,
+                    RawBuffer::from_bytes(a.data().slice(from..from + extent.len())),
+                )?
+                .into_any(),
+                (-extent.low) as usize,
+            )?;
+            return view.call_method1("copy", ("K",));
         }
-        Ok(array)
+        let buffer = PyByteArray::new(py, bytes).into_any();
+        self.ndarray(
+            py,
+            a.dtype(),
+            a.shape(),
+            a.strides(),
+            buffer,
+            (-extent.low) as usize,
+        )
     }
 
     /// A bare out-of-band buffer: a memoryview of the caller's buffer or of Rust memory.
@@ -312,38 +402,11 @@ impl<'a> Converter<'a> {
         };
         Ok(view)
     }
-
-    /// A pyarrow object from an allow-listed reconstructor.
-    fn object<'py>(&self, py: Python<'py>, o: Object) -> PyResult<Bound<'py, PyAny>> {
-        let callable = pyarrow_global(py, &o.callable)?;
-        if o.state.is_some() {
-            return Err(decode_msg(DecodeErrorKind::Refused(format!(
-                "{} with BUILD state is not a known pyarrow form",
-                o.callable
-            ))));
-        }
-        let args = o
-            .args
-            .into_iter()
-            .map(|v| self.to_py(py, v))
-            .collect::<PyResult<Vec<_>>>()?;
-        callable.call1(PyTuple::new(py, args)?)
-    }
 }
 
 /// Offset of `a`'s element zero from the start of `src`, which holds its bytes.
 fn view_offset(a: &NdArray, src: &Source) -> usize {
     a.data().as_ptr() as usize - src.start + a.offset()
-}
-
-/// The bytes of a C- or Fortran-contiguous array, in memory order (`None` for other layouts,
-/// which numpy copies).
-fn contiguous_bytes(a: &NdArray) -> Option<&[u8]> {
-    if !(a.is_c_contiguous() || a.is_f_contiguous()) {
-        return None;
-    }
-    let len = a.len().checked_mul(a.dtype().itemsize())?;
-    a.data().get(a.offset()..a.offset().checked_add(len)?)
 }
 
 fn memoryview<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -360,25 +423,21 @@ fn readonly_view<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Boun
     memoryview(py, obj)?.call_method0("toreadonly")
 }
 
-/// Resolves an allow-listed `pyarrow.lib` global; anything else is a `DecodeError`.
-fn pyarrow_global<'py>(py: Python<'py>, g: &Global) -> PyResult<Bound<'py, PyAny>> {
-    let allowed = matches!(g.module.as_str(), "pyarrow.lib" | "pyarrow")
-        && ndpickle::read::PYARROW_NAMES.contains(&g.name.as_str());
-    if !allowed {
-        return Err(decode_msg(DecodeErrorKind::ForbiddenGlobal {
-            module: g.module.clone(),
-            name: g.name.clone(),
-        }));
+/// `e` as a `DecodeError` with `context`, unless it is one already or is no `Exception`
+/// (`KeyboardInterrupt` and `SystemExit` pass unchanged).
+pub(crate) fn as_decode_error(py: Python<'_>, context: &str, e: PyErr) -> PyErr {
+    if crate::error::is_decode_error(py, &e)
+        || !e.is_instance_of::<pyo3::exceptions::PyException>(py)
+    {
+        return e;
     }
-    let lib = py.import("pyarrow.lib").map_err(|e| {
-        decode_msg(DecodeErrorKind::Refused(format!(
-            "the pickle holds pyarrow objects ({g}) but pyarrow cannot be imported: {e}"
-        )))
-    })?;
-    // Dotted names (`Array.from_buffers`) are attribute chains from the allow-list only.
-    let mut obj = lib.into_any();
-    for part in g.name.split('.') {
-        obj = obj.getattr(part)?;
-    }
-    Ok(obj)
+    let name = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "error".into());
+    decode_msg(DecodeErrorKind::Refused(format!(
+        "{context}: {name}: {}",
+        e.value(py)
+    )))
 }

@@ -99,6 +99,7 @@ pub fn decode_err(e: DecodeError) -> PyErr {
             DecodeErrorKind::Limit { .. } => "Limit",
             DecodeErrorKind::Codec(_) => "Codec",
             DecodeErrorKind::View(_) => "View",
+            DecodeErrorKind::TrailingData(_) => "TrailingData",
             // The core's enum is non-exhaustive: new variants are decode errors too.
             _ => "Other",
         };
@@ -115,6 +116,11 @@ pub fn decode_err(e: DecodeError) -> PyErr {
         };
         build().unwrap_or_else(|err| err)
     })
+}
+
+/// Whether `e` is an `ndpickle.DecodeError`.
+pub(crate) fn is_decode_error(py: Python<'_>, e: &PyErr) -> bool {
+    decode_error_type(py).is_ok_and(|t| e.is_instance(py, t))
 }
 
 /// A new decode error not tied to a stream position (e.g. a reduce form the conversion to

@@ -11,6 +11,7 @@ mod error;
 mod files;
 mod loads;
 mod mapped;
+mod pyarrow;
 mod reduce;
 
 pub use buffer::{Owner, RawBuffer};
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrayReducer>()?;
     m.add_class::<RawBuffer>()?;
     m.add_function(wrap_pyfunction!(loads::safe_loads, m)?)?;
+    m.add_function(wrap_pyfunction!(loads::safe_deserialize, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_frame, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_target, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_chunk, m)?)?;

@@ -3,7 +3,8 @@
 //! over them become numpy views of the same Python objects.
 
 use bytes::Bytes;
-use ndpickle::ReadOptions;
+use ndpickle::codec::FrameInfo;
+use ndpickle::{DecodeErrorKind, InBuffer, ReadOptions};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -23,16 +24,18 @@ pub(crate) const LIMITS: &[&str] = &[
 
 /// Reads a pickle with the safe reader (no code runs) and returns builtins, numpy arrays
 /// and allow-listed pyarrow objects. `buffers` are the out-of-band buffers, in order;
-/// `limits` the reader's resource limits by name (see [`LIMITS`]).
+/// `limits` the reader's resource limits by name (see [`LIMITS`]); `strict` refuses bytes
+/// after the pickle's `STOP`.
 #[pyfunction]
-#[pyo3(signature = (data, buffers=None, limits=None))]
+#[pyo3(signature = (data, buffers=None, limits=None, strict=false))]
 pub(crate) fn safe_loads<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     buffers: Option<&Bound<'py, PyAny>>,
     limits: Option<&Bound<'py, PyDict>>,
+    strict: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let opts = read_options(limits)?;
+    let opts = read_options(limits, strict)?;
     let mut sources = Vec::new();
     let pickle = source(data, &mut sources)?;
     let mut oob = Vec::new();
@@ -43,8 +46,50 @@ pub(crate) fn safe_loads<'py>(
     }
     // The GIL stays held while reading: the input may be a writable buffer (a bytearray)
     // that another thread could otherwise resize or write while Rust reads it.
-    let value = ndpickle::from_bytes_payload_with(pickle, oob, &opts).map_err(decode_err)?;
-    Converter::new(&sources).to_py(py, value)
+    let (value, budget) =
+        ndpickle::read::from_bytes_payload_accounted(pickle, oob, &opts).map_err(decode_err)?;
+    Converter::new(&sources, budget).convert(py, value)
+}
+
+/// [`safe_loads`] of `serialize()`'s frames: `frames[i]` is `(frame, header)`, `header` the
+/// frame's ndpickle frame header (bytes) when the frame is compressed, else `None`. Compressed
+/// frames are decompressed by the reader when the pickle takes them, within the limits;
+/// raw ones are viewed as `safe_loads` views its buffers.
+#[pyfunction]
+#[pyo3(signature = (data, frames, limits=None, strict=false))]
+pub(crate) fn safe_deserialize<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    frames: Vec<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)>,
+    limits: Option<&Bound<'py, PyDict>>,
+    strict: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let opts = read_options(limits, strict)?;
+    let mut sources = Vec::new();
+    let pickle = source(data, &mut sources)?;
+    let mut oob = Vec::with_capacity(frames.len());
+    for (i, (frame, header)) in frames.iter().enumerate() {
+        let Some(header) = header else {
+            oob.push(InBuffer::raw(source(frame, &mut sources)?));
+            continue;
+        };
+        let (header, _) = bytes_from_python(header)?;
+        let (info, used) = FrameInfo::from_bytes(&header).map_err(decode_err)?;
+        if used != header.len() {
+            return Err(decode_err(ndpickle::DecodeError::new(
+                DecodeErrorKind::Codec(format!(
+                    "frame {} header has {} trailing bytes",
+                    i + 1,
+                    header.len() - used
+                )),
+            )));
+        }
+        let (frame, _) = bytes_from_python(frame)?;
+        oob.push(InBuffer::compressed(frame, info));
+    }
+    let (value, budget) =
+        ndpickle::read::from_bytes_payload_accounted(pickle, oob, &opts).map_err(decode_err)?;
+    Converter::new(&sources, budget).convert(py, value)
 }
 
 fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> {
@@ -61,8 +106,8 @@ fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> 
 /// [`ReadOptions`] from the `limits` dict: unknown names are a `TypeError` (like an
 /// unexpected keyword argument), values that are not non-negative ints a `TypeError` or
 /// `ValueError`, and combinations the builder refuses a `ValueError`.
-fn read_options(limits: Option<&Bound<'_, PyDict>>) -> PyResult<ReadOptions> {
-    let mut b = ReadOptions::builder();
+fn read_options(limits: Option<&Bound<'_, PyDict>>, strict: bool) -> PyResult<ReadOptions> {
+    let mut b = ReadOptions::builder().strict(strict);
     let Some(limits) = limits else {
         return b
             .build()

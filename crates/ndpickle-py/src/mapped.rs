@@ -110,5 +110,5 @@ pub(crate) fn load_mapped<'py>(
         writable: true,
     }];
     drop(data);
-    Converter::new(&sources).to_py(py, value)
+    Converter::new(&sources, u64::MAX).convert(py, value)
 }

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, IxDyn, ShapeBuilder};
 
-use crate::dtype::{DType, Element};
+use crate::dtype::{DType, Element, MAX_DIMS};
 use crate::error::{DecodeError, DecodeErrorKind, WireError};
 use crate::wire;
 
@@ -128,9 +128,24 @@ impl NdArray {
                 format!("{dtype} holds Python objects"),
             )));
         }
+        if shape.len() > MAX_DIMS {
+            return Err(bad(format!(
+                "{} dimensions, numpy allows {MAX_DIMS}",
+                shape.len()
+            )));
+        }
+        dtype
+            .check_numpy_limits()
+            .map_err(|m| DecodeError::new(DecodeErrorKind::UnsupportedDtype(m)))?;
         let itemsize = dtype.itemsize();
-        wire::product(&shape, "element count")
-            .and_then(|n| wire::mul(n, itemsize, "array byte length"))?;
+        // numpy counts elements and bytes in `intp`: both must fit an isize.
+        let count = wire::product(&shape, "element count")?;
+        let bytes = wire::mul(count, itemsize, "array byte length")?;
+        if isize::try_from(count).is_err() || isize::try_from(bytes).is_err() {
+            return Err(bad(format!(
+                "{count} elements of {itemsize} bytes are more than numpy can index"
+            )));
+        }
         if let Some(ext) = Extent::of(&shape, &strides, itemsize)? {
             let off = wire::isize_from(offset, "array offset")?;
             let lo = off.checked_add(ext.low);

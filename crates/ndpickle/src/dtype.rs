@@ -288,6 +288,10 @@ pub struct Field {
     pub title: Option<String>,
 }
 
+/// Most dimensions numpy gives an array (`NPY_MAXDIMS` of numpy 2), sub-array dimensions of
+/// its dtype included.
+pub const MAX_DIMS: usize = 64;
+
 /// A numpy dtype.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
@@ -400,6 +404,67 @@ impl DType {
             DType::Struct { fields, .. } => fields.iter().all(|f| f.dtype.is_native_order()),
             DType::SubArray { base, .. } => base.is_native_order(),
             other => other.byte_order().is_native(),
+        }
+    }
+
+    /// Checks what numpy itself refuses to build, so that a dtype read from a pickle is one
+    /// numpy accepts: element sizes and field offsets within a C `int` (numpy's limit for
+    /// every dtype it constructs), at most [`MAX_DIMS`] dimensions of nested sub-arrays,
+    /// unit multipliers of datetimes within a C `int`, and field titles that are neither
+    /// repeated nor another field's name. Object dtypes are refused separately
+    /// ([`DType::has_object`]).
+    pub fn check_numpy_limits(&self) -> Result<(), String> {
+        self.check_limits(0)
+    }
+
+    fn check_limits(&self, outer_dims: usize) -> Result<(), String> {
+        const C_INT_MAX: usize = i32::MAX as usize;
+        let size_ok = |n: usize, what: &str| {
+            if n > C_INT_MAX {
+                Err(format!("{what} {n} is over numpy's limit of {C_INT_MAX}"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            DType::Bytes(n) | DType::Void(n) => size_ok(*n, "element size"),
+            DType::Unicode { chars, .. } => size_ok(chars.saturating_mul(4), "element size"),
+            DType::Time { count, .. } => size_ok(*count as usize, "datetime unit multiplier"),
+            DType::Struct {
+                fields, itemsize, ..
+            } => {
+                size_ok(*itemsize, "struct itemsize")?;
+                let mut keys = std::collections::HashSet::new();
+                for f in fields {
+                    size_ok(f.offset, "field offset")?;
+                    for key in std::iter::once(&f.name).chain(&f.title) {
+                        if !keys.insert(key.as_str()) {
+                            return Err(format!("'{key}' is already used as a name or title"));
+                        }
+                    }
+                    f.dtype.check_limits(outer_dims)?;
+                }
+                Ok(())
+            }
+            DType::SubArray { base, shape } => {
+                let dims = outer_dims.saturating_add(shape.len());
+                if dims > MAX_DIMS {
+                    return Err(format!(
+                        "sub-arrays nest {dims} dimensions, numpy allows {MAX_DIMS}"
+                    ));
+                }
+                let count = shape
+                    .iter()
+                    .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                    .ok_or("sub-array element count overflows")?;
+                size_ok(count, "sub-array element count")?;
+                let total = count
+                    .checked_mul(base.itemsize())
+                    .ok_or("sub-array byte size overflows")?;
+                size_ok(total, "sub-array byte size")?;
+                base.check_limits(dims)
+            }
+            DType::Scalar { .. } | DType::MlDtype { .. } | DType::Object => Ok(()),
         }
     }
 

@@ -146,6 +146,10 @@ pub enum DecodeErrorKind {
     /// A [`crate::ReadOptions`] value is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// Bytes follow the `STOP` opcode and [`crate::ReadOptions::strict`] refuses them (a
+    /// second, stacked pickle is how scanners get bypassed).
+    #[error("{0} bytes follow the STOP opcode")]
+    TrailingData(u64),
 }
 
 /// Why reading a pickle failed, and where: the byte offset and opcode, when known.

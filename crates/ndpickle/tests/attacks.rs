@@ -438,3 +438,143 @@ fn array_bounds_are_checked() {
     let v = from_slice(&mk(&[5], 0, Some(&[0]))).unwrap();
     assert_eq!(v.as_array().unwrap().shape(), &[5]);
 }
+
+/// `numpy.ndarray(shape, dtype(spec), bytearray(buffer), 0, None, 'C')`.
+fn ndarray_pickle(shape: &[i64], spec: &str, buffer: &[u8]) -> Vec<u8> {
+    P::new(5)
+        .stack_global("numpy", "ndarray")
+        .op(MARK)
+        .shape(shape)
+        .dtype(spec)
+        .bytearray(buffer)
+        .int(0)
+        .op(NONE)
+        .str("C")
+        .op(TUPLE)
+        .op(REDUCE)
+        .stop()
+}
+
+#[test]
+fn numpy_dimension_and_size_limits() {
+    // 64 dimensions load, 65 do not (numpy's NPY_MAXDIMS).
+    assert!(from_slice(&ndarray_pickle(&[1; 64], "<f8", &[0; 8])).is_ok());
+    let e = fails_fast(&ndarray_pickle(&[1; 65], "<f8", &[0; 8]));
+    assert!(matches!(e.kind, DecodeErrorKind::BadArray(_)), "{e}");
+    assert!(e.to_string().contains("65 dimensions"), "{e}");
+    // Zero-sized elements: a huge element count costs nothing, but it must fit numpy's intp.
+    let v = from_slice(&ndarray_pickle(&[1 << 40], "|V0", &[])).unwrap();
+    assert_eq!(v.as_array().unwrap().shape(), &[1 << 40]);
+    let e = fails_fast(&ndarray_pickle(&[1 << 62, 2], "|V0", &[]));
+    assert!(e.to_string().contains("more than numpy can index"), "{e}");
+}
+
+#[test]
+fn dtypes_numpy_refuses_are_refused() {
+    let dtype = |spec: &str| from_slice(&P::new(5).dtype(spec).stop());
+    assert!(dtype("|S2147483647").is_ok());
+    for spec in [
+        "|S4294967296",
+        "|V2147483648",
+        "<U600000000",
+        "<M8[4294967295s]",
+    ] {
+        let e = dtype(spec).expect_err(spec);
+        assert!(e.to_string().contains("numpy's limit"), "{spec}: {e}");
+    }
+}
+
+/// `numpy.dtype(<list of (name, format[, shape]) tuples>, False, True)`; `fields` is written
+/// by the caller between MARK and LIST.
+fn struct_dtype(fields: impl FnOnce(P) -> P) -> Vec<u8> {
+    let p = P::new(5).stack_global("numpy", "dtype").op(MARK);
+    fields(p)
+        .op(LIST)
+        .op(NEWFALSE)
+        .op(NEWTRUE)
+        .op(TUPLE3)
+        .op(REDUCE)
+        .stop()
+}
+
+#[test]
+fn struct_dtype_limits() {
+    // A title used twice, and a title equal to a field name.
+    for (t1, t2) in [("t", "t"), ("b", "t")] {
+        let data = struct_dtype(|p| {
+            p.op(MARK)
+                .op(MARK)
+                .str(t1)
+                .str("a")
+                .op(TUPLE)
+                .str("<i4")
+                .op(TUPLE)
+                .op(MARK)
+                .op(MARK)
+                .str(t2)
+                .str("b")
+                .op(TUPLE)
+                .str("<i4")
+                .op(TUPLE)
+        });
+        let e = from_slice(&data).expect_err("duplicate title");
+        assert!(e.to_string().contains("already used"), "{e}");
+    }
+    // Sub-arrays nested 65 dimensions deep (numpy allows 64).
+    let deep = |n: usize| {
+        // [('f', '<i1', (1,)*n)]: one sub-array of n dimensions.
+        struct_dtype(|p| p.op(MARK).str("f").str("<i1").shape(&vec![1; n]).op(TUPLE))
+    };
+    assert!(from_slice(&deep(64)).is_ok());
+    let e = from_slice(&deep(65)).expect_err("65 sub-array dimensions");
+    assert!(e.to_string().contains("numpy allows 64"), "{e}");
+    // A struct whose itemsize or field offset is over C int.
+    let dict = |key: &str, n: i64| {
+        let p = P::new(5)
+            .stack_global("numpy", "dtype")
+            .op(MARK)
+            .op(EMPTY_DICT)
+            .op(MARK);
+        let mut p = p
+            .str("names")
+            .op(MARK)
+            .str("a")
+            .op(LIST)
+            .str("formats")
+            .op(MARK)
+            .str("<i4")
+            .op(LIST);
+        p = if key == "offsets" {
+            p.str("offsets").op(MARK).int(n).op(LIST)
+        } else {
+            p.str("itemsize").int(n)
+        };
+        p.op(SETITEMS)
+            .op(NEWFALSE)
+            .op(NEWTRUE)
+            .op(TUPLE)
+            .op(REDUCE)
+            .stop()
+    };
+    assert!(from_slice(&dict("itemsize", 8)).is_ok());
+    for key in ["itemsize", "offsets"] {
+        let e = from_slice(&dict(key, 1 << 31)).expect_err(key);
+        assert!(e.to_string().contains("numpy's limit"), "{key}: {e}");
+    }
+}
+
+#[test]
+fn strict_refuses_trailing_bytes() {
+    let mut data = P::new(5).int(1).stop();
+    data.extend_from_slice(&P::new(5).int(2).stop());
+    assert_eq!(from_slice(&data).unwrap(), Value::Int(1));
+    let strict = ReadOptions::builder().strict(true).build().unwrap();
+    let e = from_slice_with(&data, &strict).unwrap_err();
+    assert!(
+        matches!(e.kind, DecodeErrorKind::TrailingData(n) if n as usize == data.len() / 2),
+        "{e}"
+    );
+    assert_eq!(e.offset, Some((data.len() / 2) as u64));
+    let single = P::new(5).int(1).stop();
+    assert_eq!(from_slice_with(&single, &strict).unwrap(), Value::Int(1));
+}

@@ -34,19 +34,49 @@ use crate::value::Value;
 pub use allow::PYARROW_NAMES;
 pub use compressed::InBuffer;
 pub use options::{
-    DEFAULT_MAX_ALLOC_BYTES, DEFAULT_MAX_COPIED_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES,
-    DEFAULT_MAX_DEPTH, DEFAULT_MAX_MEMO_ENTRIES, PersistentIdHandler, ReadOptions,
-    ReadOptionsBuilder,
+    DEFAULT_ALLOC_BASE, DEFAULT_ALLOC_PER_INPUT_BYTE, DEFAULT_MAX_ALLOC_BYTES,
+    DEFAULT_MAX_COPIED_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_MEMO_ENTRIES, PersistentIdHandler, ReadOptions, ReadOptionsBuilder,
 };
 
 fn run(
     input: &[u8],
     shared: Option<&Bytes>,
-    buffers: &mut dyn Iterator<Item = InBuffer>,
+    buffers: Vec<InBuffer>,
     opts: &ReadOptions,
 ) -> Result<Value, DecodeError> {
-    let mut machine = vm::Vm::new(input, shared, opts, buffers);
+    run_accounted(input, shared, buffers, opts).map(|(value, _)| value)
+}
+
+/// [`run`], also returning how many bytes of the allocation limit the read left unused.
+///
+/// The limit is fixed here from the input's size when the caller set none
+/// ([`ReadOptions::alloc_limit`]).
+fn run_accounted(
+    input: &[u8],
+    shared: Option<&Bytes>,
+    buffers: Vec<InBuffer>,
+    opts: &ReadOptions,
+) -> Result<(Value, u64), DecodeError> {
+    let resolved;
+    let opts = if opts.alloc_limit_is_set() {
+        opts
+    } else {
+        let oob: u64 = buffers.iter().map(|b| b.data().len() as u64).sum();
+        resolved = opts.for_input((input.len() as u64).saturating_add(oob));
+        &resolved
+    };
+    let mut buffers = buffers.into_iter();
+    let mut machine = vm::Vm::new(input, shared, opts, &mut buffers);
     let root = machine.run()?;
+    let end = machine.position();
+    if opts.strict() && end < input.len() {
+        return Err(DecodeError {
+            offset: Some(end as u64),
+            opcode: None,
+            kind: DecodeErrorKind::TrailingData((input.len() - end) as u64),
+        });
+    }
     let copied = machine.copied();
     let alloc = machine.allocated();
     let mut arena = std::mem::take(&mut machine.arena);
@@ -55,9 +85,10 @@ fn run(
     let mut m =
         materialize::Materializer::new(&mut arena, opts, true, copied, alloc, &mut inflater);
     let value = m.materialize(root)?;
+    let left = opts.max_alloc_bytes().saturating_sub(m.allocated());
     // A chunked buffer whose last `_decompress_into` never came is never handed out.
     inflater.finish()?;
-    Ok(value)
+    Ok((value, left))
 }
 
 /// Reads a pickle with the default [`ReadOptions`]; in-band array data is copied once.
@@ -67,7 +98,7 @@ pub fn from_slice(pickle: &[u8]) -> Result<Value, DecodeError> {
 
 /// Reads a pickle with `opts`; in-band array data is copied once.
 pub fn from_slice_with(pickle: &[u8], opts: &ReadOptions) -> Result<Value, DecodeError> {
-    run(pickle, None, &mut std::iter::empty::<InBuffer>(), opts)
+    run(pickle, None, Vec::new(), opts)
 }
 
 /// Reads a pickle held in shared memory: in-band array data and byte strings are slices of
@@ -78,12 +109,7 @@ pub fn from_bytes(pickle: Bytes) -> Result<Value, DecodeError> {
 
 /// [`from_bytes`] with `opts`.
 pub fn from_bytes_with(pickle: Bytes, opts: &ReadOptions) -> Result<Value, DecodeError> {
-    run(
-        &pickle,
-        Some(&pickle),
-        &mut std::iter::empty::<InBuffer>(),
-        opts,
-    )
+    run(&pickle, Some(&pickle), Vec::new(), opts)
 }
 
 /// Reads a protocol-5 pickle with its out-of-band buffers, in the order `NEXT_BUFFER`
@@ -113,8 +139,12 @@ pub fn from_payload_with<B>(
 where
     B: Into<InBuffer>,
 {
-    let mut it = buffers.into_iter().map(Into::into);
-    run(pickle, None, &mut it, opts)
+    run(
+        pickle,
+        None,
+        buffers.into_iter().map(Into::into).collect(),
+        opts,
+    )
 }
 
 /// [`from_payload`] over a pickle held in shared memory (in-band data is sliced, not copied).
@@ -126,8 +156,28 @@ pub fn from_bytes_payload_with<B>(
 where
     B: Into<InBuffer>,
 {
-    let mut it = buffers.into_iter().map(Into::into);
-    run(&pickle, Some(&pickle), &mut it, opts)
+    run(
+        &pickle,
+        Some(&pickle),
+        buffers.into_iter().map(Into::into).collect(),
+        opts,
+    )
+}
+
+/// [`from_bytes_payload_with`], also returning how many bytes of the allocation limit the
+/// read left unused, so that a caller that builds objects from the value (the Python
+/// bindings) can charge its own allocations against what remains.
+#[doc(hidden)]
+pub fn from_bytes_payload_accounted<B>(
+    pickle: Bytes,
+    buffers: impl IntoIterator<Item = B>,
+    opts: &ReadOptions,
+) -> Result<(Value, u64), DecodeError>
+where
+    B: Into<InBuffer>,
+{
+    let buffers = buffers.into_iter().map(Into::into).collect();
+    run_accounted(&pickle, Some(&pickle), buffers, opts)
 }
 
 /// Reads a whole pickle stream from `reader` (at most [`ReadOptions::max_alloc_bytes`]).

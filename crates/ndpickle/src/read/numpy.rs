@@ -43,10 +43,12 @@ pub(crate) fn dtype_call(args: &[Value], state: Option<&Value>) -> Result<DType,
     }
     let align = args.get(1).is_some_and(truthy);
     let base = spec_to_dtype(&args[0], align)?;
-    match state {
-        None | Some(Value::None) => Ok(base),
-        Some(s) => apply_state(base, s),
-    }
+    let dtype = match state {
+        None | Some(Value::None) => base,
+        Some(s) => apply_state(base, s)?,
+    };
+    dtype.check_numpy_limits().map_err(bad_dtype)?;
+    Ok(dtype)
 }
 
 /// A dtype from anything `numpy.dtype()` accepts that ndpickle models: a string, a dtype,
@@ -580,6 +582,7 @@ pub(crate) fn reconstruct(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
             data.len()
         )));
     }
+    let (dtype, data) = to_native_order(dtype, data);
     let strides = if truthy(fortran) {
         f_strides(&shape, dtype.itemsize())
     } else {
@@ -588,6 +591,49 @@ pub(crate) fn reconstruct(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
     NdArray::new(dtype, shape, strides, 0, data, false)
         .map(|a| Value::Array(Box::new(a)))
         .map_err(|e| e.kind)
+}
+
+/// What numpy's `ndarray.__setstate__` does with a simple dtype (a number, a datetime, a
+/// unicode string) in the other byte order: the array comes back in the native order, its
+/// data byte-swapped, same values. Structured dtypes keep their fields' orders.
+fn to_native_order(dtype: DType, data: Bytes) -> (DType, Bytes) {
+    let native = ByteOrder::NATIVE;
+    let (unit, swapped) = match dtype {
+        DType::Scalar { kind, order } if !order.is_native() => (
+            kind.swap_unit(),
+            DType::Scalar {
+                kind,
+                order: native,
+            },
+        ),
+        DType::Time {
+            kind,
+            unit,
+            count,
+            order,
+        } if !order.is_native() => (
+            8,
+            DType::Time {
+                kind,
+                unit,
+                count,
+                order: native,
+            },
+        ),
+        DType::Unicode { chars, order } if !order.is_native() => (
+            4,
+            DType::Unicode {
+                chars,
+                order: native,
+            },
+        ),
+        other => return (other, data),
+    };
+    let mut v = data.to_vec();
+    for element in v.chunks_exact_mut(unit.max(1)) {
+        element.reverse();
+    }
+    (swapped, Bytes::from(v))
 }
 
 /// `_frombuffer(buf, dtype, shape, order[, axis_order])`: `frombuffer(buf, dtype)` reshaped

@@ -16,7 +16,15 @@ pub const DEFAULT_MAX_DEPTH: usize = 1_000;
 pub const DEFAULT_MAX_MEMO_ENTRIES: usize = 1_000_000;
 /// Default for [`ReadOptions::max_copied_bytes`]: 256 MiB.
 pub const DEFAULT_MAX_COPIED_BYTES: u64 = 256 << 20;
-/// Default for [`ReadOptions::max_alloc_bytes`]: 4 GiB.
+/// Unless [`ReadOptionsBuilder::max_alloc_bytes`] is set, a read may allocate
+/// [`DEFAULT_ALLOC_BASE`] plus [`DEFAULT_ALLOC_PER_INPUT_BYTE`] bytes per byte of input (the
+/// pickle and its out-of-band buffers): enough for every copy an honest pickle asks for
+/// (writable copies of in-band data, decompressed buffers of ordinary compression ratios),
+/// while a 55 KB decompression bomb stops at a few hundred MiB instead of gigabytes.
+pub const DEFAULT_ALLOC_BASE: u64 = 256 << 20;
+/// See [`DEFAULT_ALLOC_BASE`].
+pub const DEFAULT_ALLOC_PER_INPUT_BYTE: u64 = 4;
+/// Most bytes [`crate::from_reader`] reads of a stream when no allocation limit is set: 4 GiB.
 pub const DEFAULT_MAX_ALLOC_BYTES: u64 = 4 << 30;
 /// Default for [`ReadOptions::max_decompressed_bytes`]: 4 GiB.
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
@@ -30,10 +38,11 @@ pub struct ReadOptions {
     max_depth: usize,
     max_memo_entries: usize,
     max_copied_bytes: u64,
-    max_alloc_bytes: u64,
+    max_alloc_bytes: Option<u64>,
     max_decompressed_bytes: u64,
     allowed: Vec<Global>,
     opaque: bool,
+    strict: bool,
     persistent_id: Option<PersistentIdHandler>,
 }
 
@@ -43,10 +52,11 @@ impl Default for ReadOptions {
             max_depth: DEFAULT_MAX_DEPTH,
             max_memo_entries: DEFAULT_MAX_MEMO_ENTRIES,
             max_copied_bytes: DEFAULT_MAX_COPIED_BYTES,
-            max_alloc_bytes: DEFAULT_MAX_ALLOC_BYTES,
+            max_alloc_bytes: None,
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             allowed: Vec::new(),
             opaque: false,
+            strict: false,
             persistent_id: None,
         }
     }
@@ -62,6 +72,7 @@ impl fmt::Debug for ReadOptions {
             .field("max_decompressed_bytes", &self.max_decompressed_bytes)
             .field("allowed", &self.allowed)
             .field("opaque", &self.opaque)
+            .field("strict", &self.strict)
             .field("persistent_id", &self.persistent_id.is_some())
             .finish()
     }
@@ -92,9 +103,34 @@ impl ReadOptions {
     }
 
     /// Most bytes the reader allocates for the stream's values (and, for
-    /// [`crate::from_reader`], for the stream itself).
+    /// [`crate::from_reader`], for the stream itself), as set; when it is not set, a read
+    /// of `n` input bytes may allocate [`ReadOptions::alloc_limit`]`(n)`, and this returns
+    /// [`DEFAULT_MAX_ALLOC_BYTES`].
     pub fn max_alloc_bytes(&self) -> u64 {
-        self.max_alloc_bytes
+        self.max_alloc_bytes.unwrap_or(DEFAULT_MAX_ALLOC_BYTES)
+    }
+
+    /// The allocation limit of a read of `input_len` bytes (pickle and out-of-band buffers):
+    /// the configured [`ReadOptionsBuilder::max_alloc_bytes`], or [`DEFAULT_ALLOC_BASE`] +
+    /// [`DEFAULT_ALLOC_PER_INPUT_BYTE`] × `input_len`.
+    pub fn alloc_limit(&self, input_len: u64) -> u64 {
+        self.max_alloc_bytes.unwrap_or_else(|| {
+            DEFAULT_ALLOC_BASE
+                .saturating_add(input_len.saturating_mul(DEFAULT_ALLOC_PER_INPUT_BYTE))
+        })
+    }
+
+    /// These options with the allocation limit fixed at [`ReadOptions::alloc_limit`]`(input_len)`.
+    pub(crate) fn for_input(&self, input_len: u64) -> ReadOptions {
+        ReadOptions {
+            max_alloc_bytes: Some(self.alloc_limit(input_len)),
+            ..self.clone()
+        }
+    }
+
+    /// Whether [`ReadOptionsBuilder::max_alloc_bytes`] was set.
+    pub(crate) fn alloc_limit_is_set(&self) -> bool {
+        self.max_alloc_bytes.is_some()
     }
 
     /// Most bytes one compressed buffer (an in-band `ndpickle._decompress` call or an
@@ -113,6 +149,12 @@ impl ReadOptions {
     /// Whether unknown globals become opaque nodes instead of errors.
     pub fn opaque_globals(&self) -> bool {
         self.opaque
+    }
+
+    /// Whether bytes after the `STOP` opcode are refused ([`DecodeErrorKind::TrailingData`])
+    /// instead of ignored as `pickle.loads` ignores them. Off by default.
+    pub fn strict(&self) -> bool {
+        self.strict
     }
 
     /// The persistent-id handler, if any.
@@ -147,9 +189,9 @@ impl ReadOptionsBuilder {
         self
     }
 
-    /// Most bytes allocated for values (at least 1 KiB).
+    /// Most bytes allocated for values (at least 1 KiB), whatever the input's size.
     pub fn max_alloc_bytes(mut self, n: u64) -> Self {
-        self.opts.max_alloc_bytes = n;
+        self.opts.max_alloc_bytes = Some(n);
         self
     }
 
@@ -172,6 +214,12 @@ impl ReadOptionsBuilder {
         self
     }
 
+    /// Refuses bytes after the `STOP` opcode (off by default, as in `pickle.loads`).
+    pub fn strict(mut self, yes: bool) -> Self {
+        self.opts.strict = yes;
+        self
+    }
+
     /// Resolves `PERSID`/`BINPERSID` through `handler` instead of refusing them.
     pub fn persistent_id<F>(mut self, handler: F) -> Self
     where
@@ -191,11 +239,8 @@ impl ReadOptionsBuilder {
         if o.max_memo_entries == 0 {
             return invalid("max_memo_entries must be at least 1".into());
         }
-        if o.max_alloc_bytes < 1024 {
-            return invalid(format!(
-                "max_alloc_bytes must be at least 1024, not {}",
-                o.max_alloc_bytes
-            ));
+        if let Some(n) = o.max_alloc_bytes.filter(|&n| n < 1024) {
+            return invalid(format!("max_alloc_bytes must be at least 1024, not {n}"));
         }
         if o.max_decompressed_bytes == 0 {
             return invalid("max_decompressed_bytes must be at least 1".into());

@@ -178,6 +178,11 @@ impl<'a> Vm<'a> {
         }
     }
 
+    /// Offset of the first byte after the `STOP` opcode, once [`Vm::run`] returned.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Bytes already charged against the allocation limit.
     pub(crate) fn allocated(&self) -> u64 {
         self.alloc
