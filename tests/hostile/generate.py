@@ -1392,8 +1392,9 @@ def scanner_class_cases(c: Corpus) -> None:
                           ("evil", dumps(R(G("os", "system"), ("id",)), 2))):
         bio = io.BytesIO()
         with zipfile.ZipFile(bio, "w") as z:
-            z.writestr("archive/data.pkl", payload)
-            z.writestr("archive/version", "3\n")
+            # Fixed timestamps: the corpus rebuilds byte for byte.
+            z.writestr(zipfile.ZipInfo("archive/data.pkl", (2020, 1, 1, 0, 0, 0)), payload)
+            z.writestr(zipfile.ZipInfo("archive/version", (2020, 1, 1, 0, 0, 0)), "3\n")
         c.raw(f"torch_zip_{name}", bio.getvalue())
     # A pickle that is also a valid zip (polyglot): pickle first, zip appended.
     c.raw("polyglot_pickle_zip", dumps([1], 2) + bio.getvalue())

@@ -178,8 +178,7 @@ def _new_modules(before: set[str], attempted: set[str]) -> list[str]:
     bad = []
     for m in (set(sys.modules) - before) | attempted:
         top = m.split(".")[0]
-        # `_sysconfigdata_*` is the standard library's build-configuration module (named per
-        # platform, so not in `stdlib_module_names`); pydoc imports it through sysconfig.
+        # _sysconfigdata_<abi>_<platform> is the standard library's, under a per-build name.
         stdlib = top in sys.stdlib_module_names or top.startswith("_sysconfigdata_")
         if top not in ALLOWED_IMPORTS and not stdlib:
             bad.append(m)
