@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use fuzz_input::{compressed_part, join};
-use ndpickle::codec::{self, CodecOptions, Codec, Compression, FrameInfo, Filter, Scratch};
+use ndpickle::codec::{Codec, Compression, Filter};
 use ndpickle::{WriteOptions, to_payload};
 
 type Seed = (Vec<u8>, Vec<Vec<u8>>);
@@ -47,7 +47,10 @@ fn oob_compressed() -> Vec<Vec<u8>> {
                 .compression(Compression::Fixed(codec, filter))
                 .build()
                 .unwrap();
-            for p in [to_payload(&walk, &opts).unwrap(), to_payload(&labels, &opts).unwrap()] {
+            for p in [
+                to_payload(&walk, &opts).unwrap(),
+                to_payload(&labels, &opts).unwrap(),
+            ] {
                 let mut parts = vec![p.pickle.clone()];
                 for b in &p.buffers {
                     parts.push(match b.frame_info() {
@@ -58,84 +61,6 @@ fn oob_compressed() -> Vec<Vec<u8>> {
                 out.push(join(&parts));
             }
         }
-    }
-    out
-}
-
-/// Data that compresses in interesting ways: runs, small-integer planes, noise.
-fn sample_data() -> Vec<Vec<u8>> {
-    let ints: Vec<u8> = (0..2500u32).flat_map(|i| (i % 300).to_le_bytes()).collect();
-    let floats: Vec<u8> = (0..1500u32)
-        .flat_map(|i| (f64::from(i) * 0.25).to_le_bytes())
-        .collect();
-    let mut x = 0x1234_5678u32;
-    let noise: Vec<u8> = (0..3000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
-    vec![ints, floats, noise, vec![7u8; 5000], b"abc".to_vec()]
-}
-
-/// Codec target inputs (see `fuzz_input::check_codec` for the modes).
-fn codec_seeds() -> Vec<Vec<u8>> {
-    let limit = |mode: u8, kib: u32| {
-        let mut h = vec![mode];
-        h.extend_from_slice(&kib.to_le_bytes());
-        h
-    };
-    let mut out = Vec::new();
-    for data in sample_data() {
-        for codec in [Codec::Lz4, Codec::Zstd { level: 1 }] {
-            for elem in [0usize, 4, 8] {
-                let filter = if elem == 0 {
-                    Filter::None
-                } else {
-                    Filter::Shuffle { elem_size: elem }
-                };
-                for block in [1usize << 20, 4096] {
-                    let opts = CodecOptions::builder()
-                        .block_size(block)
-                        .threads(1)
-                        .build()
-                        .unwrap();
-                    let mut scratch = Scratch::with_options(opts);
-                    let c = codec::compress(&data, &Compression::Fixed(codec, filter), &mut scratch)
-                        .unwrap();
-                    let (info, frame) = if c.is_raw() {
-                        (FrameInfo::raw(data.len() as u64), data.clone())
-                    } else {
-                        c.into_parts()
-                    };
-                    out.push(join(&[limit(0, 64), info.to_bytes(), frame.clone()]));
-                    if info.is_plain() {
-                        let kib = if codec == Codec::Lz4 { 64 } else { 65 };
-                        out.push(join(&[limit(1, kib), frame]));
-                    }
-                }
-            }
-        }
-        out.push(join(&[limit(2, 7), data.clone()]));
-        // A chain of two chunks: the first half and the rest, each its own frame.
-        let half = data.len() / 2;
-        let mut parts = vec![limit(3, data.len() as u32)];
-        for (i, (off, chunk)) in [(0, &data[..half]), (half, &data[half..])].into_iter().enumerate() {
-            let mut scratch = Scratch::new();
-            let c = codec::compress(chunk, &Compression::Fixed(Codec::Lz4, Filter::None), &mut scratch)
-                .unwrap();
-            let (info, frame) = if c.is_raw() {
-                (FrameInfo::raw(chunk.len() as u64), chunk.to_vec())
-            } else {
-                c.into_parts()
-            };
-            let mut meta = (off as u32).to_le_bytes().to_vec();
-            meta.push(if i == 1 { 1 } else { 0 });
-            parts.extend([meta, info.to_bytes(), frame]);
-        }
-        out.push(join(&parts));
     }
     out
 }
@@ -155,8 +80,14 @@ fn main() {
     read.extend(oob_compressed());
     let counts = [
         ("read", write_all(&out.join("read"), "seed", read.clone())),
-        ("arrow_read", write_all(&out.join("arrow_read"), "seed", arrow)),
-        ("codec", write_all(&out.join("codec"), "seed", codec_seeds())),
+        (
+            "arrow_read",
+            write_all(&out.join("arrow_read"), "seed", arrow),
+        ),
+        (
+            "codec",
+            write_all(&out.join("codec"), "seed", fuzz_input::codec_seeds()),
+        ),
         ("convert", write_all(&out.join("convert"), "seed", read)),
     ];
     for (name, n) in counts {

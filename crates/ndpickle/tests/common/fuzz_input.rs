@@ -10,7 +10,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use bytes::Bytes;
-use ndpickle::codec::{self, Codec, FrameInfo, Scratch, shuffle};
+use ndpickle::codec::{
+    self, Codec, CodecOptions, Compression, Filter, FrameInfo, Scratch, shuffle,
+};
 use ndpickle::{DType, InBuffer, NdArray, ReadOptions, Scalar, Value};
 
 /// Separates the parts of an input (six bytes unlikely in a pickle or a frame).
@@ -111,7 +113,13 @@ pub fn check_read(data: &[u8]) {
 
 /// Calls every accessor of `v` and, recursively, of what it holds.
 pub fn exercise(v: &Value, depth: usize) {
-    let _ = (v.type_name(), v.as_i64(), v.as_f64(), v.as_str(), v.as_bytes());
+    let _ = (
+        v.type_name(),
+        v.as_i64(),
+        v.as_f64(),
+        v.as_str(),
+        v.as_bytes(),
+    );
     let _ = (v.as_seq(), v.as_dict(), v.get("shape"));
     if depth > 200 {
         return;
@@ -140,7 +148,12 @@ pub fn exercise(v: &Value, depth: usize) {
 }
 
 fn exercise_dtype(d: &DType) {
-    let _ = (d.itemsize(), d.byte_order(), d.is_native_order(), d.has_object());
+    let _ = (
+        d.itemsize(),
+        d.byte_order(),
+        d.is_native_order(),
+        d.has_object(),
+    );
     let _ = (d.kind_char(), d.descr(), d.to_native_order(), d.to_string());
     if let Some(s) = d.descr() {
         let _ = DType::parse(&s);
@@ -150,7 +163,13 @@ fn exercise_dtype(d: &DType) {
 /// Every accessor of an array; the copying ones only below [`MAX_OWNED`] bytes.
 pub fn exercise_array(a: &NdArray) {
     exercise_dtype(a.dtype());
-    let _ = (a.shape(), a.strides(), a.offset(), a.data().len(), a.is_readonly());
+    let _ = (
+        a.shape(),
+        a.strides(),
+        a.offset(),
+        a.data().len(),
+        a.is_readonly(),
+    );
     let _ = (a.len(), a.is_empty(), a.ndim(), a.c_bytes());
     let _ = (a.is_c_contiguous(), a.is_f_contiguous());
     let owned_ok = a
@@ -241,7 +260,10 @@ pub fn check_codec(data: &[u8]) {
             shuffle::shuffle(elem, src, &mut shuffled);
             let mut naive = vec![0u8; src.len()];
             shuffle::shuffle_naive(elem, src, &mut naive);
-            assert_eq!(shuffled, naive, "shuffle by {elem} differs from the reference");
+            assert_eq!(
+                shuffled, naive,
+                "shuffle by {elem} differs from the reference"
+            );
             let mut back = vec![0u8; src.len()];
             shuffle::unshuffle(elem, &shuffled, &mut back);
             assert_eq!(back, src, "unshuffle by {elem} does not invert shuffle");
@@ -254,13 +276,21 @@ pub fn check_codec(data: &[u8]) {
 fn decode_checked(frame: &[u8], info: &FrameInfo, max_len: usize, scratch: &mut Scratch) {
     let r = codec::decompress_with(frame, info, max_len, scratch);
     if let Ok(out) = &r {
-        assert!(out.len() <= max_len, "decoded {} > limit {max_len}", out.len());
+        assert!(
+            out.len() <= max_len,
+            "decoded {} > limit {max_len}",
+            out.len()
+        );
         assert_eq!(out.len() as u64, info.raw_len(), "decoded length != header");
     }
     if info.raw_len() <= max_len as u64 {
         let mut out = vec![0xa5u8; info.raw_len() as usize];
         let r2 = codec::decompress_into(frame, info, &mut out, scratch);
-        assert_eq!(r.is_ok(), r2.is_ok(), "decompress and decompress_into disagree");
+        assert_eq!(
+            r.is_ok(),
+            r2.is_ok(),
+            "decompress and decompress_into disagree"
+        );
         if let (Ok(a), Ok(())) = (&r, &r2) {
             assert_eq!(a, &out, "decompress and decompress_into decode differently");
         }
@@ -288,8 +318,12 @@ fn check_chain(parts: &[&[u8]], limit_kib: usize) {
         let mut args = vec![
             v,
             Value::Int(i64::from(u32::from_le_bytes(off))),
-            Value::Bytes(Bytes::copy_from_slice(t.get(1).copied().unwrap_or_default())),
-            Value::Bytes(Bytes::copy_from_slice(t.get(2).copied().unwrap_or_default())),
+            Value::Bytes(Bytes::copy_from_slice(
+                t.get(1).copied().unwrap_or_default(),
+            )),
+            Value::Bytes(Bytes::copy_from_slice(
+                t.get(2).copied().unwrap_or_default(),
+            )),
         ];
         match meta.get(4).map(|b| b % 3) {
             Some(1) => args.push(Value::Bool(true)),
@@ -300,7 +334,95 @@ fn check_chain(parts: &[&[u8]], limit_kib: usize) {
     }
     let pickle = ndpickle::to_vec(&v).unwrap();
     if let Ok(out) = ndpickle::from_slice_with(&pickle, &options(false)) {
-        let b = out.as_bytes().expect("a chain decodes to bytes or bytearray");
+        let b = out
+            .as_bytes()
+            .expect("a chain decodes to bytes or bytearray");
         assert_eq!(b.len() as u64, target_len, "chain result length != target");
     }
+}
+
+/// Data that compresses in interesting ways: runs, small-integer planes, noise.
+fn sample_data() -> Vec<Vec<u8>> {
+    let ints: Vec<u8> = (0..2500u32).flat_map(|i| (i % 300).to_le_bytes()).collect();
+    let floats: Vec<u8> = (0..1500u32)
+        .flat_map(|i| (f64::from(i) * 0.25).to_le_bytes())
+        .collect();
+    let mut x = 0x1234_5678u32;
+    let noise: Vec<u8> = (0..3000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    vec![ints, floats, noise, vec![7u8; 5000], b"abc".to_vec()]
+}
+
+/// Codec target inputs (see `fuzz_input::check_codec` for the modes).
+pub fn codec_seeds() -> Vec<Vec<u8>> {
+    let limit = |mode: u8, kib: u32| {
+        let mut h = vec![mode];
+        h.extend_from_slice(&kib.to_le_bytes());
+        h
+    };
+    let mut out = Vec::new();
+    for data in sample_data() {
+        for codec in [Codec::Lz4, Codec::Zstd { level: 1 }] {
+            for elem in [0usize, 4, 8] {
+                let filter = if elem == 0 {
+                    Filter::None
+                } else {
+                    Filter::Shuffle { elem_size: elem }
+                };
+                for block in [1usize << 20, 4096] {
+                    let opts = CodecOptions::builder()
+                        .block_size(block)
+                        .threads(1)
+                        .build()
+                        .unwrap();
+                    let mut scratch = Scratch::with_options(opts);
+                    let c =
+                        codec::compress(&data, &Compression::Fixed(codec, filter), &mut scratch)
+                            .unwrap();
+                    let (info, frame) = if c.is_raw() {
+                        (FrameInfo::raw(data.len() as u64), data.clone())
+                    } else {
+                        c.into_parts()
+                    };
+                    out.push(join(&[limit(0, 64), info.to_bytes(), frame.clone()]));
+                    if info.is_plain() {
+                        let kib = if codec == Codec::Lz4 { 64 } else { 65 };
+                        out.push(join(&[limit(1, kib), frame]));
+                    }
+                }
+            }
+        }
+        out.push(join(&[limit(2, 7), data.clone()]));
+        // A chain of two chunks: the first half and the rest, each its own frame.
+        let half = data.len() / 2;
+        let mut parts = vec![limit(3, data.len() as u32)];
+        for (i, (off, chunk)) in [(0, &data[..half]), (half, &data[half..])]
+            .into_iter()
+            .enumerate()
+        {
+            let mut scratch = Scratch::new();
+            let c = codec::compress(
+                chunk,
+                &Compression::Fixed(Codec::Lz4, Filter::None),
+                &mut scratch,
+            )
+            .unwrap();
+            let (info, frame) = if c.is_raw() {
+                (FrameInfo::raw(chunk.len() as u64), chunk.to_vec())
+            } else {
+                c.into_parts()
+            };
+            let mut meta = (off as u32).to_le_bytes().to_vec();
+            meta.push(if i == 1 { 1 } else { 0 });
+            parts.extend([meta, info.to_bytes(), frame]);
+        }
+        out.push(join(&parts));
+    }
+    out
 }
