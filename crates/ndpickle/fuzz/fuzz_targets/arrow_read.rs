@@ -16,9 +16,12 @@ use ndpickle::arrow::{ArrowValue, from_value};
 
 /// Validates `a` in full and reads every value (bounded, for huge null or run-end arrays).
 fn check_array(a: &ArrayRef) {
-    a.to_data()
-        .validate_full()
-        .unwrap_or_else(|e| panic!("the Arrow reader returned an invalid {}: {e}", a.data_type()));
+    a.to_data().validate_full().unwrap_or_else(|e| {
+        panic!(
+            "the Arrow reader returned an invalid {}: {e}",
+            a.data_type()
+        )
+    });
     let _ = (a.null_count(), a.logical_nulls(), a.get_array_memory_size());
     read_values(a.as_ref());
     if a.len() > 1 {
@@ -59,12 +62,17 @@ fn read_values(a: &dyn Array) {
 }
 
 fn check_slice(a: &ArrayRef) {
-    a.to_data().validate_full().expect("a slice of a valid array is valid");
+    a.to_data()
+        .validate_full()
+        .expect("a slice of a valid array is valid");
 }
 
 fuzz_target!(|data: &[u8]| {
     let parts = fuzz_input::split(data);
-    let buffers: Vec<_> = parts[1..].iter().map(|p| fuzz_input::in_buffer(p)).collect();
+    let buffers: Vec<_> = parts[1..]
+        .iter()
+        .map(|p| fuzz_input::in_buffer(p))
+        .collect();
     let Ok(v) = ndpickle::from_payload_with(parts[0], buffers, &fuzz_input::options(false)) else {
         return;
     };

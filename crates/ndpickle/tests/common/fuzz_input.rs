@@ -244,7 +244,7 @@ pub fn check_codec(data: &[u8]) {
             decode_checked(part(2), &info, max_len, &mut scratch);
         }
         1 => {
-            let codec = if limit_kib % 2 == 0 {
+            let codec = if limit_kib.is_multiple_of(2) {
                 Codec::Lz4
             } else {
                 Codec::Zstd { level: 1 }
