@@ -356,8 +356,9 @@ class Plugin(WorkerPlugin):
 
 def _dask_has_own(x: Any) -> bool:
     """Whether Dask's ``dask_serialize`` dispatch has an entry for ``type(x)`` (numpy
-    arrays excepted: the family is for them)."""
-    if type(x) is np.ndarray:
+    arrays and pyarrow objects excepted: the family is for them, and ndpickle's pickler
+    ships only the bytes a pyarrow slice uses)."""
+    if type(x) is np.ndarray or type(x).__module__ == "pyarrow.lib":
         return False
     try:
         dask_serialize.dispatch(type(x))  # type: ignore[no-untyped-call]
@@ -380,7 +381,7 @@ def dumps(
     ``NotImplementedError``, which tells Dask to try the next family, for objects ndpickle
     cannot pickle (chained to the cause), for types with a serializer of their own in Dask's
     ``dask_serialize`` dispatch (bytes, memoryviews, ``array.array``, sparse or GPU arrays,
-    registered classes...: numpy arrays excepted), and when the peer's pickle protocol is
+    registered classes...: numpy arrays and pyarrow objects excepted), and when the peer's pickle protocol is
     below 5.
     """
     _native.compress_buffers([], [], compression, shuffle, None, None)  # checks the options
