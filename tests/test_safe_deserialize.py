@@ -100,3 +100,15 @@ def malformed() -> list[tuple[str, Any, Any]]:
 def test_malformed_payloads_are_decode_errors(name: str, header: Any, frames: Any) -> None:
     with pytest.raises(ndpickle.DecodeError):
         ndpickle.safe_deserialize(header, frames)
+
+
+def test_pyarrow_slices_from_serialize_read_back_validated() -> None:
+    pa = pytest.importorskip("pyarrow")
+    n = 1000
+    t = pa.table({"a": list(range(n)), "s": [str(i) for i in range(n)], "l": [[i] for i in range(n)]})
+    part = t.slice(100, 300)
+    for compression in (None, "lz4", "zstd", "auto"):
+        header, frames = ndpickle.serialize(part, compression=compression)
+        back = ndpickle.safe_deserialize(header, frames)
+        back.validate(full=True)
+        assert back.equals(part), compression
