@@ -6,12 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
+say() { printf '\n==> %s\n' "$*"; }
+
+say "cargo fmt --check"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo test --workspace --quiet
+say "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+say "cargo test (unit, integration, doc tests)"
+cargo test --workspace -- --quiet
 
 cases=$(mktemp -d)
 trap 'rm -rf "$cases"' EXIT
 export NDPICKLE_CASES_DIR=$cases
+say "pytest under numpy 2.x (.venv)"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests
+say "pytest of the numpy-1 suites under numpy 1.26 (.venv-np1)"
 .venv-np1/bin/python -m pytest -q -p no:cacheprovider tests/test_writer_numpy.py tests/test_serde.py

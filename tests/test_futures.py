@@ -615,11 +615,13 @@ SCRIPT = textwrap.dedent(
                     p.submit(t.fail, np.ones(1 << 16)).result()
                 except ValueError:
                     pass
-                fs = [p.submit(t.die, np.ones(1 << 16))]
-                fs += [p.submit(t.slow, np.ones(1 << 16), 0.1) for _ in range(4)]
+                # Slow tasks first, so that they are in flight when the worker dies (a submit
+                # after the pool broke would raise BrokenProcessPool itself).
+                fs = [p.submit(t.slow, np.ones(1 << 16), 0.1) for _ in range(4)]
+                fs.append(p.submit(t.die, np.ones(1 << 16)))
                 for f in fs:
                     f.exception()
-                assert isinstance(fs[0].exception(), BrokenProcessPool)
+                assert isinstance(fs[-1].exception(), BrokenProcessPool)
             if method == "fork":
                 with ProcessPoolExecutor(1, ctx, shm_threshold=4096) as p:
                     f = p.submit(t.die_while_returning, 1 << 16)
