@@ -599,8 +599,10 @@ def test_shared_inside_a_pool_argument(pool):
 
 SCRIPT = textwrap.dedent(
     """
-    import multiprocessing, os, signal, sys
+    import faulthandler, multiprocessing, os, signal, sys
     import numpy as np
+    # A hang shows every thread's stack on stderr (and fails the test) instead of a timeout.
+    faulthandler.dump_traceback_later(240, exit=True)
     from ndpickle.futures import BrokenProcessPool, ProcessPoolExecutor
     sys.path.insert(0, {tests!r})
     import test_futures as t
@@ -632,9 +634,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-# Hung once (past its 300 s timeout) in a fresh-clone run, after passing in the runs before:
-# a deadlock with a killed worker that is not understood yet. Run with -m slow until fixed.
-@pytest.mark.slow
 def test_resource_tracker_stays_silent(tmp_path):
     """A fresh interpreter (whose resource tracker reports at exit, on the stderr we read)
     runs round trips, a failing task, a killed worker and a worker killed while writing its
