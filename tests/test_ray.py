@@ -483,18 +483,3 @@ def test_clear_error_without_ray():
         text=True,
     )
     assert ok.returncode == 0, ok.stderr
-
-
-@pytest.mark.slow
-def test_readme_example_runs():
-    """The README's Ray example, as written, in a fresh interpreter (it starts its own Ray,
-    hence slow: ``python -m pytest -m slow tests/test_ray.py``)."""
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("### Ray", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    assert "ndpickle.ray.register" in code
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
