@@ -107,3 +107,11 @@ def inline_buffers(
     chunk: Optional[int] = None,
 ) -> Optional[bytes]: ...
 def load_mapped(path: Union[str, "os.PathLike[str]"], mode: str = "r") -> Any: ...
+def inspect_files(
+    path: Union[str, "os.PathLike[str]"],
+    buffers: Sequence[Union[str, "os.PathLike[str]"]],
+    depth: int,
+    max_items: int,
+    json: bool,
+    opaque: bool,
+) -> str: ...

@@ -1,8 +1,11 @@
 //! `ndpickle`: the command line.
 //!
-//! - `ndpickle inspect FILE [BUFFER...]` reads a pickle with the safe reader (nothing is
-//!   executed) and prints its structure: containers, arrays with dtype, shape, strides and
-//!   whether they view out-of-band buffers.
+//! - `ndpickle inspect FILE [BUFFER_FILE...] [--depth N] [--max-items N] [--json]` reads a
+//!   pickle with the safe reader (nothing is executed; unknown globals are shown, not
+//!   called) and prints its structure ([`ndpickle::inspect`]): containers, arrays with dtype,
+//!   shape, strides, bytes and where their data lives, scalars as Python prints them.
+//! - `ndpickle verify FILE [BUFFER_FILE...]`: whether the safe reader accepts the pickle
+//!   (unknown globals refused); prints the first refusal.
 //! - `ndpickle demo DIR` builds a small scientific dataset in Rust and writes it twice: in-band
 //!   to `DIR/dataset.pkl` (streamed) and out-of-band to `DIR/dataset.oob.pkl` plus one
 //!   `DIR/dataset.buf.N` file per buffer. `examples/demo_load.py DIR` loads both with plain
@@ -18,20 +21,55 @@ use bytes::Bytes;
 use ndarray::{Array1, Array2, Axis, s};
 use ndpickle::{DType, NdArray, ToPickle, Value, WriteOptions};
 
+const USAGE: &str = "\
+usage: ndpickle inspect FILE [BUFFER_FILE...] [--depth N] [--max-items N] [--json]
+       ndpickle verify FILE [BUFFER_FILE...]
+       ndpickle demo [DIR]
+
+  inspect  show what a pickle holds, read safely (nothing is executed)
+  verify   say whether the safe reader accepts a pickle; print the first refusal
+  demo     write the demo dataset (in-band and out-of-band) to DIR (default demo-out)
+
+exit status: 0 ok, 1 refused, corrupt or unreadable, 2 usage error";
+
+/// A failed command: the message, and whether it was a usage error (exit status 2).
+enum Failure {
+    Usage(String),
+    Refused(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::Refused(e.to_string())
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("demo") => demo(Path::new(args.get(1).map_or("demo-out", String::as_str))),
-        Some("inspect") if args.len() >= 2 => inspect(&args[1], &args[2..]),
-        _ => {
-            eprintln!("usage: ndpickle demo [DIR] | ndpickle inspect FILE [BUFFER_FILE...]");
-            return ExitCode::from(2);
+    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return if args.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let result = match args[0].as_str() {
+        "demo" => {
+            demo(Path::new(args.get(1).map_or("demo-out", String::as_str))).map_err(Failure::from)
         }
+        "inspect" => inspect(&args[1..]),
+        "verify" => verify(&args[1..]),
+        other => Err(Failure::Usage(format!("unknown command {other:?}"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ndpickle: {e}");
+        Err(Failure::Usage(msg)) => {
+            eprintln!("ndpickle: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Refused(msg)) => {
+            eprintln!("ndpickle: {msg}");
             ExitCode::FAILURE
         }
     }
@@ -218,84 +256,117 @@ fn mb(n: usize) -> String {
     format!("{:.1}", n as f64 / 1e6)
 }
 
-fn inspect(file: &str, buffers: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let pickle = Bytes::from(fs::read(file)?);
-    let bufs = buffers
+/// The options of `inspect`/`verify`: files, then flags.
+struct Args {
+    file: String,
+    buffers: Vec<String>,
+    options: ndpickle::inspect::InspectOptions,
+    json: bool,
+}
+
+fn parse(args: &[String], flags: bool) -> Result<Args, Failure> {
+    let mut files = Vec::new();
+    let mut options = ndpickle::inspect::InspectOptions::default();
+    let mut json = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut number = |name: &str| -> Result<usize, Failure> {
+            let v = it
+                .next()
+                .ok_or_else(|| Failure::Usage(format!("{name} needs a number")))?;
+            v.parse()
+                .map_err(|_| Failure::Usage(format!("{name} needs a number, not {v:?}")))
+        };
+        match a.as_str() {
+            "--depth" if flags => options.depth = number("--depth")?,
+            "--max-items" if flags => options.max_items = number("--max-items")?,
+            "--json" if flags => json = true,
+            flag if flag.starts_with("--") => {
+                return Err(Failure::Usage(format!("unknown option {flag}")));
+            }
+            file => files.push(file.to_string()),
+        }
+    }
+    if files.is_empty() {
+        return Err(Failure::Usage("no FILE given".into()));
+    }
+    let file = files.remove(0);
+    Ok(Args {
+        file,
+        buffers: files,
+        options,
+        json,
+    })
+}
+
+/// Reads `path`, naming it in the error.
+fn read(path: &str) -> Result<Bytes, Failure> {
+    fs::read(path)
+        .map(Bytes::from)
+        .map_err(|e| Failure::Refused(format!("cannot read {path}: {e}")))
+}
+
+/// Reads the pickle and its buffer files with the safe reader.
+fn load(args: &Args, opaque: bool) -> Result<(Bytes, Vec<Bytes>, Value), Failure> {
+    let pickle = read(&args.file)?;
+    let bufs = args
+        .buffers
         .iter()
-        .map(|b| fs::read(b).map(Bytes::from))
+        .map(|b| read(b))
         .collect::<Result<Vec<_>, _>>()?;
-    let value = if bufs.is_empty() {
-        ndpickle::from_bytes(pickle.clone())?
-    } else {
-        ndpickle::from_bytes_payload_with(pickle.clone(), bufs, &ndpickle::ReadOptions::default())?
+    let options = ndpickle::ReadOptions::builder()
+        .opaque_globals(opaque)
+        .build()
+        .map_err(|e| Failure::Refused(e.to_string()))?;
+    let inputs = bufs
+        .iter()
+        .cloned()
+        .map(ndpickle::InBuffer::raw)
+        .collect::<Vec<_>>();
+    match ndpickle::from_bytes_payload_with(pickle.clone(), inputs, &options) {
+        Ok(v) => Ok((pickle, bufs, v)),
+        Err(e) => {
+            let hint = if matches!(e.kind, ndpickle::DecodeErrorKind::MissingBuffer) {
+                "\n  hint: this pickle has out-of-band buffers: give their files after it, in order"
+            } else {
+                ""
+            };
+            Err(Failure::Refused(format!("{}: {e}{hint}", args.file)))
+        }
+    }
+}
+
+fn inspect(args: &[String]) -> Result<(), Failure> {
+    let args = parse(args, true)?;
+    let (pickle, bufs, value) = load(&args, true)?;
+    let sources = ndpickle::inspect::Sources::new(&pickle, &bufs);
+    if args.json {
+        print!(
+            "{}",
+            ndpickle::inspect::json(&value, &sources, &args.options)
+        );
+        return Ok(());
+    }
+    let protocol = match pickle.first() {
+        Some(0x80) => pickle.get(1).copied().unwrap_or(0),
+        _ => 0,
     };
     println!(
-        "{file}: {} bytes, protocol {}",
+        "{}: {} bytes, protocol {protocol}, {} out-of-band buffer file(s)",
+        args.file,
         pickle.len(),
-        pickle
-            .get(1)
-            .filter(|_| pickle.first() == Some(&0x80))
-            .copied()
-            .unwrap_or(0)
+        bufs.len()
     );
-    let mut out = String::new();
-    describe(&value, 0, &mut out);
-    print!("{out}");
+    print!(
+        "{}",
+        ndpickle::inspect::text(&value, &sources, &args.options)
+    );
     Ok(())
 }
 
-/// One line per node, indented by depth; long containers are cut after 20 items.
-fn describe(v: &Value, depth: usize, out: &mut String) {
-    use std::fmt::Write as _;
-    let pad = "  ".repeat(depth);
-    let items = |v: &[Value], out: &mut String| {
-        for x in v.iter().take(20) {
-            describe(x, depth + 1, out);
-        }
-        if v.len() > 20 {
-            let _ = writeln!(out, "{pad}  ... {} more", v.len() - 20);
-        }
-    };
-    match v {
-        Value::Array(a) | Value::Scalar(a) => {
-            let _ = writeln!(
-                out,
-                "{pad}{} dtype={} shape={:?} strides={:?} {} bytes{}",
-                v.type_name(),
-                a.dtype(),
-                a.shape(),
-                a.strides(),
-                a.len() * a.dtype().itemsize(),
-                if a.is_readonly() { " read-only" } else { "" }
-            );
-        }
-        Value::List(x) | Value::Tuple(x) | Value::Set(x) | Value::FrozenSet(x) => {
-            let _ = writeln!(out, "{pad}{} of {}", v.type_name(), x.len());
-            items(x, out);
-        }
-        Value::Dict(kv) => {
-            let _ = writeln!(out, "{pad}dict of {}", kv.len());
-            for (k, x) in kv.iter().take(20) {
-                let key = match k {
-                    Value::Str(s) => format!("{s:?}"),
-                    other => format!("<{}>", other.type_name()),
-                };
-                let _ = writeln!(out, "{pad}  {key}:");
-                describe(x, depth + 2, out);
-            }
-        }
-        Value::Object(o) => {
-            let _ = writeln!(out, "{pad}{}(...) with {} args", o.callable, o.args.len());
-            items(&o.args, out);
-        }
-        Value::Str(s) => {
-            let _ = writeln!(out, "{pad}str {:?}", s.chars().take(60).collect::<String>());
-        }
-        Value::Bytes(b) | Value::ByteArray(b) => {
-            let _ = writeln!(out, "{pad}{} of {} bytes", v.type_name(), b.len());
-        }
-        other => {
-            let _ = writeln!(out, "{pad}{other:?}");
-        }
-    }
+fn verify(args: &[String]) -> Result<(), Failure> {
+    let args = parse(args, false)?;
+    let (_, _, value) = load(&args, false)?;
+    println!("{}: accepted ({})", args.file, value.type_name());
+    Ok(())
 }

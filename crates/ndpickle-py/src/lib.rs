@@ -9,6 +9,7 @@ mod codec;
 mod convert;
 mod error;
 mod files;
+mod inspect;
 mod loads;
 mod mapped;
 mod pyarrow;
@@ -39,5 +40,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(codec::compress_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(files::inline_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(mapped::load_mapped, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect::inspect_files, m)?)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `load_mapped`: a dataset file memory-mapped and read by the core reader with zero copies,
 //! its arrays returned as numpy views of the mapping. This file and `buffer.rs` hold all of
-//! this crate's unsafe code; here it is the mapping of files (memmap2).
+//! this crate's unsafe code; here it is the mapping of files (memmap2), also for
+//! `inspect.rs`.
 //!
 //! - mode `"r"`: a read-only shared mapping; arrays are read-only.
 //! - mode `"c"`: a private copy-on-write mapping; arrays are writable (unless the pickle
@@ -44,6 +45,20 @@ impl AsRef<[u8]> for CopyOnWriteBytes {
         // live reference, while Python writes through the exported buffer.
         unsafe { std::slice::from_raw_parts(self.0.addr as *const u8, self.0.len) }
     }
+}
+
+/// The file at `path` as bytes of a read-only shared mapping (an empty file, which cannot be
+/// mapped, as empty bytes), alive as long as the bytes are. For readers of the bytes only:
+/// another process writing the file changes what they read (as with `numpy.memmap`).
+pub(crate) fn map_readonly(path: &std::path::Path) -> std::io::Result<Bytes> {
+    let file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: a read-only shared mapping of a file we opened, never written through; see the
+    // doc comment for outside writers (the bytes are untrusted input to the reader anyway).
+    let map = unsafe { Mmap::map(&file) }?;
+    Ok(Bytes::from_owner(map))
 }
 
 /// Memory-maps the file at `path` (`mode` `"r"` or `"c"`) and reads the pickle in it with

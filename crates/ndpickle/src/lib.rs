@@ -8,6 +8,7 @@ pub mod buffer;
 pub mod codec;
 pub mod dtype;
 pub mod error;
+pub mod inspect;
 pub mod layout;
 pub mod opcodes;
 pub mod read;
