@@ -5,7 +5,7 @@ import pickle
 from typing import Any, Callable, Optional, Sequence, Union, final
 
 __all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "safe_deserialize", "decompress_frame",
-           "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped"]
+           "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped", "inspect_files"]
 
 __version__: str
 
