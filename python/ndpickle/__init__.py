@@ -212,7 +212,7 @@ class Pickler(pickle.Pickler):
         )
         if type(self).reducer_override is Pickler.reducer_override:
             # Fast path: pickle calls the Rust reducer directly, no Python frame per object.
-            self.reducer_override = self._ndpickle_reducer  # type: ignore[method-assign]
+            self.reducer_override = self._ndpickle_reducer  # type: ignore[method-assign, assignment]
 
     def reducer_override(self, obj: Any) -> Any:
         """The portable reduce tuple for numpy arrays; the next reducer's answer (or
