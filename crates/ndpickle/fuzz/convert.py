@@ -135,10 +135,26 @@ def check_pyarrow(obj: Any, data: bytes) -> None:
     except Exception as e:  # noqa: BLE001 - any failure is the finding
         finding("pyarrow-invalid", f"{type(obj).__name__}: {type(e).__name__}: {e}", data)
         return
-    if isinstance(obj, (pa.Array, pa.ChunkedArray)) and len(obj) <= 10_000:
+    small = (len(obj) if isinstance(obj, (pa.Array, pa.ChunkedArray)) else obj.num_rows) <= 10_000
+    if not small:
+        return
+    # Every buffer read by Arrow itself: an IPC stream write touches all of them.
+    if isinstance(obj, pa.Array):
+        obj = pa.RecordBatch.from_arrays([obj], ["x"])
+    elif isinstance(obj, pa.ChunkedArray):
+        obj = pa.table({"x": obj})
+    try:
+        with pa.ipc.new_stream(pa.BufferOutputStream(), obj.schema) as w:
+            w.write(obj)
+    except pa.ArrowNotImplementedError:
+        pass  # a valid type IPC does not carry
+    try:
         obj.to_pylist()
-    elif isinstance(obj, (pa.RecordBatch, pa.Table)) and obj.num_rows <= 10_000:
-        obj.to_pylist()
+    except (OverflowError, ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # Valid data Python cannot represent (dates out of datetime's range, durations over
+        # C int, a time zone without the zoneinfo database): pickle.loads' object raises the
+        # same; anything else (or a crash) stays a finding.
+        pass
 
 
 def check(obj: Any, data: bytes, depth: int = 0) -> None:
