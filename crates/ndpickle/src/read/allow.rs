@@ -172,7 +172,12 @@ pub(crate) fn resolve(
         module: module.to_string(),
         name: name.to_string(),
     };
-    if let Some(k) = builtin(normalize_module(module), name) {
+    let home = if opts.fix_imports() {
+        normalize_module(module)
+    } else {
+        module
+    };
+    if let Some(k) = builtin(home, name) {
         return Ok(k);
     }
     let allowed = opts
