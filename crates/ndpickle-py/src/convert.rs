@@ -452,9 +452,15 @@ impl<'a> Converter<'a> {
             Value::DType(d) => dtype_to_numpy(py, &d)?,
             // A bare callable is no data: valid numpy and pyarrow pickles only call them.
             Value::Global(g) => {
+                if let Some(obj) = crate::stdlib::nameable(py, &g)? {
+                    return Ok(obj);
+                }
                 return Err(decode_msg(DecodeErrorKind::Refused(format!(
                     "{g} is a callable, not a value: the pickle names it without calling it"
                 ))));
+            }
+            Value::Object(o) if crate::stdlib::is_stdlib(&o) => {
+                crate::stdlib::object(self, py, *o)?
             }
             Value::Object(o) => crate::pyarrow::object(self, py, *o)?,
             Value::Ref(id) => match self.reference(py, id)? {

@@ -83,7 +83,7 @@ pub enum Value {
     List(Vec<Value>),
     /// `tuple`.
     Tuple(Vec<Value>),
-    /// `dict` (and `collections.OrderedDict`), in insertion order.
+    /// `dict`, in insertion order.
     Dict(Vec<(Value, Value)>),
     /// `set`.
     Set(Vec<Value>),

@@ -21,6 +21,7 @@ mod memo;
 mod numpy;
 mod options;
 mod pyarrow;
+mod stdlib;
 mod text;
 mod vm;
 
