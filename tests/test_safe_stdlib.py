@@ -155,3 +155,29 @@ def test_fix_imports_maps_python2_names():
     assert ndpickle.safe_loads(data) == range(1, 5) == pickle.loads(data)
     with pytest.raises(ndpickle.DecodeError):
         ndpickle.safe_loads(data, fix_imports=False)
+
+
+def numpy_corner_cases():
+    import numpy as np
+
+    rec = np.array([(1, 2.5), (3, -1.0)], dtype=[("a", "<i4"), ("b", ">f8")])
+    return {
+        "S0": np.empty(3, dtype="S0"),
+        "U0": np.empty((2, 0), dtype="U0"),
+        "record scalar": rec[1],
+        "void scalar": np.void(b"\x01\x02\x03"),
+        "V4 array": np.frombuffer(b"abcdefgh", "V4").copy(),
+        "0-d struct": np.array((5, 6.0), dtype=rec.dtype),
+    }
+
+
+@pytest.mark.parametrize("proto", range(2, pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("name", sorted(numpy_corner_cases()))
+def test_numpy_corner_cases_as_numpy_gives_them(name, proto):
+    value = numpy_corner_cases()[name]
+    data = pickle.dumps(value, proto)
+    want, got = pickle.loads(data), ndpickle.safe_loads(data)
+    assert type(got) is type(want) and got.dtype == want.dtype and got.dtype.str == want.dtype.str
+    assert got.shape == want.shape and got.tobytes() == want.tobytes()
+    if hasattr(want, "flags"):
+        assert got.flags.writeable == want.flags.writeable
