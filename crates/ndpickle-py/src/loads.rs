@@ -29,7 +29,10 @@ pub(crate) const LIMITS: &[&str] = &[
 /// `fix_imports`, `encoding` and `errors` are `pickle.loads`' (Python 2 module names and
 /// `str` values).
 #[pyfunction]
-#[pyo3(signature = (data, buffers=None, limits=None, strict=false, fix_imports=true, encoding="ASCII".to_string(), errors="strict".to_string()))]
+#[pyo3(
+    signature = (data, buffers=None, limits=None, strict=false, fix_imports=true, encoding="ASCII".to_string(), errors="strict".to_string()),
+    text_signature = "(data, buffers=None, limits=None, strict=False, fix_imports=True, encoding='ASCII', errors='strict')"
+)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn safe_loads<'py>(
     py: Python<'py>,

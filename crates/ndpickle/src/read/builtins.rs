@@ -142,19 +142,41 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
     }
 }
 
-/// A builtin type called the ways pickles of plain data call one: `str(s)`, `int(i)`,
-/// `float(f)`, `tuple(t)`, `list(l)`, `dict(d)`, `bool(b)` on a value of that very type
-/// (the value itself), and `type(x)` of `None`, `Ellipsis` or `NotImplemented` (kept as a
-/// `builtins.type` object the bindings rebuild).
+/// A builtin type called the ways pickles of plain data call one: without arguments (its
+/// empty value: `int()` is 0), on a value of that very type (`str(s)`, `int(i)`, `float(f)`,
+/// `tuple(t)`, `list(l)`, `dict(d)`, `bool(b)`: the value itself), and `type(x)` of `None`,
+/// `Ellipsis` or `NotImplemented` (kept as a `builtins.type` object the bindings rebuild).
 fn nameable_call(p: CallParts) -> Result<Value, DecodeErrorKind> {
     p.plain(false)?;
-    arity(&p, 1, 1)?;
     let name = match p.global.name.as_str() {
         "unicode" => "str",
         "long" => "int",
         n => n,
     };
-    let arg = &p.args[0];
+    let Some(arg) = p.args.first() else {
+        return Ok(match name {
+            "int" => Value::Int(0),
+            "float" => Value::Float(0.0),
+            "bool" => Value::Bool(false),
+            "str" => Value::Str(String::new()),
+            "tuple" => Value::Tuple(Vec::new()),
+            "list" => Value::List(Vec::new()),
+            "dict" => Value::Dict(Vec::new()),
+            _ => {
+                return Err(refused(format!(
+                    "calling {} without arguments is not supported",
+                    p.global
+                )));
+            }
+        });
+    };
+    if p.args.len() > 1 {
+        return Err(refused(format!(
+            "calling {} with {} arguments is not supported",
+            p.global,
+            p.args.len()
+        )));
+    }
     let same = matches!(
         (name, arg),
         ("str", Value::Str(_))
