@@ -168,6 +168,15 @@ def numpy_corner_cases():
         "void scalar": np.void(b"\x01\x02\x03"),
         "V4 array": np.frombuffer(b"abcdefgh", "V4").copy(),
         "0-d struct": np.array((5, 6.0), dtype=rec.dtype),
+        # An aligned struct with a sub-array of an aligned struct (found by the differential:
+        # the pickler took the sub-array for a struct).
+        "aligned sub-array of structs": np.zeros(
+            2,
+            np.dtype(
+                {"names": ["a", "s"], "formats": ["?", (np.dtype({"names": ["x", "y"], "formats": ["?", "<i4"]}, align=True), (2,))]},
+                align=True,
+            ),
+        ),
     }
 
 
@@ -176,6 +185,7 @@ def numpy_corner_cases():
 def test_numpy_corner_cases_as_numpy_gives_them(name, proto):
     value = numpy_corner_cases()[name]
     data = pickle.dumps(value, proto)
+    assert ndpickle.safe_loads(ndpickle.dumps(value, protocol=proto)).dtype == value.dtype
     want, got = pickle.loads(data), ndpickle.safe_loads(data)
     assert type(got) is type(want) and got.dtype == want.dtype and got.dtype.str == want.dtype.str
     assert got.shape == want.shape and got.tobytes() == want.tobytes()
