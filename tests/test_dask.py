@@ -519,3 +519,37 @@ def test_register_plugin_switches_running_workers():
         client.register_plugin(ndpickle.dask.Plugin())
         assert all(client.run(by_value(switched_on)).values())
         run_cluster_checks(client)
+
+
+# --- the safe family: loads with safe_deserialize ----------------------------------------------
+
+
+def test_safe_family_is_registered_and_refuses_code():
+    assert ndpickle.dask.SAFE_FAMILY in families
+    data = payload()
+    _, back = wire(data, ndpickle.dask.SAFE_FAMILY)
+    check(data, back)
+    # A payload whose pickle names os.system is refused, where the plain family would call it.
+    evil = bytearray(b"\x80\x05cos\nsystem\nX\x04\x00\x00\x00true\x85R.")
+    header = {"serializer": ndpickle.dask.SAFE_FAMILY, "lengths": [len(evil)]}
+    with pytest.raises(ndpickle.DecodeError, match="os.system"):
+        ndpickle.dask.safe_loads(header, [evil])
+
+
+def test_safe_family_between_a_client_and_worker_processes():
+    # A real local cluster: a scheduler and a worker in their own processes on loopback TCP,
+    # preloading the families; the client sends and receives only through the safe family.
+    from distributed import Client, LocalCluster
+
+    names = [ndpickle.dask.SAFE_FAMILY, "msgpack"]
+    data = payload()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address=None,
+                      preload=["ndpickle.dask"]) as cluster, \
+            Client(cluster, serializers=names, deserializers=names) as client:
+        fut = client.scatter(data, direct=True)
+        back = client.gather(fut)
+        # Arrays computed on the worker come back through the safe family too.
+        walk = client.submit(lambda d: d["walk"] * 2, fut).result()
+    check(data, back)
+    np.testing.assert_array_equal(walk, data["walk"] * 2)

@@ -143,8 +143,7 @@ def same(a: Any, b: Any, seen: Optional[set[tuple[int, int]]] = None) -> None:
         if not hasattr(b, "equals") and a != b:
             fail("pyarrow object differs")
         return
-    if type(a) is not type(b) and not (isinstance(b, dict) and type(a) is dict):
-        # OrderedDict comes back as a dict from the safe reader.
+    if type(a) is not type(b):
         fail(f"type {type(a).__name__} vs {type(b).__name__}")
     if isinstance(b, float):
         if not ((math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))):

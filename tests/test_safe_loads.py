@@ -471,14 +471,25 @@ def test_decode_error_attributes():
 
 
 def _dup_bomb(n: int) -> bytes:
-    # A 1000-item list duplicated n times into a tuple: copies of shared values are charged.
+    # A 1000-item list duplicated n times into a tuple: shared, so built once.
     return b"\x80\x04](" + b"K\x01" * 1000 + b"e\x940(" + b"h\x00" * n + b"t."
+
+
+def _call_arg_bomb(n: int) -> bytes:
+    # A memoised 1000-character str passed to n calls `_codecs.encode(s, 'latin1')`: call
+    # arguments are plain values, so each use is a copy, charged.
+    s = b"X\xe8\x03\x00\x00" + b"a" * 1000 + b"q\x02"
+    call = b"h\x01h\x02X\x06\x00\x00\x00latin1\x86R"
+    return b"\x80\x02c_codecs\nencode\nq\x01" + s + b"(" + call * n + b"t."
 
 
 def test_limits_bite():
     data = _dup_bomb(200)
+    got = ndpickle.safe_loads(data, max_copied_bytes=0)
+    assert len(got) == 200 and got[0] == [1] * 1000 and all(x is got[0] for x in got)
+    data = _call_arg_bomb(200)
     got = ndpickle.safe_loads(data)
-    assert len(got) == 200 and got[0] == [1] * 1000
+    assert got == (b"a" * 1000,) * 200
     with pytest.raises(ndpickle.DecodeError) as e:
         ndpickle.safe_loads(data, max_copied_bytes=100_000)
     assert e.value.kind == "Limit" and "shared references" in str(e.value)

@@ -489,7 +489,14 @@ def deserialize(header: dict[str, Any], frames: list[Any]) -> Any:
 
 
 def safe_loads(
-    data: Any, *, buffers: Optional[Iterable[Any]] = None, strict: bool = False, **limits: int
+    data: Any,
+    *,
+    buffers: Optional[Iterable[Any]] = None,
+    strict: bool = False,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
+    **limits: int,
 ) -> Any:
     """Load a pickle without running any code.
 
@@ -520,9 +527,23 @@ def safe_loads(
     ``strict=True`` also refuses bytes after the pickle's ``STOP`` opcode (a second pickle
     stacked behind the first is a way to hide data from scanners); by default they are
     ignored, as ``pickle.loads`` ignores them.
+
+    ``fix_imports``, ``encoding`` and ``errors`` are ``pickle.loads``' own, with its
+    defaults: Python 2 ``str`` values are decoded with ``encoding`` (any codec name, or
+    ``'bytes'`` to keep them ``bytes``) and ``errors``; a failed decoding raises
+    :class:`DecodeError`. numpy's Python 2 array data loads whatever the encoding.
+
+    What the pickle refers to more than once comes back as one object, and recursive lists
+    and dicts come back recursive, as with ``pickle.loads``.
     """
     return _native.safe_loads(
-        data, None if buffers is None else list(buffers), limits or None, strict
+        data,
+        None if buffers is None else list(buffers),
+        limits or None,
+        strict,
+        fix_imports,
+        encoding,
+        errors,
     )
 
 
@@ -580,6 +601,9 @@ def safe_load(
     *,
     buffers: Optional[Iterable[Any]] = None,
     strict: bool = False,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
     **limits: int,
 ) -> Any:
     """:func:`safe_loads` on the contents of a binary file object or a path.
@@ -595,4 +619,12 @@ def safe_load(
                 data = f.read()
     else:
         data = file.read()
-    return safe_loads(data, buffers=buffers, strict=strict, **limits)
+    return safe_loads(
+        data,
+        buffers=buffers,
+        strict=strict,
+        fix_imports=fix_imports,
+        encoding=encoding,
+        errors=errors,
+        **limits,
+    )

@@ -54,10 +54,14 @@ def safe_loads(
     buffers: Optional[Sequence[Any]] = None,
     limits: Optional[dict[str, int]] = None,
     strict: bool = False,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
 ) -> Any:
     """Safe reader. ``limits`` keys: ``max_depth``, ``max_memo_entries``,
     ``max_copied_bytes``, ``max_alloc_bytes``, ``max_decompressed_bytes`` (non-negative
-    ints); unknown keys raise ``TypeError``, out-of-range values ``ValueError``."""
+    ints); unknown keys raise ``TypeError``, out-of-range values ``ValueError``.
+    ``fix_imports``, ``encoding`` and ``errors`` are ``pickle.loads``'."""
 
 def safe_deserialize(
     data: Any,

@@ -62,6 +62,20 @@ receiving side decodes them before :func:`loads` sees them. An object ndpickle c
 
 Like Dask's ``"pickle"`` family, loading runs ``pickle.loads``: use it between peers that
 trust each other, as Dask does.
+
+**The safe family.** ``"ndpickle-safe"`` (also registered on import; :data:`SAFE_FAMILY`)
+sends the same frames but loads them with :func:`ndpickle.safe_deserialize`, which runs no
+code: numpy arrays, pyarrow objects and plain data (see :func:`ndpickle.safe_loads`) are
+accepted, anything else is refused with :class:`ndpickle.DecodeError`. For clusters that do
+not trust every peer, name it alone (Dask's ``"pickle"`` family would run code)::
+
+    Client(cluster, serializers=["ndpickle-safe", "msgpack"],
+           deserializers=["ndpickle-safe", "msgpack"])
+
+Workers and schedulers need the family too (``preload=["ndpickle.dask"]``), and their own
+``distributed.comm`` deserializers configured likewise to refuse other families. The family
+covers data (scatter, gather, task arguments and results); Dask itself still pickles the task
+definitions a client submits.
 """
 
 from __future__ import annotations
@@ -84,12 +98,14 @@ from distributed.protocol.serialize import (
 
 from . import _native
 from . import deserialize as _deserialize
+from . import safe_deserialize as _safe_deserialize
 from . import serialize as _serialize
 
 __all__ = [
     "FAMILY",
     "NETWORK_SPAN_THRESHOLD",
     "Plugin",
+    "SAFE_FAMILY",
     "SPAN_THRESHOLD",
     "deserialize_ndarray",
     "dumps",
@@ -97,6 +113,7 @@ __all__ = [
     "installed",
     "loads",
     "register",
+    "safe_loads",
     "serialize_ndarray",
     "stats",
     "uninstall",
@@ -106,6 +123,9 @@ logger = logging.getLogger(__name__)
 
 #: The family's name, for ``Client(serializers=[...], deserializers=[...])``.
 FAMILY = "ndpickle"
+
+#: The name of the family that loads with :func:`ndpickle.safe_deserialize` (no code runs).
+SAFE_FAMILY = "ndpickle-safe"
 
 #: Network transfers send a strided view's memory span when its elements fill at least this
 #: fraction of it, and pack it otherwise. Measured between two worker processes on loopback
@@ -405,18 +425,32 @@ def loads(header: dict[str, Any], frames: list[Any]) -> Any:
     return _deserialize({**header, "serializer": "ndpickle"}, list(frames))
 
 
-def register(name: str = FAMILY, **options: Any) -> None:
-    """Registers the family under ``name`` (done for ``"ndpickle"`` on import);
-    ``options`` (``compression``, ``shuffle``) are passed to every :func:`dumps`."""
+def safe_loads(header: dict[str, Any], frames: list[Any]) -> Any:
+    """:func:`loads` through :func:`ndpickle.safe_deserialize`: no code runs, and anything
+    but numpy arrays, pyarrow objects and plain data raises :class:`ndpickle.DecodeError`."""
+    return _safe_deserialize({**header, "serializer": "ndpickle"}, list(frames))
+
+
+def register(name: str = FAMILY, *, safe: bool = False, **options: Any) -> None:
+    """Registers the family under ``name`` (done for ``"ndpickle"`` and, with ``safe=True``,
+    for ``"ndpickle-safe"`` on import); ``options`` (``compression``, ``shuffle``) are passed
+    to every :func:`dumps`. ``safe=True`` loads with :func:`safe_loads` instead of
+    :func:`loads`."""
 
     def family_dumps(
         x: Any, context: Optional[dict[str, Any]] = None
     ) -> tuple[dict[str, Any], list[Any]]:
-        return dumps(x, context, **options)
+        # The safe family's receiver reads protocol 5 with ndpickle's own reader, not with
+        # the peer's pickle: the pickle protocol the comm negotiated (the scheduler's and a
+        # client's comms say 4) does not apply to it.
+        return dumps(x, None if safe else context, **options)
 
-    register_serialization_family(name, family_dumps, loads)  # type: ignore[no-untyped-call]
+    register_serialization_family(  # type: ignore[no-untyped-call]
+        name, family_dumps, safe_loads if safe else loads
+    )
 
 
 register()
+register(SAFE_FAMILY, safe=True)
 if dask.config.get("ndpickle.dask.dispatch", True):
     install()

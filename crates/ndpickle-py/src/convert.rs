@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use ndpickle::array::Extent;
 use ndpickle::dtype::ML_DTYPES;
+use ndpickle::read::Graph;
 use ndpickle::{DType, DecodeErrorKind, NdArray, Value};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -88,10 +89,6 @@ pub(crate) struct Source {
 /// `bytearray`; larger ones by numpy (which madvises huge pages for 4 MiB and more).
 const SMALL_COPY: usize = 1 << 20;
 
-/// Arrays over at least this many bytes that the pickle refers to twice come back as one
-/// Python object.
-const SHARED_MIN: usize = 1 << 16;
-
 /// Distinct dtypes a converter remembers (pickles of many arrays repeat a few dtypes).
 const DTYPE_CACHE: usize = 16;
 
@@ -104,21 +101,57 @@ pub(crate) struct Converter<'a> {
     budget: std::cell::Cell<u64>,
     /// numpy dtype objects already made, by [`DType`]: building one is a Python call.
     dtypes: std::cell::RefCell<Vec<(DType, Py<PyAny>)>>,
-    /// Arrays already made over shared memory, by where and how they view it: one array the
-    /// pickle refers to twice (a memo reference) is one Python object, as with `pickle`.
-    arrays: std::cell::RefCell<std::collections::HashMap<ArrayKey, Py<PyAny>>>,
+    /// The graph's shared values ([`Graph::shared`]) and the Python objects made of them: a
+    /// value the pickle refers to twice is one Python object, as with `pickle`.
+    shared: std::cell::RefCell<Vec<Shared>>,
+    /// Items of lists and values of dicts that are an immutable shared value still being
+    /// built (a tuple holding a list that holds the tuple), set once it is built.
+    patches: std::cell::RefCell<Vec<Patch>>,
+    /// How Python 2 `str` values are decoded (`pickle.loads`' `encoding` and `errors`).
+    py2: Py2Text,
 }
 
-/// What makes two arrays the same array: the memory they view and how they view it.
-#[derive(PartialEq, Eq, Hash)]
-struct ArrayKey {
-    addr: usize,
-    len: usize,
-    offset: usize,
-    shape: Vec<usize>,
-    strides: Vec<isize>,
-    dtype: DType,
-    readonly: bool,
+/// `pickle.loads`' decoding of Python 2 `str`: a codec name, or `bytes` to keep them bytes.
+pub(crate) struct Py2Text {
+    /// The codec, as `pickle.loads(encoding=...)` takes it (`'ASCII'` by default).
+    pub encoding: String,
+    /// The codec's error handler (`'strict'` by default).
+    pub errors: String,
+}
+
+impl Default for Py2Text {
+    fn default() -> Py2Text {
+        Py2Text {
+            encoding: "ASCII".into(),
+            errors: "strict".into(),
+        }
+    }
+}
+
+/// A shared value of the graph being converted.
+enum Shared {
+    /// Not converted yet.
+    Todo(Value),
+    /// An immutable value (tuple, frozenset, array...) being built: it has no object yet.
+    Building,
+    /// The object: complete, or a mutable container being filled.
+    Made(Py<PyAny>),
+}
+
+/// Where a shared value still being built goes once it is built.
+struct Patch {
+    /// The shared value.
+    id: u32,
+    /// The list or dict that holds it.
+    container: Py<PyAny>,
+    /// Its index in the list or key in the dict.
+    at: Py<PyAny>,
+}
+
+/// A converted list item or dict value: an object, or a shared value still being built.
+enum Item<'py> {
+    Obj(Bound<'py, PyAny>),
+    Later(u32),
 }
 
 impl<'a> Converter<'a> {
@@ -128,32 +161,178 @@ impl<'a> Converter<'a> {
             sources,
             budget: std::cell::Cell::new(budget),
             dtypes: std::cell::RefCell::new(Vec::new()),
-            arrays: std::cell::RefCell::new(std::collections::HashMap::new()),
+            shared: std::cell::RefCell::new(Vec::new()),
+            patches: std::cell::RefCell::new(Vec::new()),
+            py2: Py2Text::default(),
         }
     }
 
-    /// [`Converter::array`], returning the object already made for the same array (same
-    /// memory, same layout) when the pickle refers to it more than once, for arrays over
-    /// [`SHARED_MIN`] bytes of memory (below that the lookup costs more than a duplicate).
-    fn shared_array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
-        if a.data().len() < SHARED_MIN {
-            return self.array(py, a);
+    /// This converter, decoding Python 2 `str` as `py2` says.
+    pub(crate) fn with_py2_text(mut self, py2: Py2Text) -> Converter<'a> {
+        self.py2 = py2;
+        self
+    }
+
+    /// A Python 2 `str` as `pickle.loads` decodes it with the converter's `encoding` and
+    /// `errors` (a codec error becomes a `DecodeError` in [`Converter::convert`]).
+    fn py2_str<'py>(&self, py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let enc = self.py2.encoding.as_str();
+        if enc == "bytes" {
+            return Ok(PyBytes::new(py, b).into_any());
         }
-        let key = ArrayKey {
-            addr: a.data().as_ptr() as usize,
-            len: a.data().len(),
-            offset: a.offset(),
-            shape: a.shape().to_vec(),
-            strides: a.strides().to_vec(),
-            dtype: a.dtype().clone(),
-            readonly: a.is_readonly(),
+        let lower = enc.to_ascii_lowercase().replace(['-', '_'], "");
+        let strict = self.py2.errors == "strict";
+        if (lower == "ascii" && strict && b.is_ascii())
+            || matches!(lower.as_str(), "latin1" | "iso88591" | "l1")
+        {
+            let text = ndpickle::read::latin1_text(b);
+            return Ok(text.into_pyobject(py)?.into_any());
+        }
+        PyBytes::new(py, b).call_method1("decode", (enc, self.py2.errors.as_str()))
+    }
+
+    /// The Python object for `graph`: each shared value becomes one object, however many
+    /// times the graph refers to it, and recursive structures are rebuilt recursive.
+    pub(crate) fn convert_graph<'py>(
+        &self,
+        py: Python<'py>,
+        graph: Graph,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        *self.shared.borrow_mut() = graph.shared.into_iter().map(Shared::Todo).collect();
+        let out = self.convert(py, graph.root);
+        self.shared.borrow_mut().clear();
+        self.patches.borrow_mut().clear();
+        out
+    }
+
+    fn set_shared(&self, id: u32, state: Shared) -> Shared {
+        let mut shared = self.shared.borrow_mut();
+        std::mem::replace(&mut shared[id as usize], state)
+    }
+
+    /// The object for shared value `id`, made on its first use; [`Item::Later`] if it is an
+    /// immutable value still being built (a back-reference from inside it).
+    fn reference<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Item<'py>> {
+        if self.shared.borrow().len() <= id as usize {
+            return Err(decode_msg(DecodeErrorKind::Invalid {
+                what: "value graph",
+                detail: format!("reference to missing shared value {id}"),
+            }));
+        }
+        let value = match self.set_shared(id, Shared::Building) {
+            Shared::Todo(v) => v,
+            Shared::Building => {
+                self.set_shared(id, Shared::Building);
+                return Ok(Item::Later(id));
+            }
+            Shared::Made(obj) => {
+                let out = obj.bind(py).clone();
+                self.set_shared(id, Shared::Made(obj));
+                return Ok(Item::Obj(out));
+            }
         };
-        if let Some(obj) = self.arrays.borrow().get(&key) {
-            return Ok(obj.bind(py).clone());
+        // Mutable containers exist before their items, so that items can refer back to them.
+        let obj = match value {
+            Value::List(items) => {
+                let list = PyList::empty(py);
+                self.set_shared(id, Shared::Made(list.clone().into_any().unbind()));
+                self.fill_list(py, &list, items)?;
+                list.into_any()
+            }
+            Value::Dict(items) => {
+                let dict = PyDict::new(py);
+                self.set_shared(id, Shared::Made(dict.clone().into_any().unbind()));
+                self.fill_dict(py, &dict, items)?;
+                dict.into_any()
+            }
+            Value::Set(items) => {
+                let set = PySet::empty(py)?;
+                self.set_shared(id, Shared::Made(set.clone().into_any().unbind()));
+                for v in items {
+                    set.add(self.to_py(py, v)?)?;
+                }
+                set.into_any()
+            }
+            other => {
+                let obj = self.to_py(py, other)?;
+                self.set_shared(id, Shared::Made(obj.clone().unbind()));
+                self.patch(py, id, &obj)?;
+                obj
+            }
+        };
+        Ok(Item::Obj(obj))
+    }
+
+    /// Sets the list items and dict values that waited for shared value `id`, now `obj`.
+    fn patch(&self, py: Python<'_>, id: u32, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        let ready: Vec<Patch> = {
+            let mut patches = self.patches.borrow_mut();
+            if patches.is_empty() {
+                return Ok(());
+            }
+            let (ready, rest) = std::mem::take(&mut *patches)
+                .into_iter()
+                .partition(|p| p.id == id);
+            *patches = rest;
+            ready
+        };
+        for p in ready {
+            p.container.bind(py).set_item(p.at.bind(py), obj)?;
         }
-        let obj = self.array(py, a)?;
-        self.arrays.borrow_mut().insert(key, obj.clone().unbind());
-        Ok(obj)
+        Ok(())
+    }
+
+    /// A list item or dict value.
+    fn item<'py>(&self, py: Python<'py>, value: Value) -> PyResult<Item<'py>> {
+        match value {
+            Value::Ref(id) => self.reference(py, id),
+            v => self.to_py(py, v).map(Item::Obj),
+        }
+    }
+
+    fn fill_list<'py>(
+        &self,
+        py: Python<'py>,
+        list: &Bound<'py, PyList>,
+        items: Vec<Value>,
+    ) -> PyResult<()> {
+        for (i, v) in items.into_iter().enumerate() {
+            match self.item(py, v)? {
+                Item::Obj(o) => list.append(o)?,
+                Item::Later(id) => {
+                    list.append(py.None())?;
+                    self.patches.borrow_mut().push(Patch {
+                        id,
+                        container: list.clone().into_any().unbind(),
+                        at: i.into_pyobject(py)?.into_any().unbind(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fill_dict<'py>(
+        &self,
+        py: Python<'py>,
+        dict: &Bound<'py, PyDict>,
+        items: Vec<(Value, Value)>,
+    ) -> PyResult<()> {
+        for (k, v) in items {
+            let k = self.to_py(py, k)?;
+            match self.item(py, v)? {
+                Item::Obj(o) => dict.set_item(k, o)?,
+                Item::Later(id) => {
+                    dict.set_item(&k, py.None())?;
+                    self.patches.borrow_mut().push(Patch {
+                        id,
+                        container: dict.clone().into_any().unbind(),
+                        at: k.unbind(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The numpy dtype for `dtype`, made once per converter.
@@ -223,6 +402,15 @@ impl<'a> Converter<'a> {
                 self.charge(b.len())?;
                 PyBytes::new(py, &b).into_any()
             }
+            Value::Py2Str(b) => {
+                self.charge(b.len().saturating_mul(2))?;
+                self.py2_str(py, &b)?
+            }
+            // Bytes the reader checked: UTF-8 with surrogates encoded as CPython writes them.
+            Value::SurrogateStr(b) => {
+                self.charge(b.len())?;
+                PyBytes::new(py, &b).call_method1("decode", ("utf-8", "surrogatepass"))?
+            }
             Value::ByteArray(b) => {
                 self.charge(b.len())?;
                 PyByteArray::new(py, &b).into_any()
@@ -230,9 +418,7 @@ impl<'a> Converter<'a> {
             Value::Buffer { data, readonly } => self.buffer(py, &data, readonly)?,
             Value::List(items) => {
                 let list = PyList::empty(py);
-                for v in items {
-                    list.append(self.to_py(py, v)?)?;
-                }
+                self.fill_list(py, &list, items)?;
                 list.into_any()
             }
             Value::Tuple(items) => {
@@ -244,9 +430,7 @@ impl<'a> Converter<'a> {
             }
             Value::Dict(items) => {
                 let dict = PyDict::new(py);
-                for (k, v) in items {
-                    dict.set_item(self.to_py(py, k)?, self.to_py(py, v)?)?;
-                }
+                self.fill_dict(py, &dict, items)?;
                 dict.into_any()
             }
             Value::Set(items) => {
@@ -263,16 +447,33 @@ impl<'a> Converter<'a> {
                     .collect::<PyResult<Vec<_>>>()?;
                 PyFrozenSet::new(py, items)?.into_any()
             }
-            Value::Array(a) => self.shared_array(py, *a)?,
+            Value::Array(a) => self.array(py, *a)?,
             Value::Scalar(a) => self.array(py, *a)?.get_item(())?,
             Value::DType(d) => dtype_to_numpy(py, &d)?,
             // A bare callable is no data: valid numpy and pyarrow pickles only call them.
             Value::Global(g) => {
+                if let Some(obj) = crate::stdlib::nameable(py, &g)? {
+                    return Ok(obj);
+                }
                 return Err(decode_msg(DecodeErrorKind::Refused(format!(
                     "{g} is a callable, not a value: the pickle names it without calling it"
                 ))));
             }
+            Value::Object(o) if crate::stdlib::is_stdlib(&o) => {
+                crate::stdlib::object(self, py, *o)?
+            }
             Value::Object(o) => crate::pyarrow::object(self, py, *o)?,
+            Value::Ref(id) => match self.reference(py, id)? {
+                Item::Obj(o) => o,
+                // Only a list or dict can hold a value that is still being built.
+                Item::Later(_) => {
+                    return Err(decode_msg(DecodeErrorKind::Refused(
+                        "recursive structure through an immutable value (a tuple or \
+                         frozenset that contains itself, or a set or dict key that does)"
+                            .into(),
+                    )));
+                }
+            },
         })
     }
 

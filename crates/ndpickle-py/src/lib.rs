@@ -14,6 +14,7 @@ mod loads;
 mod mapped;
 mod pyarrow;
 mod reduce;
+mod stdlib;
 
 pub use buffer::{Owner, RawBuffer};
 pub use convert::dtype_to_numpy;

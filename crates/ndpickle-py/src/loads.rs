@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::buffer::bytes_from_python;
-use crate::convert::{Converter, Source};
+use crate::convert::{Converter, Py2Text, Source};
 use crate::error::decode_err;
 
 /// The `**limits` names `safe_loads` accepts, each a [`ReadOptions`] builder setting.
@@ -26,16 +26,25 @@ pub(crate) const LIMITS: &[&str] = &[
 /// and allow-listed pyarrow objects. `buffers` are the out-of-band buffers, in order;
 /// `limits` the reader's resource limits by name (see [`LIMITS`]); `strict` refuses bytes
 /// after the pickle's `STOP`.
+/// `fix_imports`, `encoding` and `errors` are `pickle.loads`' (Python 2 module names and
+/// `str` values).
 #[pyfunction]
-#[pyo3(signature = (data, buffers=None, limits=None, strict=false))]
+#[pyo3(
+    signature = (data, buffers=None, limits=None, strict=false, fix_imports=true, encoding="ASCII".to_string(), errors="strict".to_string()),
+    text_signature = "(data, buffers=None, limits=None, strict=False, fix_imports=True, encoding='ASCII', errors='strict')"
+)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn safe_loads<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     buffers: Option<&Bound<'py, PyAny>>,
     limits: Option<&Bound<'py, PyDict>>,
     strict: bool,
+    fix_imports: bool,
+    encoding: String,
+    errors: String,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let opts = read_options(limits, strict)?;
+    let opts = read_options(limits, strict, fix_imports)?;
     let mut sources = Vec::new();
     let pickle = source(data, &mut sources)?;
     let mut oob = Vec::new();
@@ -46,9 +55,11 @@ pub(crate) fn safe_loads<'py>(
     }
     // The GIL stays held while reading: the input may be a writable buffer (a bytearray)
     // that another thread could otherwise resize or write while Rust reads it.
-    let (value, budget) =
-        ndpickle::read::from_bytes_payload_accounted(pickle, oob, &opts).map_err(decode_err)?;
-    Converter::new(&sources, budget).convert(py, value)
+    let (graph, budget) = ndpickle::read::graph_from_bytes_payload_accounted(pickle, oob, &opts)
+        .map_err(decode_err)?;
+    Converter::new(&sources, budget)
+        .with_py2_text(Py2Text { encoding, errors })
+        .convert_graph(py, graph)
 }
 
 /// [`safe_loads`] of `serialize()`'s frames: `frames[i]` is `(frame, header)`, `header` the
@@ -64,7 +75,7 @@ pub(crate) fn safe_deserialize<'py>(
     limits: Option<&Bound<'py, PyDict>>,
     strict: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let opts = read_options(limits, strict)?;
+    let opts = read_options(limits, strict, true)?;
     let mut sources = Vec::new();
     let pickle = source(data, &mut sources)?;
     let mut oob = Vec::with_capacity(frames.len());
@@ -87,9 +98,9 @@ pub(crate) fn safe_deserialize<'py>(
         let (frame, _) = bytes_from_python(frame)?;
         oob.push(InBuffer::compressed(frame, info));
     }
-    let (value, budget) =
-        ndpickle::read::from_bytes_payload_accounted(pickle, oob, &opts).map_err(decode_err)?;
-    Converter::new(&sources, budget).convert(py, value)
+    let (graph, budget) = ndpickle::read::graph_from_bytes_payload_accounted(pickle, oob, &opts)
+        .map_err(decode_err)?;
+    Converter::new(&sources, budget).convert_graph(py, graph)
 }
 
 fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> {
@@ -106,8 +117,14 @@ fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> 
 /// [`ReadOptions`] from the `limits` dict: unknown names are a `TypeError` (like an
 /// unexpected keyword argument), values that are not non-negative ints a `TypeError` or
 /// `ValueError`, and combinations the builder refuses a `ValueError`.
-fn read_options(limits: Option<&Bound<'_, PyDict>>, strict: bool) -> PyResult<ReadOptions> {
-    let mut b = ReadOptions::builder().strict(strict);
+fn read_options(
+    limits: Option<&Bound<'_, PyDict>>,
+    strict: bool,
+    fix_imports: bool,
+) -> PyResult<ReadOptions> {
+    let mut b = ReadOptions::builder()
+        .strict(strict)
+        .fix_imports(fix_imports);
     let Some(limits) = limits else {
         return b
             .build()

@@ -114,8 +114,11 @@ pub(crate) fn load_mapped<'py>(
         .map_err(decode_err)?;
     let input = data.clone();
     let value = py
-        .detach(move || ndpickle::from_bytes_with(input, &opts))
-        .map_err(decode_err)?;
+        .detach(move || {
+            ndpickle::read::graph_from_bytes_payload_accounted(input, Vec::<Bytes>::new(), &opts)
+        })
+        .map_err(decode_err)?
+        .0;
     let sources = [Source {
         start: data.as_ptr() as usize,
         len: data.len(),
@@ -125,5 +128,5 @@ pub(crate) fn load_mapped<'py>(
         writable: true,
     }];
     drop(data);
-    Converter::new(&sources, u64::MAX).convert(py, value)
+    Converter::new(&sources, u64::MAX).convert_graph(py, value)
 }

@@ -312,6 +312,8 @@ impl ArrayReducer {
                 }
             } else if let Ok(descr) = obj.cast::<PyArrayDescr>()
                 && descr.is_aligned_struct()
+                // A sub-array of an aligned struct carries the flag but has no fields.
+                && descr.has_fields()
             {
                 return Ok(portable_aligned_struct(descr)?.into_any());
             }

@@ -83,7 +83,7 @@ pub enum Value {
     List(Vec<Value>),
     /// `tuple`.
     Tuple(Vec<Value>),
-    /// `dict` (and `collections.OrderedDict`), in insertion order.
+    /// `dict`, in insertion order.
     Dict(Vec<(Value, Value)>),
     /// `set`.
     Set(Vec<Value>),
@@ -99,6 +99,18 @@ pub enum Value {
     Global(Global),
     /// A symbolic object (see [`Object`]).
     Object(Box<Object>),
+    /// The value the pickle refers to more than once, by its index in
+    /// [`crate::read::Graph::shared`]. Only the values of a [`crate::read::Graph`] hold
+    /// these; the readers that return a plain `Value` give trees without them.
+    Ref(u32),
+    /// A Python 2 `str` (`STRING`, `BINSTRING`, `SHORT_BINSTRING`): bytes whose decoding the
+    /// caller chooses (`pickle.loads`' `encoding=`). Only the values of a
+    /// [`crate::read::Graph`] hold these; trees hold them decoded as latin-1 [`Value::Str`].
+    Py2Str(Bytes),
+    /// A `str` with lone surrogates, which a Rust `String` cannot hold: its UTF-8 bytes with
+    /// each surrogate encoded as three bytes (Python's `surrogatepass`). Only the values of a
+    /// [`crate::read::Graph`] hold these; the tree readers refuse such strings.
+    SurrogateStr(Bytes),
 }
 
 impl Value {
@@ -124,6 +136,8 @@ impl Value {
             Value::DType(_) => "numpy.dtype",
             Value::Global(_) => "global",
             Value::Object(_) => "object",
+            Value::Ref(_) => "shared reference",
+            Value::Py2Str(_) | Value::SurrogateStr(_) => "str",
         }
     }
 

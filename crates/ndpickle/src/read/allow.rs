@@ -7,6 +7,7 @@ use crate::dtype::ML_DTYPES;
 use crate::error::DecodeErrorKind;
 
 use super::options::ReadOptions;
+use super::stdlib::Std;
 
 /// What an allowed global stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,8 +36,10 @@ pub(crate) enum Known {
     Complex,
     /// `builtins.object` (only as the base of `copyreg._reconstructor`).
     Object,
-    /// `collections.OrderedDict`.
-    OrderedDict,
+    /// `collections.OrderedDict` and the other standard-library types of [`Std`].
+    Stdlib(Std),
+    /// A builtin type or constant a pickle may name but not call ([`super::stdlib::NAMEABLE`]).
+    Nameable,
     /// `_codecs.encode`.
     CodecsEncode,
     /// `copyreg._reconstructor`.
@@ -172,7 +175,12 @@ pub(crate) fn resolve(
         module: module.to_string(),
         name: name.to_string(),
     };
-    if let Some(k) = builtin(normalize_module(module), name) {
+    let home = if opts.fix_imports() {
+        normalize_module(module)
+    } else {
+        module
+    };
+    if let Some(k) = builtin(home, name) {
         return Ok(k);
     }
     let allowed = opts
@@ -211,7 +219,15 @@ fn builtin(module: &str, name: &str) -> Option<Known> {
         ("builtins", "frozenset") => Known::FrozenSet,
         ("builtins", "complex") => Known::Complex,
         ("builtins", "object") => Known::Object,
-        ("collections", "OrderedDict") => Known::OrderedDict,
+        // Python 2 names `pickle.loads(fix_imports=True)` maps (the module is mapped already).
+        ("builtins", "xrange") => Known::Stdlib(Std::Range),
+        ("builtins", "long" | "unicode") => Known::Nameable,
+        ("builtins", n) if super::stdlib::NAMEABLE.contains(&n) && n != "range" && n != "slice" => {
+            Known::Nameable
+        }
+        (m, n) if super::stdlib::lookup(m, n).is_some() => {
+            Known::Stdlib(super::stdlib::lookup(m, n)?)
+        }
         ("_codecs", "encode") => Known::CodecsEncode,
         ("copyreg", "_reconstructor") => Known::CopyregReconstructor,
         ("ndpickle", "_decompress") => Known::Decompress,

@@ -1,6 +1,6 @@
 //! Python builtins that pickles reach through globals: `bytearray`, `bytes`, `set`,
-//! `frozenset`, `complex`, `collections.OrderedDict`, `_codecs.encode` and
-//! `copyreg._reconstructor` (only when it rebuilds one of these).
+//! `frozenset`, `complex`, `_codecs.encode` and `copyreg._reconstructor` (only when it
+//! rebuilds one of these or a `uuid.UUID`); standard-library types go to [`super::stdlib`].
 
 use bytes::Bytes;
 use num_complex::Complex64;
@@ -11,6 +11,7 @@ use crate::value::Value;
 use super::allow::{self, Known};
 use super::call::{CallParts, arity, buffer_of, dispatch, encode, refused, str_of, type_err};
 use super::options::ReadOptions;
+use super::stdlib::{self, Std};
 
 /// Interprets a call of a builtin.
 pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErrorKind> {
@@ -63,40 +64,8 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
             };
             Ok(Value::Complex(Complex64::new(part(0)?, part(1)?)))
         }
-        Known::OrderedDict => {
-            if p.kwargs.as_ref().is_some_and(|k| !k.is_empty()) || !p.items.is_empty() {
-                return Err(refused("OrderedDict takes only items".into()));
-            }
-            if !matches!(&p.state, None | Some(Value::None))
-                && !matches!(&p.state, Some(Value::Dict(d)) if d.is_empty())
-            {
-                return Err(refused(
-                    "BUILD state on an OrderedDict is not supported".into(),
-                ));
-            }
-            arity(&p, 0, 1)?;
-            let mut out = Vec::new();
-            match p.args.into_iter().next() {
-                None => {}
-                Some(Value::Dict(d)) => out = d,
-                Some(Value::List(v) | Value::Tuple(v)) => {
-                    for pair in v {
-                        match pair {
-                            Value::List(kv) | Value::Tuple(kv) if kv.len() == 2 => {
-                                let mut it = kv.into_iter();
-                                if let (Some(k), Some(x)) = (it.next(), it.next()) {
-                                    out.push((k, x));
-                                }
-                            }
-                            other => return Err(type_err("a (key, value) pair", &other)),
-                        }
-                    }
-                }
-                Some(other) => return Err(type_err("items for OrderedDict", &other)),
-            }
-            out.extend(p.pairs);
-            Ok(Value::Dict(out))
-        }
+        Known::Stdlib(std) => stdlib::call(std, p, opts),
+        Known::Nameable => nameable_call(p),
         Known::CopyregReconstructor => {
             arity(&p, 3, 3)?;
             let (Value::Global(cls), Value::Global(base)) = (p.args[0].clone(), p.args[1].clone())
@@ -115,8 +84,27 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
                     | Known::Set
                     | Known::FrozenSet
                     | Known::Complex
-                    | Known::OrderedDict
+                    | Known::Stdlib(Std::OrderedDict)
             );
+            // `uuid.UUID` at protocols 0 and 1: `_reconstructor(UUID, object, None)` + BUILD.
+            if known == Known::Stdlib(Std::Uuid)
+                && base_known == Known::Object
+                && matches!(p.args.get(2), Some(Value::None))
+            {
+                return stdlib::call(
+                    Std::Uuid,
+                    CallParts {
+                        global: cls,
+                        known,
+                        args: Vec::new(),
+                        kwargs: None,
+                        state: p.state,
+                        items: p.items,
+                        pairs: p.pairs,
+                    },
+                    opts,
+                );
+            }
             if known != base_known || !rebuildable {
                 if opts.opaque_globals() {
                     return p.into_object();
@@ -152,6 +140,76 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
             Err(refused(format!("calling {} is not supported", p.global)))
         }
     }
+}
+
+/// A builtin type called the ways pickles of plain data call one: without arguments (its
+/// empty value: `int()` is 0), on a value of that very type (`str(s)`, `int(i)`, `float(f)`,
+/// `tuple(t)`, `list(l)`, `dict(d)`, `bool(b)`: the value itself), and `type(x)` of `None`,
+/// `Ellipsis` or `NotImplemented` (kept as a `builtins.type` object the bindings rebuild).
+fn nameable_call(p: CallParts) -> Result<Value, DecodeErrorKind> {
+    p.plain(false)?;
+    let name = match p.global.name.as_str() {
+        "unicode" => "str",
+        "long" => "int",
+        n => n,
+    };
+    let Some(arg) = p.args.first() else {
+        return Ok(match name {
+            "int" => Value::Int(0),
+            "float" => Value::Float(0.0),
+            "bool" => Value::Bool(false),
+            "str" => Value::Str(String::new()),
+            "tuple" => Value::Tuple(Vec::new()),
+            "list" => Value::List(Vec::new()),
+            "dict" => Value::Dict(Vec::new()),
+            _ => {
+                return Err(refused(format!(
+                    "calling {} without arguments is not supported",
+                    p.global
+                )));
+            }
+        });
+    };
+    if p.args.len() > 1 {
+        return Err(refused(format!(
+            "calling {} with {} arguments is not supported",
+            p.global,
+            p.args.len()
+        )));
+    }
+    let same = matches!(
+        (name, arg),
+        ("str", Value::Str(_))
+            | ("int", Value::Int(_) | Value::BigInt(_))
+            | ("float", Value::Float(_))
+            | ("tuple", Value::Tuple(_))
+            | ("list", Value::List(_))
+            | ("dict", Value::Dict(_))
+            | ("bool", Value::Bool(_))
+    );
+    if same {
+        return Ok(p.args.into_iter().next().unwrap_or_default());
+    }
+    let singleton = match arg {
+        Value::None => true,
+        Value::Global(g) => {
+            matches!(g.module.as_str(), "builtins" | "__builtin__")
+                && matches!(g.name.as_str(), "Ellipsis" | "NotImplemented")
+        }
+        _ => false,
+    };
+    if name == "type" && singleton {
+        return Ok(Value::Object(Box::new(crate::value::Object {
+            callable: crate::value::Global::new("builtins", "type"),
+            args: p.args,
+            state: None,
+        })));
+    }
+    Err(refused(format!(
+        "calling {} on a {} is not supported",
+        p.global,
+        arg.type_name()
+    )))
 }
 
 /// `bytes(...)` / `bytearray(...)`: no argument, a bytes-like, a list of ints or

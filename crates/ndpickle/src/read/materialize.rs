@@ -1,19 +1,29 @@
-//! Turns the VM's value graph into a [`Value`] tree, without recursion.
+//! Turns the VM's value graph into a [`Value`] tree, or a [`Graph`], without recursion.
 //!
-//! Shared references (memo `GET`, `DUP`) become copies in a tree; each copy is charged to
-//! [`ReadOptions::max_copied_bytes`], so a stream that doubles a list 60 times fails after a
-//! few hundred megabytes of charged copies instead of allocating exabytes. A value referenced
-//! once is moved, not copied. Cycles (a list that contains itself) are errors: a tree cannot
-//! hold them. Nesting deeper than [`ReadOptions::max_depth`] is an error. Calls are matched
-//! against the known reconstruction shapes here, once their arguments are values.
+//! In tree mode (the Rust readers), shared references (memo `GET`, `DUP`) become copies;
+//! each copy is charged to [`ReadOptions::max_copied_bytes`], so a stream that doubles a list
+//! 60 times fails after a few hundred megabytes of charged copies instead of allocating
+//! exabytes. A value referenced once is moved, not copied. Cycles (a list that contains
+//! itself) are errors: a tree cannot hold them.
+//!
+//! In graph mode (the Python bindings), a value the pickle refers to more than once is built
+//! once into [`Graph::shared`] and every use of it becomes a [`Value::Ref`] to it, cycles
+//! included, so sharing costs O(input). The arguments of calls (the reconstruction shapes
+//! are matched on plain values) stay trees: a shared value used there is copied as in tree
+//! mode, and a call whose arguments contain the call itself is refused.
+//!
+//! Nesting deeper than [`ReadOptions::max_depth`] is an error. Calls are matched against
+//! the known reconstruction shapes here, once their arguments are values.
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::value::Value;
 
+use super::Graph;
 use super::allow::Known;
 use super::call::{self, CallParts};
 use super::compressed::Inflater;
 use super::options::ReadOptions;
+use super::text;
 use super::vm::{Arena, Node, Slot};
 
 /// Cost of one value node in the copy accounting.
@@ -25,6 +35,10 @@ struct Frame {
     next: usize,
     vals: Vec<Value>,
     cost: u64,
+    /// Whether the children are materialized in graph mode.
+    graph: bool,
+    /// The shared value number the result goes to, in graph mode.
+    shared: Option<u32>,
 }
 
 /// Materializes slots of an [`Arena`].
@@ -35,12 +49,19 @@ pub(crate) struct Materializer<'a> {
     copied: u64,
     alloc: u64,
     inflater: &'a mut Inflater,
+    /// Whether the root is materialized as a [`Graph`].
+    graph: bool,
+    /// The graph's shared values ([`Value::None`] while one is being built).
+    shared: Vec<Value>,
+    /// Whether each shared value is built.
+    done: Vec<bool>,
 }
 
 fn leaf_cost(v: &Value) -> u64 {
     VALUE_COST
         + match v {
             Value::Str(s) => s.len() as u64,
+            Value::Py2Str(b) | Value::SurrogateStr(b) => b.len() as u64,
             Value::BigInt(b) => b.bits() / 8,
             _ => 0,
         }
@@ -105,6 +126,10 @@ fn pairs(vals: impl Iterator<Item = Value>) -> Vec<(Value, Value)> {
     out
 }
 
+fn recursive() -> DecodeErrorKind {
+    DecodeErrorKind::Refused("recursive structure (a container that contains itself)".into())
+}
+
 fn internal(what: &str) -> DecodeErrorKind {
     DecodeErrorKind::Invalid {
         what: "value graph",
@@ -132,7 +157,115 @@ impl<'a> Materializer<'a> {
             copied,
             alloc,
             inflater,
+            graph: false,
+            shared: Vec::new(),
+            done: Vec::new(),
         }
+    }
+
+    /// Builds the root as a [`Graph`] ([`Materializer::materialize_graph`]).
+    pub(crate) fn materialize_graph(&mut self, root: Slot) -> Result<Graph, DecodeError> {
+        self.graph = true;
+        let root = self.materialize(root)?;
+        Ok(Graph {
+            root,
+            shared: std::mem::take(&mut self.shared),
+        })
+    }
+
+    /// A new shared value number, its value to come.
+    fn new_shared(&mut self, idx: u32) -> Result<u32, DecodeError> {
+        let id = u32::try_from(self.shared.len())
+            .map_err(|_| self.at(idx, internal("too many shared values")))?;
+        self.shared.push(Value::None);
+        self.done.push(false);
+        Ok(id)
+    }
+
+    /// Records `v` as shared value `id`, now built.
+    fn define(&mut self, id: u32, v: Value) {
+        self.shared[id as usize] = v;
+        self.done[id as usize] = true;
+    }
+
+    /// A tree copy of shared value `id` (a use of it in tree mode), charged as a copy.
+    fn expand(&mut self, id: u32, idx: u32, depth: usize) -> Result<(Value, u64), DecodeError> {
+        if !self.done[id as usize] {
+            return Err(self.at(idx, recursive()));
+        }
+        if depth >= self.opts.max_depth() {
+            return Err(self.at(
+                idx,
+                DecodeErrorKind::Limit {
+                    limit: "nesting depth",
+                    max: self.opts.max_depth() as u64,
+                },
+            ));
+        }
+        // Marked unbuilt while copied: a cycle through it is refused, as in tree mode.
+        self.done[id as usize] = false;
+        let v = std::mem::take(&mut self.shared[id as usize]);
+        let out = self.copy_tree(&v, idx, depth);
+        self.shared[id as usize] = v;
+        self.done[id as usize] = true;
+        out
+    }
+
+    fn copy_tree(
+        &mut self,
+        v: &Value,
+        idx: u32,
+        depth: usize,
+    ) -> Result<(Value, u64), DecodeError> {
+        let seq = |m: &mut Self, items: &[Value]| -> Result<(Vec<Value>, u64), DecodeError> {
+            let mut cost = VALUE_COST;
+            let mut out = Vec::with_capacity(items.len());
+            for x in items {
+                let (x, c) = m.copy_tree(x, idx, depth + 1)?;
+                cost = cost.saturating_add(c);
+                out.push(x);
+            }
+            Ok((out, cost))
+        };
+        let (v, cost) = match v {
+            Value::Ref(k) => return self.expand(*k, idx, depth + 1),
+            Value::List(items) => {
+                let (x, c) = seq(self, items)?;
+                (Value::List(x), c)
+            }
+            Value::Tuple(items) => {
+                let (x, c) = seq(self, items)?;
+                (Value::Tuple(x), c)
+            }
+            Value::Set(items) => {
+                let (x, c) = seq(self, items)?;
+                (Value::Set(x), c)
+            }
+            Value::FrozenSet(items) => {
+                let (x, c) = seq(self, items)?;
+                (Value::FrozenSet(x), c)
+            }
+            Value::Dict(items) => {
+                let mut cost = VALUE_COST;
+                let mut out = Vec::with_capacity(items.len());
+                for (k, x) in items {
+                    let (k, c1) = self.copy_tree(k, idx, depth + 1)?;
+                    let (x, c2) = self.copy_tree(x, idx, depth + 1)?;
+                    cost = cost.saturating_add(c1).saturating_add(c2);
+                    out.push((k, x));
+                }
+                (Value::Dict(out), cost)
+            }
+            // Calls' results hold no references: they are built from trees.
+            other => {
+                let c = leaf_cost(other);
+                self.charge(c, idx)?;
+                let v = text::tree_leaf(other.clone()).map_err(|k| self.at(idx, k))?;
+                return Ok((v, c));
+            }
+        };
+        self.charge(VALUE_COST, idx)?;
+        Ok((v, cost))
     }
 
     /// Bytes charged to the allocation limit so far (including decompressed data).
@@ -175,10 +308,14 @@ impl<'a> Materializer<'a> {
     }
 
     /// The value of `slot` if it is ready, else pushes a frame to build it.
+    ///
+    /// In graph mode (`graph`), a node referenced more than once becomes a shared value and
+    /// its uses [`Value::Ref`]s to it.
     fn request(
         &mut self,
         slot: Slot,
         frames: &mut Vec<Frame>,
+        graph: bool,
     ) -> Result<Option<(Value, u64)>, DecodeError> {
         let i = match slot {
             Slot::None => return Ok(Some((Value::None, VALUE_COST))),
@@ -188,21 +325,48 @@ impl<'a> Materializer<'a> {
             Slot::Node(i) => i,
         };
         let idx = i as usize;
+        let shared = graph && self.arena.refs[idx] > 1;
         match &self.arena.nodes[idx] {
+            Node::Pending(id) | Node::Defined(id) if graph => {
+                Ok(Some((Value::Ref(*id), VALUE_COST)))
+            }
+            Node::Pending(_) => Err(self.at(i, recursive())),
+            &Node::Defined(id) => {
+                if self.consume {
+                    let r = &mut self.arena.refs[idx];
+                    *r = r.saturating_sub(1);
+                }
+                self.expand(id, i, frames.len()).map(Some)
+            }
+            Node::Leaf(_) | Node::Built(..) if shared => {
+                let id = self.new_shared(i)?;
+                let v = match std::mem::replace(&mut self.arena.nodes[idx], Node::Defined(id)) {
+                    Node::Leaf(v) | Node::Built(v, _) => v,
+                    _ => return Err(self.at(i, internal("value vanished"))),
+                };
+                self.define(id, v);
+                Ok(Some((Value::Ref(id), VALUE_COST)))
+            }
             Node::Leaf(v) => {
                 let cost = leaf_cost(v);
-                if self.last_use(idx) {
+                let v = if self.last_use(idx) {
                     let Node::Leaf(v) = std::mem::replace(&mut self.arena.nodes[idx], Node::Gone)
                     else {
                         return Err(self.at(i, internal("leaf vanished")));
                     };
-                    return Ok(Some((v, cost)));
-                }
-                self.charge(cost, i)?;
-                let Node::Leaf(v) = &self.arena.nodes[idx] else {
-                    return Err(self.at(i, internal("leaf vanished")));
+                    v
+                } else {
+                    self.charge(cost, i)?;
+                    let Node::Leaf(v) = &self.arena.nodes[idx] else {
+                        return Err(self.at(i, internal("leaf vanished")));
+                    };
+                    v.clone()
                 };
-                let v = v.clone();
+                let v = if graph {
+                    v
+                } else {
+                    text::tree_leaf(v).map_err(|k| self.at(i, k))?
+                };
                 Ok(Some((v, cost)))
             }
             Node::Global(g, _) => {
@@ -239,12 +403,7 @@ impl<'a> Materializer<'a> {
                 let v = v.clone();
                 Ok(Some((v, cost)))
             }
-            Node::Visiting => Err(self.at(
-                i,
-                DecodeErrorKind::Refused(
-                    "recursive structure (a container that contains itself)".into(),
-                ),
-            )),
+            Node::Visiting => Err(self.at(i, recursive())),
             Node::Gone => Err(self.at(i, internal("value used after it was moved"))),
             _ => {
                 if frames.len() >= self.opts.max_depth() {
@@ -256,14 +415,24 @@ impl<'a> Materializer<'a> {
                         },
                     ));
                 }
-                let node = std::mem::replace(&mut self.arena.nodes[idx], Node::Visiting);
+                let shared = if shared {
+                    Some(self.new_shared(i)?)
+                } else {
+                    None
+                };
+                let mark = shared.map_or(Node::Visiting, Node::Pending);
+                let node = std::mem::replace(&mut self.arena.nodes[idx], mark);
                 let n = child_count(&node);
+                // Calls are matched on plain values: their arguments are trees.
+                let graph = graph && !matches!(node, Node::Call(_));
                 frames.push(Frame {
                     idx: i,
                     node,
                     next: 0,
                     vals: Vec::with_capacity(n.min(1 << 16)),
                     cost: VALUE_COST,
+                    graph,
+                    shared,
                 });
                 Ok(None)
             }
@@ -276,7 +445,7 @@ impl<'a> Materializer<'a> {
             self.arena.link(root);
         }
         let mut frames: Vec<Frame> = Vec::new();
-        if let Some((v, _)) = self.request(root, &mut frames)? {
+        if let Some((v, _)) = self.request(root, &mut frames, self.graph)? {
             return Ok(v);
         }
         loop {
@@ -285,7 +454,8 @@ impl<'a> Materializer<'a> {
             };
             if let Some(child) = child_slot(&frame.node, frame.next) {
                 frame.next += 1;
-                if let Some((v, c)) = self.request(child, &mut frames)? {
+                let graph = frame.graph;
+                if let Some((v, c)) = self.request(child, &mut frames, graph)? {
                     let f = frames
                         .last_mut()
                         .ok_or_else(|| DecodeError::new(internal("no frame")))?;
@@ -314,6 +484,7 @@ impl<'a> Materializer<'a> {
             node,
             vals,
             cost,
+            shared,
             ..
         } = frame;
         let value = match &node {
@@ -364,6 +535,11 @@ impl<'a> Materializer<'a> {
             _ => return Err(self.at(idx, internal("unexpected node"))),
         };
         let i = idx as usize;
+        if let Some(id) = shared {
+            self.define(id, value);
+            self.arena.nodes[i] = Node::Defined(id);
+            return Ok((Value::Ref(id), VALUE_COST));
+        }
         if self.consume {
             let r = self.arena.refs[i];
             self.arena.refs[i] = r.saturating_sub(1);

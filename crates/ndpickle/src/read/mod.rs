@@ -21,6 +21,7 @@ mod memo;
 mod numpy;
 mod options;
 mod pyarrow;
+mod stdlib;
 mod text;
 mod vm;
 
@@ -38,6 +39,21 @@ pub use options::{
     DEFAULT_MAX_COPIED_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_MEMO_ENTRIES, PersistentIdHandler, ReadOptions, ReadOptionsBuilder,
 };
+pub use text::latin1_text;
+
+/// A pickle's value with its sharing kept: what the pickle refers to more than once (a memo
+/// `GET` or `DUP` of a list, dict, array...) is built once, in [`Graph::shared`], and each
+/// use of it is a [`Value::Ref`] to its index there. Recursive structures (a list that
+/// contains itself) are references to a value still being built. The arguments of the
+/// reconstruction calls the reader matches (numpy arrays, pyarrow objects...) are plain
+/// trees, so a [`Value::Object`]'s arguments hold no references.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Graph {
+    /// The pickle's value.
+    pub root: Value,
+    /// The values referred to more than once, by [`Value::Ref`] index.
+    pub shared: Vec<Value>,
+}
 
 fn run(
     input: &[u8],
@@ -45,7 +61,7 @@ fn run(
     buffers: Vec<InBuffer>,
     opts: &ReadOptions,
 ) -> Result<Value, DecodeError> {
-    run_accounted(input, shared, buffers, opts).map(|(value, _)| value)
+    run_accounted(input, shared, buffers, opts, false).map(|(g, _)| g.root)
 }
 
 /// [`run`], also returning how many bytes of the allocation limit the read left unused.
@@ -57,7 +73,8 @@ fn run_accounted(
     shared: Option<&Bytes>,
     buffers: Vec<InBuffer>,
     opts: &ReadOptions,
-) -> Result<(Value, u64), DecodeError> {
+    graph: bool,
+) -> Result<(Graph, u64), DecodeError> {
     let resolved;
     let opts = if opts.alloc_limit_is_set() {
         opts
@@ -84,7 +101,14 @@ fn run_accounted(
     drop(machine);
     let mut m =
         materialize::Materializer::new(&mut arena, opts, true, copied, alloc, &mut inflater);
-    let value = m.materialize(root)?;
+    let value = if graph {
+        m.materialize_graph(root)?
+    } else {
+        Graph {
+            root: m.materialize(root)?,
+            shared: Vec::new(),
+        }
+    };
     let left = opts.max_alloc_bytes().saturating_sub(m.allocated());
     // A chunked buffer whose last `_decompress_into` never came is never handed out.
     inflater.finish()?;
@@ -177,7 +201,21 @@ where
     B: Into<InBuffer>,
 {
     let buffers = buffers.into_iter().map(Into::into).collect();
-    run_accounted(&pickle, Some(&pickle), buffers, opts)
+    run_accounted(&pickle, Some(&pickle), buffers, opts, false).map(|(g, left)| (g.root, left))
+}
+
+/// [`from_bytes_payload_accounted`] keeping the pickle's sharing: the value as a [`Graph`].
+#[doc(hidden)]
+pub fn graph_from_bytes_payload_accounted<B>(
+    pickle: Bytes,
+    buffers: impl IntoIterator<Item = B>,
+    opts: &ReadOptions,
+) -> Result<(Graph, u64), DecodeError>
+where
+    B: Into<InBuffer>,
+{
+    let buffers = buffers.into_iter().map(Into::into).collect();
+    run_accounted(&pickle, Some(&pickle), buffers, opts, true)
 }
 
 /// Reads a whole pickle stream from `reader` (at most [`ReadOptions::max_alloc_bytes`]).

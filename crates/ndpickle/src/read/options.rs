@@ -43,6 +43,7 @@ pub struct ReadOptions {
     allowed: Vec<Global>,
     opaque: bool,
     strict: bool,
+    fix_imports: bool,
     persistent_id: Option<PersistentIdHandler>,
 }
 
@@ -57,6 +58,7 @@ impl Default for ReadOptions {
             allowed: Vec::new(),
             opaque: false,
             strict: false,
+            fix_imports: true,
             persistent_id: None,
         }
     }
@@ -73,6 +75,7 @@ impl fmt::Debug for ReadOptions {
             .field("allowed", &self.allowed)
             .field("opaque", &self.opaque)
             .field("strict", &self.strict)
+            .field("fix_imports", &self.fix_imports)
             .field("persistent_id", &self.persistent_id.is_some())
             .finish()
     }
@@ -157,6 +160,12 @@ impl ReadOptions {
         self.strict
     }
 
+    /// Whether Python 2 module names (`__builtin__`, `copy_reg`) are read as their Python 3
+    /// homes, as `pickle.loads(fix_imports=True)` does. On by default.
+    pub fn fix_imports(&self) -> bool {
+        self.fix_imports
+    }
+
     /// The persistent-id handler, if any.
     pub fn persistent_id_handler(&self) -> Option<&PersistentIdHandler> {
         self.persistent_id.as_ref()
@@ -217,6 +226,13 @@ impl ReadOptionsBuilder {
     /// Refuses bytes after the `STOP` opcode (off by default, as in `pickle.loads`).
     pub fn strict(mut self, yes: bool) -> Self {
         self.opts.strict = yes;
+        self
+    }
+
+    /// Reads Python 2 module names as their Python 3 homes (on by default, as in
+    /// `pickle.loads`); off, they are unknown modules.
+    pub fn fix_imports(mut self, yes: bool) -> Self {
+        self.opts.fix_imports = yes;
         self
     }
 

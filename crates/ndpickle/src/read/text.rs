@@ -3,7 +3,10 @@
 
 use num_bigint::BigInt;
 
+use bytes::Bytes;
+
 use crate::error::DecodeErrorKind;
+use crate::value::Value;
 
 /// An integer from the stream: small ones stay machine integers.
 #[derive(Debug, PartialEq)]
@@ -171,19 +174,89 @@ pub(crate) fn decode_string_literal(line: &[u8]) -> Result<Vec<u8>, DecodeErrorK
     Ok(out)
 }
 
-/// Decodes the raw-unicode-escape argument of `UNICODE`.
-pub(crate) fn decode_raw_unicode_escape(s: &[u8]) -> Result<String, DecodeErrorKind> {
-    let mut out = String::with_capacity(s.len());
+/// `bytes` as latin-1 text: each byte the character of the same number.
+pub fn latin1_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Whether `b` is UTF-8 once three-byte encodings of surrogates (U+D800 to U+DFFF, which
+/// CPython writes with `surrogatepass`) are allowed.
+pub(crate) fn is_utf8_with_surrogates(b: &[u8]) -> bool {
+    let mut rest = b;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(_) => return true,
+            Err(e) => {
+                rest = &rest[e.valid_up_to()..];
+                match rest {
+                    [0xED, 0xA0..=0xBF, 0x80..=0xBF, tail @ ..] => rest = tail,
+                    _ => return false,
+                }
+            }
+        }
+    }
+}
+
+/// A string leaf as a tree holds it: Python 2 `str` decoded as latin-1; strings with lone
+/// surrogates refused (a Rust `String` cannot hold them).
+pub(crate) fn tree_leaf(v: Value) -> Result<Value, DecodeErrorKind> {
+    match v {
+        Value::Py2Str(b) => Ok(Value::Str(latin1_text(&b))),
+        Value::SurrogateStr(_) => Err(invalid(
+            "utf-8 string",
+            "it holds a lone surrogate, which a Rust string cannot",
+        )),
+        v => Ok(v),
+    }
+}
+
+/// A string from UTF-8 bytes that may encode lone surrogates: a [`Value::Str`], or a
+/// [`Value::SurrogateStr`] when it has any.
+pub(crate) fn str_value(bytes: Vec<u8>) -> Result<Value, DecodeErrorKind> {
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(Value::Str(s)),
+        Err(e) if is_utf8_with_surrogates(e.as_bytes()) => {
+            Ok(Value::SurrogateStr(Bytes::from(e.into_bytes())))
+        }
+        Err(e) => Err(invalid("utf-8 string", e.utf8_error().to_string())),
+    }
+}
+
+/// Decodes the raw-unicode-escape argument of `UNICODE`; lone surrogates (`\ud800`) make
+/// a [`Value::SurrogateStr`].
+pub(crate) fn decode_raw_unicode_escape(s: &[u8]) -> Result<Value, DecodeErrorKind> {
+    let mut out: Vec<u8> = Vec::with_capacity(s.len());
+    let push = |out: &mut Vec<u8>, code: u32| {
+        // UTF-8, surrogates included (generalized UTF-8); `code` is at most 0x10FFFF.
+        if code < 0x80 {
+            out.push(code as u8);
+        } else if code < 0x800 {
+            out.extend([0xC0 | (code >> 6) as u8, 0x80 | (code & 0x3F) as u8]);
+        } else if code < 0x10000 {
+            out.extend([
+                0xE0 | (code >> 12) as u8,
+                0x80 | ((code >> 6) & 0x3F) as u8,
+                0x80 | (code & 0x3F) as u8,
+            ]);
+        } else {
+            out.extend([
+                0xF0 | (code >> 18) as u8,
+                0x80 | ((code >> 12) & 0x3F) as u8,
+                0x80 | ((code >> 6) & 0x3F) as u8,
+                0x80 | (code & 0x3F) as u8,
+            ]);
+        }
+    };
     let mut i = 0;
     while i < s.len() {
         if s[i] != b'\\' {
-            out.push(char::from(s[i]));
+            push(&mut out, u32::from(s[i]));
             i += 1;
             continue;
         }
         let start = i;
         while i < s.len() && s[i] == b'\\' {
-            out.push('\\');
+            out.push(b'\\');
             i += 1;
         }
         if (i - start) % 2 == 0 || i >= s.len() || (s[i] != b'u' && s[i] != b'U') {
@@ -204,16 +277,16 @@ pub(crate) fn decode_raw_unicode_escape(s: &[u8]) -> Result<String, DecodeErrorK
             })?;
         let code =
             u32::from_str_radix(hex, 16).map_err(|e| invalid("UNICODE argument", e.to_string()))?;
-        let ch = char::from_u32(code).ok_or_else(|| {
-            invalid(
+        if code > 0x10FFFF {
+            return Err(invalid(
                 "UNICODE argument",
-                format!("code point 0x{code:x} is a surrogate or out of range"),
-            )
-        })?;
-        out.push(ch);
+                format!("code point 0x{code:x} is out of range"),
+            ));
+        }
+        push(&mut out, code);
         i += count;
     }
-    Ok(out)
+    str_value(out)
 }
 
 #[cfg(test)]
@@ -265,10 +338,21 @@ mod tests {
         assert!(decode_string_literal(b"'\\'").is_err());
         assert_eq!(
             decode_raw_unicode_escape(b"a\\u00e9\\\\u0041").unwrap(),
-            "a\u{e9}\\\\u0041"
+            Value::Str("a\u{e9}\\\\u0041".into())
         );
         assert!(decode_raw_unicode_escape(b"\\u12").is_err());
-        assert!(decode_raw_unicode_escape(b"\\ud800").is_err());
+        assert!(decode_raw_unicode_escape(b"\\U00110000").is_err());
+        assert_eq!(
+            decode_raw_unicode_escape(b"x\\ud800").unwrap(),
+            Value::SurrogateStr(Bytes::from_static(b"x\xed\xa0\x80"))
+        );
+        assert!(is_utf8_with_surrogates(b"\xed\xbf\xbf"));
+        assert!(!is_utf8_with_surrogates(b"\xed\xc0\x80"));
+        assert!(tree_leaf(Value::SurrogateStr(Bytes::new())).is_err());
+        assert_eq!(
+            tree_leaf(Value::Py2Str(Bytes::from_static(b"\xe9"))).unwrap(),
+            Value::Str("\u{e9}".into())
+        );
         assert_eq!(parse_float(b"1.5").unwrap(), 1.5);
         assert!(parse_float(b"x").is_err());
     }

@@ -75,6 +75,11 @@ pub(crate) enum Node {
     Built(Value, u64),
     /// Materialized and moved out to its last user.
     Gone,
+    /// Being materialized into a graph as its shared value number `.0` (see
+    /// [`super::Graph`]): references from inside it are back-references.
+    Pending(u32),
+    /// Materialized into a graph as its shared value number `.0`.
+    Defined(u32),
 }
 
 impl Node {
@@ -89,7 +94,7 @@ impl Node {
             Node::Set(_) => "set",
             Node::FrozenSet(_) => "frozenset",
             Node::Call(_) => "object",
-            Node::Visiting | Node::Gone => "value",
+            Node::Visiting | Node::Gone | Node::Pending(_) | Node::Defined(_) => "value",
         }
     }
 }
@@ -227,6 +232,7 @@ impl<'a> Vm<'a> {
     fn node(&mut self, node: Node, start: usize, op: u8) -> Result<Slot, DecodeErrorKind> {
         let extra = match &node {
             Node::Leaf(Value::Str(s)) => s.len() as u64,
+            Node::Leaf(Value::Py2Str(s) | Value::SurrogateStr(s)) => s.len() as u64,
             Node::Leaf(Value::BigInt(_)) => 16,
             Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => {
                 v.len() as u64 * SLOT_BYTES
@@ -368,17 +374,19 @@ impl<'a> Vm<'a> {
 
     fn push_utf8(&mut self, len: u64, what: &'static str, start: usize, op: u8) -> Step {
         let (s, n) = self.len_prefixed(len, what)?;
-        let text =
-            std::str::from_utf8(&self.input[s..s + n]).map_err(|e| DecodeErrorKind::Invalid {
-                what: "utf-8 string",
-                detail: e.to_string(),
-            })?;
-        self.push_node(Node::Leaf(Value::Str(text.to_owned())), start, op)
+        let bytes = &self.input[s..s + n];
+        let v = match std::str::from_utf8(bytes) {
+            Ok(text) => Value::Str(text.to_owned()),
+            // CPython writes lone surrogates with `surrogatepass`.
+            Err(_) => text::str_value(bytes.to_vec())?,
+        };
+        self.push_node(Node::Leaf(v), start, op)
     }
 
-    fn push_latin1(&mut self, bytes: &[u8], start: usize, op: u8) -> Step {
-        let s: String = bytes.iter().map(|&b| char::from(b)).collect();
-        self.push_node(Node::Leaf(Value::Str(s)), start, op)
+    /// A Python 2 `str`: its bytes, decoded as the caller asks when the value is built.
+    fn push_py2_str(&mut self, bytes: &[u8], start: usize, op: u8) -> Step {
+        let v = Value::Py2Str(Bytes::copy_from_slice(bytes));
+        self.push_node(Node::Leaf(v), start, op)
     }
 
     fn push_int(&mut self, i: Int, start: usize, op: u8) -> Step {
@@ -655,7 +663,7 @@ impl<'a> Vm<'a> {
                 let line = self.readline("STRING argument")?;
                 let bytes = text::decode_string_literal(line)?;
                 self.charge(bytes.len() as u64 * 2)?;
-                self.push_latin1(&bytes, start, op)
+                self.push_py2_str(&bytes, start, op)
             }
             BINSTRING => {
                 let n = wire::i32_le(self.input, self.pos, "BINSTRING length")?;
@@ -668,19 +676,19 @@ impl<'a> Vm<'a> {
                 }
                 let b = self.take(n as usize, "BINSTRING bytes")?;
                 self.charge(b.len() as u64 * 2)?;
-                self.push_latin1(b, start, op)
+                self.push_py2_str(b, start, op)
             }
             SHORT_BINSTRING => {
                 let [n] = wire::array::<1>(self.input, self.pos, "SHORT_BINSTRING length")?;
                 self.pos += 1;
                 let b = self.take(n.into(), "SHORT_BINSTRING bytes")?;
-                self.push_latin1(b, start, op)
+                self.push_py2_str(b, start, op)
             }
             UNICODE => {
                 let line = self.readline("UNICODE argument")?;
                 self.charge(line.len() as u64 * 4)?;
                 let s = text::decode_raw_unicode_escape(line)?;
-                self.push_node(Node::Leaf(Value::Str(s)), start, op)
+                self.push_node(Node::Leaf(s), start, op)
             }
             BINUNICODE => {
                 let n = wire::u32_le(self.input, self.pos, "BINUNICODE length")?;

@@ -424,6 +424,13 @@ impl ToPickle for Value {
             Value::DType(d) => numpy::write_dtype(enc, d),
             Value::Global(g) => enc.global_uncached(&g.module, &g.name),
             Value::Object(o) => o.to_pickle(enc),
+            Value::Py2Str(b) => enc.str(&crate::read::latin1_text(b)),
+            Value::SurrogateStr(_) => Err(EncodeError::InvalidOption(
+                "a str with lone surrogates cannot be written".into(),
+            )),
+            Value::Ref(_) => Err(EncodeError::InvalidOption(
+                "a shared reference of a read::Graph has no meaning outside its graph".into(),
+            )),
         }
     }
 }
