@@ -195,6 +195,10 @@ impl<'a> Walker<'a> {
                 format!("dtype({})", str_repr(&d.to_string())),
             ),
             Value::Global(g) => Node::scalar("global", g.to_string()),
+            // Only graphs (the bindings' reader) hold these; the tree readers never do.
+            Value::Ref(i) => Node::scalar("shared reference", format!("<shared value {i}>")),
+            Value::Py2Str(b) => Node::scalar("str (Python 2)", bytes_repr(b)),
+            Value::SurrogateStr(b) => Node::scalar("str", bytes_repr(b)),
             Value::Object(o) => {
                 let mut n = Node::new("object")
                     .fact("callable", Fact::Str(o.callable.to_string()))
