@@ -3,6 +3,7 @@
 //! Nothing here imports or calls anything; a global is only a name that selects one of the
 //! reconstruction shapes in [`super::numpy`], [`super::pyarrow`] and [`super::builtins`].
 
+use crate::codec::names;
 use crate::dtype::ML_DTYPES;
 use crate::error::DecodeErrorKind;
 
@@ -214,9 +215,9 @@ fn builtin(module: &str, name: &str) -> Option<Known> {
         ("collections", "OrderedDict") => Known::OrderedDict,
         ("_codecs", "encode") => Known::CodecsEncode,
         ("copyreg", "_reconstructor") => Known::CopyregReconstructor,
-        ("ndpickle", "_decompress") => Known::Decompress,
-        ("ndpickle", "_decompress_target") => Known::DecompressTarget,
-        ("ndpickle", "_decompress_into") => Known::DecompressInto,
+        (names::MODULE, names::DECOMPRESS) => Known::Decompress,
+        (names::MODULE, names::DECOMPRESS_TARGET) => Known::DecompressTarget,
+        (names::MODULE, names::DECOMPRESS_INTO) => Known::DecompressInto,
         ("pyarrow" | "pyarrow.lib", n) if PYARROW_NAMES.contains(&n) => Known::Pyarrow,
         _ => return None,
     })
