@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional, Sequence, Union, final
 
 __all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "safe_deserialize", "decompress_frame",
            "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped",
-           "serialize", "deserialize", "dumps", "dump", "check_compression", "PICKLE_GLOBALS"]
+           "serialize", "deserialize", "dumps", "dump", "check_compression", "buffer_itemsize", "PICKLE_GLOBALS"]
 
 __version__: str
 
@@ -110,6 +110,9 @@ def check_compression(
     threads: Optional[int] = None,
 ) -> None:
     """Validates compression arguments."""
+
+def buffer_itemsize(buffer: Any) -> int:
+    """Element size of a buffer for the shuffle filter (its numpy dtype's, when it views one)."""
 
 PICKLE_GLOBALS: dict[str, Callable[..., Any]]
 

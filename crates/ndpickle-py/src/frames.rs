@@ -58,13 +58,16 @@ impl Settings {
     }
 }
 
+/// A compressed frame and its header; `None` for a buffer sent raw.
+pub(crate) type MaybeFrame = Option<(FrameInfo, Vec<u8>)>;
+
 /// Compresses each buffer with the GIL released; `None` where a buffer is better sent raw.
 pub(crate) fn compress_all(
     py: Python<'_>,
     inputs: &[Bytes],
     itemsizes: &[usize],
     settings: &Settings,
-) -> PyResult<Vec<Option<(FrameInfo, Vec<u8>)>>> {
+) -> PyResult<Vec<MaybeFrame>> {
     if settings.compression == Compression::Off {
         return Ok(vec![None; inputs.len()]);
     }
@@ -74,7 +77,7 @@ pub(crate) fn compress_all(
                 .iter()
                 .zip(itemsizes)
                 .map(|(data, &size)| {
-                    let c = settings.compression.clone().with_elem_size(size.max(1));
+                    let c = settings.compression.with_elem_size(size.max(1));
                     compress_if_smaller(data, &c, scratch)
                 })
                 .collect::<Result<Vec<_>, EncodeError>>()
@@ -107,7 +110,8 @@ impl<'py> OutBuffer<'py> {
 
 /// Element size of an out-of-band buffer, for the shuffle filter: the dtype's item size
 /// when the buffer views a numpy array (directly, or through a [`RawBuffer`] it owns).
-fn itemsize(buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
+#[pyfunction(name = "buffer_itemsize")]
+pub(crate) fn itemsize(buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
     let view = PyMemoryView::from(buffer)?;
     let mut size: usize = view.getattr("itemsize")?.extract()?;
     if size == 1

@@ -7,6 +7,7 @@
 mod buffer;
 mod codec;
 mod convert;
+mod describe;
 mod error;
 mod files;
 mod frames;
@@ -39,6 +40,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(frames::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(frames::dump, m)?)?;
     m.add_function(wrap_pyfunction!(frames::check_compression, m)?)?;
+    m.add_function(wrap_pyfunction!(frames::itemsize, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_frame, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_target, m)?)?;
     m.add_function(wrap_pyfunction!(codec::decompress_chunk, m)?)?;
