@@ -6,6 +6,7 @@
 use crate::codec::names;
 use crate::dtype::ML_DTYPES;
 use crate::error::DecodeErrorKind;
+use crate::value::valid_dotted;
 
 use super::options::ReadOptions;
 
@@ -137,16 +138,6 @@ pub const PYARROW_NAMES: &[&str] = &[
     "fixed_shape_tensor",
     "opaque",
 ];
-
-/// Whether `s` is a non-empty dot-separated sequence of Python identifiers.
-pub(crate) fn valid_dotted(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|part| {
-            let mut chars = part.chars();
-            matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
-                && chars.all(|c| c == '_' || c.is_alphanumeric())
-        })
-}
 
 /// Whether a dotted name reaches through a dunder attribute (`__class__`, `__globals__`...).
 fn has_dunder(s: &str) -> bool {

@@ -1,5 +1,5 @@
-//! Matching recorded calls against the known reconstruction shapes, and the small value
-//! helpers the shape matchers share.
+//! A recorded call ([`CallParts`]) and the small value helpers the shape matchers
+//! (`builtins`, `numpy`, `pyarrow`, `compressed`) share; `call` dispatches to them.
 
 use bytes::Bytes;
 
@@ -7,8 +7,6 @@ use crate::error::DecodeErrorKind;
 use crate::value::{Global, Object, Value};
 
 use super::allow::Known;
-use super::options::ReadOptions;
-use super::{builtins, numpy, pyarrow};
 
 /// A call with its arguments and everything later applied to its result, as values.
 #[derive(Debug)]
@@ -66,25 +64,6 @@ impl CallParts {
             args: self.args,
             state: self.state,
         })))
-    }
-}
-
-/// Interprets one call.
-pub(crate) fn dispatch(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErrorKind> {
-    match p.known {
-        Known::NpReconstruct => numpy::reconstruct(p, opts),
-        Known::NpNdarray => numpy::ndarray_new(p, opts),
-        Known::NpDtype => {
-            p.plain(true)?;
-            numpy::dtype_call(&p.args, p.state.as_ref()).map(Value::DType)
-        }
-        Known::NpFrombuffer => numpy::frombuffer(p, opts),
-        Known::NpScalar => numpy::scalar(p, opts),
-        Known::Pyarrow => pyarrow::object(p),
-        Known::Opaque => p.into_object(),
-        Known::MlDtype(..) if opts.opaque_globals() => p.into_object(),
-        Known::MlDtype(..) => Err(refused(format!("calling {} is not supported", p.global))),
-        _ => builtins::call(p, opts),
     }
 }
 

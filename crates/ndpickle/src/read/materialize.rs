@@ -11,10 +11,11 @@ use crate::error::{DecodeError, DecodeErrorKind};
 use crate::value::Value;
 
 use super::allow::Known;
-use super::call::{self, CallParts};
+use super::args::CallParts;
+use super::call;
 use super::compressed::Inflater;
+use super::graph::{Arena, Node, Slot};
 use super::options::ReadOptions;
-use super::vm::{Arena, Node, Slot};
 
 /// Cost of one value node in the copy accounting.
 pub(crate) const VALUE_COST: u64 = std::mem::size_of::<Value>() as u64;

@@ -13,9 +13,11 @@
 
 mod alloc;
 mod allow;
+mod args;
 mod builtins;
 mod call;
 mod compressed;
+mod graph;
 mod materialize;
 mod memo;
 mod numpy;
