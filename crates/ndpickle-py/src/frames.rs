@@ -127,6 +127,19 @@ fn out_buffers<'py>(buffers: &[Bound<'py, PyAny>]) -> PyResult<Vec<OutBuffer<'py
     buffers.iter().map(OutBuffer::of).collect()
 }
 
+/// The pickler's out-of-band buffers and, per buffer, its compressed frame (`None`: raw).
+fn compress_out<'py>(
+    py: Python<'py>,
+    buffers: &[Bound<'py, PyAny>],
+    settings: &Settings,
+) -> PyResult<(Vec<OutBuffer<'py>>, Vec<MaybeFrame>)> {
+    let outs = out_buffers(buffers)?;
+    let inputs: Vec<Bytes> = outs.iter().map(|b| b.bytes.clone()).collect();
+    let sizes: Vec<usize> = outs.iter().map(|b| b.itemsize).collect();
+    let compressed = compress_all(py, &inputs, &sizes, settings)?;
+    Ok((outs, compressed))
+}
+
 /// `serialize()`'s `(header, frames)` from a protocol-5 pickle and its out-of-band buffers
 /// (`pickle.PickleBuffer`s): each buffer compressed as `compression`, `shuffle`, `level`
 /// and `threads` say (see `ndpickle.serialize`) when that makes it smaller, sent as a view
@@ -143,11 +156,7 @@ pub(crate) fn serialize<'py>(
     threads: Option<usize>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
     let settings = Settings::from_py(compression, shuffle, level, threads)?;
-    let outs = out_buffers(&buffers)?;
-    let inputs: Vec<Bytes> = outs.iter().map(|b| b.bytes.clone()).collect();
-    let sizes: Vec<usize> = outs.iter().map(|b| b.itemsize).collect();
-    let compressed = compress_all(py, &inputs, &sizes, &settings)?;
-    drop(inputs);
+    let (outs, compressed) = compress_out(py, &buffers, &settings)?;
     let n = outs.len() + 1;
     let none = || py.None().into_bound(py);
     let frames = PyList::new(py, [data.clone()])?;
@@ -520,16 +529,13 @@ pub(crate) fn dumps<'py>(
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let settings = Settings::from_py(compression, shuffle, level, threads)?;
-    let outs = out_buffers(&buffers)?;
-    let inputs: Vec<Bytes> = outs.iter().map(|b| b.bytes.clone()).collect();
-    let sizes: Vec<usize> = outs.iter().map(|b| b.itemsize).collect();
-    let compressed = compress_all(py, &inputs, &sizes, &settings)?;
-    let entries = inputs
+    let (outs, compressed) = compress_out(py, &buffers, &settings)?;
+    let entries = outs
         .into_iter()
         .zip(compressed)
-        .map(|(data, c)| match c {
+        .map(|(out, c)| match c {
             Some((info, frame)) => Inline::compressed(Bytes::from(frame), info),
-            None => Inline::raw(data),
+            None => Inline::raw(out.bytes),
         })
         .collect();
     let (pickle, _) = bytes_from_python(data)?;
