@@ -21,8 +21,8 @@ use bytes::{Bytes, BytesMut};
 use ndarray::{Array, Dimension};
 use ndpickle::array::Extent;
 use ndpickle::layout::{self, LayoutPolicy};
-use ndpickle::write::numpy::{Body, PortableLayout, plan_body};
-use ndpickle::{Element, NdArray, WriteOptions};
+use ndpickle::write::numpy::{Body, BodyLayout, PortableLayout, plan_body};
+use ndpickle::{Element, NdArray};
 use numpy::{PyArrayDescr, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -98,18 +98,18 @@ fn portable<'py, F>(
 where
     F: Fn(&[u8]) -> PyResult<RawBuffer>,
 {
-    let write_opts = WriteOptions::builder()
-        .layout(opts.policy)
-        .span_threshold(opts.threshold)
-        .build()
-        .map_err(encode_err)?;
+    let how = BodyLayout {
+        policy: opts.policy,
+        threshold: opts.threshold,
+        native: false,
+    };
     let body = plan_body(
         src.shape,
         src.strides,
         src.itemsize,
         src.region,
         src.zero,
-        &write_opts,
+        how,
     )
     .map_err(encode_err)?;
     let PortableLayout {

@@ -6,7 +6,7 @@ use crate::array::c_strides;
 use crate::buffer::PayloadBuffer;
 use crate::dtype::{ByteOrder, DType, Field, TimeKind};
 use crate::error::EncodeError;
-use crate::layout::{self, Order, Plan};
+use crate::layout::{self, LayoutPolicy, Order, Plan};
 use crate::opcodes::*;
 use crate::write::encoder::{BytesKind, Encoder, MemoKey};
 use crate::write::options::{NumpyForm, WriteOptions};
@@ -61,8 +61,38 @@ pub fn plan_parts<'a>(
     offset: usize,
     opts: &WriteOptions,
 ) -> Result<ArrayParts<'a>, EncodeError> {
-    let body = plan_body(&shape, strides, dtype.itemsize(), data, offset, opts)?;
+    let body = plan_body(
+        &shape,
+        strides,
+        dtype.itemsize(),
+        data,
+        offset,
+        BodyLayout::of(opts),
+    )?;
     Ok(ArrayParts { dtype, shape, body })
+}
+
+/// What [`plan_body`] decides with: the layout policy, the span threshold, and whether the
+/// form is one of numpy's native ones (no strides).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BodyLayout {
+    /// Layout policy for non-contiguous arrays.
+    pub policy: LayoutPolicy,
+    /// Used-over-span ratio from which `Auto` sends a span rather than packing.
+    pub threshold: f64,
+    /// Whether the body is for a native form (strided bodies are packed into C order).
+    pub native: bool,
+}
+
+impl BodyLayout {
+    /// The layout settings of `opts`.
+    pub fn of(opts: &WriteOptions) -> BodyLayout {
+        BodyLayout {
+            policy: opts.layout(),
+            threshold: opts.span_threshold(),
+            native: opts.numpy_form().is_native(),
+        }
+    }
 }
 
 /// The [`Body`] of an array of `itemsize`-byte elements whose elements all lie in `data`,
@@ -76,10 +106,9 @@ pub fn plan_body<'a>(
     itemsize: usize,
     data: &'a [u8],
     offset: usize,
-    opts: &WriteOptions,
+    how: BodyLayout,
 ) -> Result<Body<'a>, EncodeError> {
-    let (policy, threshold, form) = (opts.layout(), opts.span_threshold(), opts.numpy_form());
-    let plan = layout::plan(shape, strides, itemsize, policy, threshold)?;
+    let plan = layout::plan(shape, strides, itemsize, how.policy, how.threshold)?;
     Ok(match plan {
         Plan::Contiguous { order, byte_len } => Body::Contiguous {
             order,
@@ -87,7 +116,7 @@ pub fn plan_body<'a>(
         },
         // numpy's own forms carry no strides: materialise the whole array in C order
         // (`AlwaysSpan` with a native form is refused when the options are built).
-        Plan::Span { .. } | Plan::Pack { .. } if form.is_native() => {
+        Plan::Span { .. } | Plan::Pack { .. } if how.native => {
             let mut bytes = Vec::new();
             layout::pack_chunks(data, offset, shape, strides, itemsize, &mut |c| {
                 bytes.extend_from_slice(c)
