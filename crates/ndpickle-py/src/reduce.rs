@@ -1,5 +1,6 @@
-//! The portable reduce form of an array, built from its memory with the layout decision of
-//! [`ndpickle::layout::plan`] (DESIGN §3.2, §3.4):
+//! The portable reduce form of an array (DESIGN §3.2, §3.4), from a description of the numpy
+//! array (dtype, shape, strides, memory) handed to the core's writer, which decides what
+//! travels ([`ndpickle::write::numpy::plan_body`]) exactly as it does for its own pickles:
 //!
 //! ```text
 //! (numpy.ndarray, (shape, dtype, buffer, offset, strides, order))
@@ -10,7 +11,8 @@
 //! otherwise — and a `bytearray` copy below protocol 5. Contiguous arrays and dense spans
 //! (broadcasts included) are sent from the array's own memory; sparse views are packed once.
 //!
-//! [`ArrayReducer`] is the `reducer_override` of `ndpickle.Pickler`; [`reduce_array`] and
+//! Dtypes take the core's portable spelling too, `numpy.dtype(spec, align, True)` (see
+//! `describe`). [`ArrayReducer`] is the `reducer_override` of `ndpickle.Pickler`; [`reduce_array`] and
 //! [`reduce_ndarray`] let other PyO3 extensions implement `__reduce_ex__` for Rust-owned
 //! arrays with zero copies.
 
