@@ -65,14 +65,9 @@ __version__: str = _native.__version__
 # buffer of at most one chunk; a larger buffer is written chunk by chunk as nested calls
 #   _decompress_into(... _decompress_into(_decompress_target(raw_len), 0, h1, f1) ...,
 #                    offset_k, h_k, f_k, writable)
-# so that writer and reader hold one compressed chunk at a time. _decompress_target
-# allocates the raw_len bytes the stream names (pickle.load trusts its stream; safe_load
-# bounds it by its limits); _decompress_into checks that the chunks come in order, are
-# contiguous, fit, and (on the last call, the one with ``writable``) fill the buffer
-# exactly, and returns the bytearray (or a read-only memoryview of it, no copy).
-_decompress = _native.decompress_frame
-_decompress_target = _native.decompress_target
-_decompress_into = _native.decompress_chunk
+# so that writer and reader hold one compressed chunk at a time (the core's write::chunked).
+# The names are the core's (codec::names); _native registers its functions under them.
+globals().update(_native.PICKLE_GLOBALS)
 
 # Raw bytes per chunk of a compressed buffer in files written by ``dump`` (None: the core's
 # COMPRESS_CHUNK, 64 MiB). Tests lower it to get several chunks from small arrays.
@@ -86,22 +81,6 @@ _PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 # ``ndpickle._decompress``, or classes outside its allow-list), not a damaged stream.
 _MMAP_FALLBACK_KINDS = frozenset({"ForbiddenGlobal", "Refused", "UnsupportedDtype"})
 
-# Alignment of payloads in files written by ``dump`` (the core's FILE_ALIGN).
-_FILE_ALIGN = 64
-
-
-def _itemsize(buffer: pickle.PickleBuffer) -> int:
-    """Element size of an out-of-band buffer, for the shuffle filter: the dtype's item size
-    when the buffer views a numpy array (directly, or through ndpickle's RawBuffer)."""
-    view = memoryview(buffer)
-    size = view.itemsize
-    if size == 1:
-        owner = getattr(view.obj, "owner", None)
-        dtype = getattr(owner, "dtype", None)
-        if dtype is not None:
-            size = int(dtype.itemsize)
-    return max(size, 1)
-
 
 def _pickle_out_of_band(
     obj: Any, layout: str, span_threshold: float = 0.5
@@ -113,29 +92,6 @@ def _pickle_out_of_band(
         f, 5, buffer_callback=buffers.append, layout=layout, span_threshold=span_threshold
     ).dump(obj)
     return f.getvalue(), buffers
-
-
-def _compress(
-    buffers: list[pickle.PickleBuffer],
-    compression: Optional[str],
-    shuffle: bool,
-    level: Optional[int],
-    threads: Optional[int],
-) -> tuple[list[memoryview], list[Any]]:
-    """The raw views of ``buffers`` and, per buffer, ``None`` (send raw) or the native
-    ``(frame_header, frame, codec, filter, plain)``. Validates the arguments even when
-    there is nothing to compress."""
-    raws = [b.raw() for b in buffers]
-    sizes = [_itemsize(b) for b in buffers]
-    out = _native.compress_buffers(
-        raws if compression is not None else [],
-        sizes if compression is not None else [],
-        compression,
-        shuffle,
-        level,
-        threads,
-    )
-    return raws, (out if compression is not None else [None] * len(raws))
 
 
 class _ArrowHook:
@@ -254,7 +210,7 @@ def dumps(
     is installed (a stock unpickler without it fails with "No module named 'ndpickle'").
     """
     if compression is None:
-        _native.compress_buffers([], [], None, shuffle, level, threads)
+        _native.check_compression(None, shuffle, level, threads)
         f = io.BytesIO()
         Pickler(f, protocol, buffer_callback=buffer_callback, layout=layout).dump(obj)
         return f.getvalue()
@@ -263,11 +219,7 @@ def dumps(
     if buffer_callback is not None:
         raise ValueError("compression and buffer_callback cannot be combined")
     data, buffers = _pickle_out_of_band(obj, layout)
-    raws, frames = _compress(buffers, compression, shuffle, level, threads)
-    entries = [raw if c is None else (c[0], c[1]) for raw, c in zip(raws, frames)]
-    out = _native.inline_buffers(data, entries, None, 1)
-    assert out is not None
-    return out
+    return _native.dumps(data, buffers, compression, shuffle, level, threads)
 
 
 def loads(data: Any, *, buffers: Optional[Iterable[Any]] = None) -> Any:
@@ -306,7 +258,7 @@ def dump(
     if protocol != 5:
         if compression is not None:
             raise ValueError("compression needs protocol 5")
-        _native.compress_buffers([], [], None, shuffle, level, threads)
+        _native.check_compression(None, shuffle, level, threads)
         if isinstance(file, (str, os.PathLike)):
             with open(file, "wb") as f:
                 Pickler(f, protocol, layout=layout).dump(obj)
@@ -314,19 +266,9 @@ def dump(
             Pickler(file, protocol, layout=layout).dump(obj)
         return
     data, buffers = _pickle_out_of_band(obj, layout)
-    target = os.fspath(file) if isinstance(file, (str, os.PathLike)) else file
     # Buffers are compressed one at a time on their way to the file: one frame in memory.
-    _native.inline_buffers(
-        data,
-        [b.raw() for b in buffers],
-        target,
-        _FILE_ALIGN,
-        compression,
-        [_itemsize(b) for b in buffers],
-        shuffle,
-        level,
-        threads,
-        _COMPRESS_CHUNK,
+    _native.dump(
+        data, buffers, file, compression, shuffle, level, threads, _COMPRESS_CHUNK
     )
 
 
@@ -409,46 +351,17 @@ def serialize(
     view travels as its memory span when its elements fill at least ``span_threshold`` of
     it, packed otherwise.
 
-    ``header`` has, per frame (index 0 is the pickle): ``"compression"`` (the codec name
-    Dask's ``distributed.protocol.compression.decompress`` applies: set only for plain
-    frames, so Dask never mis-decodes a shuffled one), ``"codec"``, ``"filter"``,
-    ``"frame-info"`` (ndpickle's frame header bytes), ``"lengths"`` (raw lengths) and
-    ``"writeable"``.
+    ``header`` has, per frame (index 0 is the pickle): ``"compressed"`` (whether the frame
+    is compressed), ``"compression"`` (the codec name Dask's
+    ``distributed.protocol.compression.decompress`` applies: set only for plain frames, so
+    Dask never mis-decodes a shuffled one), ``"codec"``, ``"filter"``, ``"frame-info"``
+    (ndpickle's frame header bytes, for compressed frames), ``"lengths"`` (raw lengths) and
+    ``"writeable"``. Header and frames are built, and read back, by one native module.
     """
     if protocol != 5:
         raise ValueError("serialize needs protocol 5 (out-of-band buffers)")
     data, buffers = _pickle_out_of_band(obj, layout, span_threshold)
-    raws, compressed = _compress(buffers, compression, shuffle, level, threads)
-    frames: list[Any] = [data]
-    dask_names: list[Optional[str]] = [None]
-    codecs: list[Optional[str]] = [None]
-    filters: list[Optional[str]] = [None]
-    infos: list[Optional[bytes]] = [None]
-    for raw, c in zip(raws, compressed):
-        if c is None:
-            frames.append(raw)
-            dask_names.append(None)
-            codecs.append(None)
-            filters.append(None)
-            infos.append(None)
-        else:
-            info, frame, codec, filt, plain = c
-            frames.append(memoryview(frame))
-            dask_names.append(codec if plain else None)
-            codecs.append(codec)
-            filters.append(filt)
-            infos.append(info)
-    header = {
-        "serializer": "ndpickle",
-        "protocol": 5,
-        "compression": dask_names,
-        "codec": codecs,
-        "filter": filters,
-        "frame-info": infos,
-        "lengths": [len(data)] + [raw.nbytes for raw in raws],
-        "writeable": [False] + [not raw.readonly for raw in raws],
-    }
-    return header, frames
+    return _native.serialize(data, buffers, compression, shuffle, level, threads)
 
 
 def deserialize(header: dict[str, Any], frames: list[Any]) -> Any:
@@ -456,36 +369,15 @@ def deserialize(header: dict[str, Any], frames: list[Any]) -> Any:
 
     Compressed frames are decompressed (no frame may grow past the raw length the header
     records: anything else, and any truncated or corrupt frame, raises
-    :class:`DecodeError`). Frames already decompressed on the way (Dask's ``decompress``
-    applies the header's ``"compression"``) are recognised by their length and used as
-    they are. Frames that must be writable but arrive read-only (e.g. as ``bytes``) are
-    copied once.
+    :class:`DecodeError`). The header says which frames are compressed (``"compressed"``;
+    headers written before that key existed say it with ``"frame-info"``); of those, a plain
+    frame, which a transport may decode on the way (Dask's ``decompress`` applies the header's
+    ``"compression"``), that arrives at exactly its raw length is used as it is: compressed
+    frames are only kept when strictly smaller. Frames that must be writable but arrive
+    read-only (e.g. as ``bytes``) are copied once. A header that does not describe the
+    frames raises ``ValueError``.
     """
-    if header.get("serializer") != "ndpickle":
-        raise ValueError(f"not an ndpickle header: {header.get('serializer')!r}")
-    lengths = header.get("lengths")
-    if lengths is None or len(frames) != len(lengths):
-        raise ValueError(
-            f"header describes {None if lengths is None else len(lengths)} frames, "
-            f"got {len(frames)}"
-        )
-    infos = header.get("frame-info") or [None] * len(frames)
-    writeable = header.get("writeable") or [False] * len(frames)
-    if len(infos) != len(frames) or len(writeable) != len(frames):
-        raise ValueError("header lists do not match the number of frames")
-    buffers = []
-    for i in range(1, len(frames)):
-        fr, info, n, w = frames[i], infos[i], lengths[i], writeable[i]
-        size = memoryview(fr).nbytes
-        if info is not None and size != n:
-            fr = _native.decompress_frame(info, fr, bool(w), max_len=n)
-            size = len(fr)
-        if size != n:
-            raise DecodeError(f"frame {i} holds {size} bytes, the header says {n}")
-        if w and memoryview(fr).readonly:
-            fr = bytearray(fr)
-        buffers.append(fr)
-    return pickle.loads(frames[0], buffers=buffers)
+    return _native.deserialize(header, frames)
 
 
 def safe_loads(
@@ -556,44 +448,13 @@ def safe_deserialize(
 
     Accepts what :func:`safe_loads` accepts. Compressed frames (lz4, zstd, shuffled, in
     blocks) are decompressed by the safe reader as the pickle takes them, within the same
-    ``limits`` (keyword arguments of :func:`safe_loads`); frames that arrive already
-    decompressed (Dask's transport applies the header's ``"compression"``) are recognised by
-    their length. A header that does not describe the frames, a frame of the wrong length and
+    ``limits`` (keyword arguments of :func:`safe_loads`); plain frames that arrive already
+    decompressed (Dask's transport applies the header's ``"compression"``) are taken as they
+    are, as by :func:`deserialize`. A header that does not describe the frames, a frame of the wrong length and
     every refusal of the reader raise :class:`DecodeError`, and nothing else.
     """
 
-    def bad(msg: str) -> DecodeError:
-        return DecodeError(f"not a valid serialize() payload: {msg}")
-
-    if not isinstance(header, dict) or header.get("serializer") != "ndpickle":
-        raise bad("the header is not an ndpickle header")
-    if not isinstance(frames, (list, tuple)) or not frames:
-        raise bad("frames must be a non-empty list")
-    n = len(frames)
-    lengths = header.get("lengths")
-    infos = header.get("frame-info") or [None] * n
-    if not isinstance(lengths, (list, tuple)) or len(lengths) != n:
-        raise bad(f"the header describes {len(lengths) if isinstance(lengths, (list, tuple)) else 'no'} frames, got {n}")
-    if not isinstance(infos, (list, tuple)) or len(infos) != n:
-        raise bad("the header's frame-info does not match the frames")
-    buffers: list[tuple[Any, Optional[bytes]]] = []
-    for i in range(1, n):
-        frame, info, length = frames[i], infos[i], lengths[i]
-        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
-            raise bad(f"frame {i}'s length is not a non-negative int")
-        if info is not None and not isinstance(info, (bytes, bytearray, memoryview)):
-            raise bad(f"frame {i}'s frame-info is not bytes")
-        try:
-            size = memoryview(frame).nbytes
-        except TypeError:
-            raise bad(f"frame {i} is not a buffer") from None
-        if info is not None and size != length:
-            buffers.append((frame, bytes(info)))
-        elif size != length:
-            raise DecodeError(f"frame {i} holds {size} bytes, the header says {length}")
-        else:
-            buffers.append((frame, None))
-    return _native.safe_deserialize(frames[0], buffers, limits or None, strict)
+    return _native.safe_deserialize(header, frames, limits or None, strict)
 
 
 def safe_load(

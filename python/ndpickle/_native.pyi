@@ -5,7 +5,9 @@ import pickle
 from typing import Any, Callable, Optional, Sequence, Union, final
 
 __all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "safe_deserialize", "decompress_frame",
-           "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped", "inspect_files"]
+           "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped",
+           "serialize", "deserialize", "dumps", "dump", "check_compression", "buffer_itemsize", "PICKLE_GLOBALS",
+           "inspect_files"]
 
 __version__: str
 
@@ -64,12 +66,60 @@ def safe_loads(
     ``fix_imports``, ``encoding`` and ``errors`` are ``pickle.loads``'."""
 
 def safe_deserialize(
-    data: Any,
-    frames: Sequence[tuple[Any, Optional[bytes]]],
+    header: Any,
+    frames: Any,
     limits: Optional[dict[str, int]] = None,
     strict: bool = False,
 ) -> Any:
-    """Safe reader over ``serialize()`` frames: ``(frame, frame header or None)`` pairs."""
+    """Safe reader over ``serialize()``'s ``(header, frames)``; refusals are ``DecodeError``."""
+
+def serialize(
+    data: Any,
+    buffers: list[pickle.PickleBuffer],
+    compression: Optional[str] = "auto",
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> tuple[dict[str, Any], list[Any]]:
+    """``serialize()``'s header and frames from a pickle and its out-of-band buffers."""
+
+def deserialize(header: Any, frames: Any) -> Any:
+    """``pickle.loads`` of ``serialize()``'s frames, compressed frames decoded."""
+
+def dumps(
+    data: Any,
+    buffers: list[pickle.PickleBuffer],
+    compression: Optional[str] = "auto",
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> bytes:
+    """The pickle with its buffers in-band, compressed where that makes them smaller."""
+
+def dump(
+    data: Any,
+    buffers: list[pickle.PickleBuffer],
+    target: Any,
+    compression: Optional[str] = None,
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+    chunk: Optional[int] = None,
+) -> None:
+    """The pickle with its buffers in-band, 64-byte aligned, written to a path or file."""
+
+def check_compression(
+    compression: Optional[str] = None,
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> None:
+    """Validates compression arguments."""
+
+def buffer_itemsize(buffer: Any) -> int:
+    """Element size of a buffer for the shuffle filter (its numpy dtype's, when it views one)."""
+
+PICKLE_GLOBALS: dict[str, Callable[..., Any]]
 
 def decompress_frame(
     header: Any,

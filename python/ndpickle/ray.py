@@ -41,7 +41,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import _itemsize, _native
+from . import _native
 from ._native import ArrayReducer
 
 try:
@@ -98,7 +98,7 @@ def _compressing_serializer(
         if isinstance(buffer, pickle.PickleBuffer):
             raw = buffer.raw()
             (frame,) = _native.compress_buffers(
-                [raw], [_itemsize(buffer)], compression, shuffle, None, None
+                [raw], [_native.buffer_itemsize(buffer)], compression, shuffle, None, None
             )
             if frame is not None:
                 info, data = frame[0], frame[1]

@@ -8,14 +8,12 @@
 //!   (`_decompress_into(... _decompress_into(_decompress_target(raw_len), 0, h1, f1) ...,
 //!   offset_k, h_k, f_k, writable)`, see the core's `write::chunked`), holding one
 //!   compressed chunk at a time.
-//! - [`compress_buffers`]: per-buffer compression of out-of-band buffers for `serialize`,
-//!   `dumps` and `dump`, reading Python memory in place with the GIL released.
+//! - [`compress_buffers`]: per-buffer compression of Python buffers, read in place with the
+//!   GIL released (the compression `serialize`, `dumps` and `dump` use, see `frames`).
 
 use bytes::Bytes;
-use ndpickle::EncodeError;
 use ndpickle::codec::{
-    AutoPolicy, Codec, CodecOptions, Compression, Filter, FrameInfo, Scratch, compress,
-    decompress_into,
+    AutoPolicy, Codec, CodecOptions, Compression, Filter, FrameInfo, Scratch, decompress_into,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -23,6 +21,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
 
 use crate::buffer::{RawBuffer, bytes_from_python};
 use crate::error::{decode_err, encode_err};
+use crate::frames::{Settings, compress_all, decompress_to_python};
 
 thread_local! {
     /// Codec state reused by every call on this thread (shuffle buffers, zstd contexts), so
@@ -63,16 +62,7 @@ pub(crate) fn decompress_frame<'py>(
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (header, _) = bytes_from_python(header)?;
-    let (frame, _) = bytes_from_python(frame)?;
-    let (info, used) = FrameInfo::from_bytes(&header).map_err(decode_err)?;
-    if used != header.len() {
-        return Err(decode_err(ndpickle::DecodeError::new(
-            ndpickle::DecodeErrorKind::Codec(format!(
-                "frame header has {} trailing bytes",
-                header.len() - used
-            )),
-        )));
-    }
+    let info = FrameInfo::from_exact_bytes(&header).map_err(decode_err)?;
     if let Some(max) = max_len
         && info.raw_len() > max
     {
@@ -83,11 +73,6 @@ pub(crate) fn decompress_frame<'py>(
             },
         )));
     }
-    let len = usize::try_from(info.raw_len()).map_err(|_| {
-        decode_err(ndpickle::DecodeError::from(ndpickle::WireError::Overflow {
-            what: "raw length",
-        }))
-    })?;
     let options = match threads {
         Some(t) => CodecOptions::builder()
             .threads(t)
@@ -95,23 +80,7 @@ pub(crate) fn decompress_frame<'py>(
             .map_err(encode_err)?,
         None => CodecOptions::default(),
     };
-    let mut failure = None;
-    let fill = |out: &mut [u8]| {
-        let r = py.detach(|| with_scratch(options, |s| decompress_into(&frame, &info, out, s)));
-        if let Err(e) = r {
-            failure = Some(e);
-        }
-        Ok(())
-    };
-    let obj = if writable {
-        PyByteArray::new_with(py, len, fill)?.into_any()
-    } else {
-        PyBytes::new_with(py, len, fill)?.into_any()
-    };
-    match failure {
-        Some(e) => Err(decode_err(e)),
-        None => Ok(obj),
-    }
+    decompress_to_python(py, frame, &info, writable, options)
 }
 
 fn codec_error(msg: String) -> PyErr {
@@ -122,13 +91,7 @@ fn codec_error(msg: String) -> PyErr {
 
 /// A frame header that must be exactly the given bytes.
 fn parse_header(header: &[u8]) -> PyResult<FrameInfo> {
-    let (info, used) = FrameInfo::from_bytes(header).map_err(decode_err)?;
-    if used != header.len() {
-        return Err(codec_error(format!(
-            "frame header has {} trailing bytes",
-            header.len() - used
-        )));
-    }
+    let info = FrameInfo::from_exact_bytes(header).map_err(decode_err)?;
     info.validate().map_err(decode_err)?;
     Ok(info)
 }
@@ -353,28 +316,12 @@ pub(crate) fn compress_buffers<'py>(
             itemsizes.len()
         )));
     }
-    let settings = settings_from_py(compression, shuffle, level)?;
-    let options = codec_options(shuffle, threads)?;
+    let settings = Settings::from_py(compression, shuffle, level, threads)?;
     let inputs = buffers
         .iter()
         .map(|b| bytes_from_python(b).map(|(data, _)| data))
         .collect::<PyResult<Vec<Bytes>>>()?;
-    let compressed = py
-        .detach(|| {
-            with_scratch(options, |scratch| {
-                inputs
-                    .iter()
-                    .zip(&itemsizes)
-                    .map(|(data, &size)| {
-                        let c = compress(data, &settings.with_elem_size(size.max(1)), scratch)?;
-                        // A frame no shorter than the data is never worth decoding; dropping
-                        // it also keeps "frame length == raw length" meaning "not compressed".
-                        Ok((!c.is_raw() && c.bytes().len() < data.len()).then(|| c.into_parts()))
-                    })
-                    .collect::<Result<Vec<_>, EncodeError>>()
-            })
-        })
-        .map_err(encode_err)?;
+    let compressed = compress_all(py, &inputs, &itemsizes, &settings)?;
     drop(inputs);
     compressed
         .into_iter()

@@ -28,12 +28,25 @@ const WRITE_BUFFER: usize = 1 << 16;
 
 /// One buffer to inline: its bytes (viewed in place) and, for a compressed frame, the frame
 /// header.
-struct Inline {
+pub(crate) struct Inline {
     data: Bytes,
     info: Option<FrameInfo>,
 }
 
 impl Inline {
+    /// A buffer written as is (or compressed on the way, when the options ask).
+    pub(crate) fn raw(data: Bytes) -> Inline {
+        Inline { data, info: None }
+    }
+
+    /// A frame already compressed, described by `info`.
+    pub(crate) fn compressed(data: Bytes, info: FrameInfo) -> Inline {
+        Inline {
+            data,
+            info: Some(info),
+        }
+    }
+
     /// The buffer to write (the read-only flag comes from the pickle's READONLY_BUFFER
     /// opcodes).
     fn payload(&self) -> PayloadBuffer<'_> {
@@ -75,11 +88,6 @@ pub(crate) fn inline_buffers<'py>(
     chunk: Option<usize>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let settings = codec::settings_from_py(compression, shuffle, level)?;
-    if settings != Compression::Off && target.is_none() {
-        return Err(PyValueError::new_err(
-            "compression while inlining needs a path or file target",
-        ));
-    }
     let itemsizes = itemsizes.unwrap_or_default();
     let opts = WriteOptions::builder()
         .protocol(5)
@@ -94,12 +102,31 @@ pub(crate) fn inline_buffers<'py>(
         .iter()
         .map(inline_entry)
         .collect::<PyResult<Vec<Inline>>>()?;
+    write_inline(py, &pickle, inputs, &itemsizes, target, &opts)
+}
+
+/// Rewrites `pickle` with `inputs` in-band (see [`inline_buffers`]) as `opts` say, into
+/// `target` (a path, a binary file object, or `None` for a new `bytes` object).
+/// `itemsizes[i]` is the element size the shuffle of buffer `i` works on (1 when missing).
+pub(crate) fn write_inline<'py>(
+    py: Python<'py>,
+    pickle: &[u8],
+    inputs: Vec<Inline>,
+    itemsizes: &[usize],
+    target: Option<&Bound<'py, PyAny>>,
+    opts: &WriteOptions,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    if opts.compression() != &Compression::Off && target.is_none() {
+        return Err(PyValueError::new_err(
+            "compression while inlining needs a path or file target",
+        ));
+    }
     let run = |w: &mut dyn Write| -> Result<(), EncodeError> {
         let mut next = |i: usize| {
             let size = itemsizes.get(i).copied().unwrap_or(1);
             Ok((Cow::Owned(inputs[i].payload()), size))
         };
-        ndpickle::inline_buffers_compressing(&pickle, inputs.len(), &mut next, w, &opts)
+        ndpickle::inline_buffers_compressing(pickle, inputs.len(), &mut next, w, opts)
     };
     let Some(target) = target else {
         // Two passes: count, then fill a `bytes` object of exactly that size.
@@ -159,10 +186,7 @@ pub(crate) fn inline_buffers<'py>(
 fn inline_entry(obj: &Bound<'_, PyAny>) -> PyResult<Inline> {
     if let Ok((header, frame)) = obj.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
         let (header, _) = bytes_from_python(&header)?;
-        let (info, used) = FrameInfo::from_bytes(&header).map_err(decode_err)?;
-        if used != header.len() {
-            return Err(PyValueError::new_err("frame header has trailing bytes"));
-        }
+        let info = FrameInfo::from_exact_bytes(&header).map_err(decode_err)?;
         let (data, _) = bytes_from_python(&frame)?;
         if info.frame_len() != data.len() as u64 {
             return Err(PyValueError::new_err(format!(
@@ -171,13 +195,10 @@ fn inline_entry(obj: &Bound<'_, PyAny>) -> PyResult<Inline> {
                 info.frame_len()
             )));
         }
-        return Ok(Inline {
-            data,
-            info: Some(info),
-        });
+        return Ok(Inline::compressed(data, info));
     }
     let (data, _) = bytes_from_python(obj)?;
-    Ok(Inline { data, info: None })
+    Ok(Inline::raw(data))
 }
 
 /// Counts bytes instead of writing them.

@@ -3,8 +3,7 @@
 //! over them become numpy views of the same Python objects.
 
 use bytes::Bytes;
-use ndpickle::codec::FrameInfo;
-use ndpickle::{DecodeErrorKind, InBuffer, ReadOptions};
+use ndpickle::ReadOptions;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -62,48 +61,9 @@ pub(crate) fn safe_loads<'py>(
         .convert_graph(py, graph)
 }
 
-/// [`safe_loads`] of `serialize()`'s frames: `frames[i]` is `(frame, header)`, `header` the
-/// frame's ndpickle frame header (bytes) when the frame is compressed, else `None`. Compressed
-/// frames are decompressed by the reader when the pickle takes them, within the limits;
-/// raw ones are viewed as `safe_loads` views its buffers.
-#[pyfunction]
-#[pyo3(signature = (data, frames, limits=None, strict=false))]
-pub(crate) fn safe_deserialize<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
-    frames: Vec<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)>,
-    limits: Option<&Bound<'py, PyDict>>,
-    strict: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let opts = read_options(limits, strict, true)?;
-    let mut sources = Vec::new();
-    let pickle = source(data, &mut sources)?;
-    let mut oob = Vec::with_capacity(frames.len());
-    for (i, (frame, header)) in frames.iter().enumerate() {
-        let Some(header) = header else {
-            oob.push(InBuffer::raw(source(frame, &mut sources)?));
-            continue;
-        };
-        let (header, _) = bytes_from_python(header)?;
-        let (info, used) = FrameInfo::from_bytes(&header).map_err(decode_err)?;
-        if used != header.len() {
-            return Err(decode_err(ndpickle::DecodeError::new(
-                DecodeErrorKind::Codec(format!(
-                    "frame {} header has {} trailing bytes",
-                    i + 1,
-                    header.len() - used
-                )),
-            )));
-        }
-        let (frame, _) = bytes_from_python(frame)?;
-        oob.push(InBuffer::compressed(frame, info));
-    }
-    let (graph, budget) = ndpickle::read::graph_from_bytes_payload_accounted(pickle, oob, &opts)
-        .map_err(decode_err)?;
-    Converter::new(&sources, budget).convert_graph(py, graph)
-}
-
-fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> {
+/// Records `obj` (a Python buffer) as a source of the reader's input and returns a view of
+/// its bytes: arrays over those bytes become numpy views of `obj`.
+pub(crate) fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> {
     let (bytes, writable) = bytes_from_python(obj)?;
     sources.push(Source {
         start: bytes.as_ptr() as usize,
@@ -117,7 +77,7 @@ fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> 
 /// [`ReadOptions`] from the `limits` dict: unknown names are a `TypeError` (like an
 /// unexpected keyword argument), values that are not non-negative ints a `TypeError` or
 /// `ValueError`, and combinations the builder refuses a `ValueError`.
-fn read_options(
+pub(crate) fn read_options(
     limits: Option<&Bound<'_, PyDict>>,
     strict: bool,
     fix_imports: bool,

@@ -1,5 +1,6 @@
-//! The portable reduce form of an array, built from its memory with the layout decision of
-//! [`ndpickle::layout::plan`] (DESIGN §3.2, §3.4):
+//! The portable reduce form of an array (DESIGN §3.2, §3.4), from a description of the numpy
+//! array (dtype, shape, strides, memory) handed to the core's writer, which decides what
+//! travels ([`ndpickle::write::numpy::plan_body`]) exactly as it does for its own pickles:
 //!
 //! ```text
 //! (numpy.ndarray, (shape, dtype, buffer, offset, strides, order))
@@ -10,26 +11,29 @@
 //! otherwise — and a `bytearray` copy below protocol 5. Contiguous arrays and dense spans
 //! (broadcasts included) are sent from the array's own memory; sparse views are packed once.
 //!
-//! [`ArrayReducer`] is the `reducer_override` of `ndpickle.Pickler`; [`reduce_array`] and
+//! Dtypes take the core's portable spelling too, `numpy.dtype(spec, align, True)` (see
+//! `describe`). [`ArrayReducer`] is the `reducer_override` of `ndpickle.Pickler`; [`reduce_array`] and
 //! [`reduce_ndarray`] let other PyO3 extensions implement `__reduce_ex__` for Rust-owned
 //! arrays with zero copies.
 
 use std::any::Any;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ndarray::{Array, Dimension};
 use ndpickle::array::Extent;
-use ndpickle::layout::{self, LayoutPolicy, Order, Plan};
+use ndpickle::layout::{self, LayoutPolicy};
+use ndpickle::write::numpy::{Body, BodyLayout, PortableLayout, plan_body};
 use ndpickle::{Element, NdArray};
-use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArrayDescr, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyTuple, PyType};
 
 use crate::buffer::{ArrayMemory, RawBuffer};
 use crate::convert::dtype_to_numpy;
+use crate::describe::{dtype_of, portable_dtype};
 use crate::error::encode_err;
 
 static NDARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -84,7 +88,9 @@ struct Source<'a, F> {
     export: F,
 }
 
-/// Builds `(numpy.ndarray, (shape, dtype, buffer, offset, strides, order))`.
+/// Builds `(numpy.ndarray, (shape, dtype, buffer, offset, strides, order))`: the core's
+/// [`plan_body`] decides what travels (the same layout decision and packing as the core's
+/// writer), and [`Body::portable_layout`] gives the offset, strides and order over it.
 fn portable<'py, F>(
     py: Python<'py>,
     dtype: Bound<'py, PyAny>,
@@ -94,62 +100,42 @@ fn portable<'py, F>(
 where
     F: Fn(&[u8]) -> PyResult<RawBuffer>,
 {
-    let plan = layout::plan(
+    let how = BodyLayout {
+        policy: opts.policy,
+        threshold: opts.threshold,
+        native: false,
+    };
+    let body = plan_body(
         src.shape,
         src.strides,
         src.itemsize,
-        opts.policy,
-        opts.threshold,
+        src.region,
+        src.zero,
+        how,
     )
     .map_err(encode_err)?;
+    let PortableLayout {
+        offset,
+        strides,
+        order,
+    } = body.portable_layout();
     let oob = opts.protocol >= 5;
-    let (buffer, offset, strides, order): (Bound<'py, PyAny>, usize, Option<&[isize]>, Order);
-    let packed_strides;
-    match plan {
-        Plan::Contiguous { order: o, byte_len } => {
-            let bytes = src
-                .region
-                .get(src.zero..src.zero + byte_len)
-                .unwrap_or_default();
-            buffer = share(py, bytes, oob, &src.export)?;
-            (offset, strides, order) = (0, None, o);
+    let buffer = match body {
+        Body::Contiguous { bytes, .. } | Body::Span { bytes, .. } => {
+            share(py, bytes, oob, &src.export)?
         }
-        Plan::Span { .. } => {
-            buffer = share(py, src.region, oob, &src.export)?;
-            (offset, strides, order) = (src.zero, Some(src.strides), Order::C);
-        }
-        Plan::Pack {
-            byte_len,
-            strides: s,
-        } => {
-            let (unique, _) = layout::packed_strides(src.shape, src.strides, src.itemsize);
-            let fill = |out: &mut [u8]| {
-                let mut at = 0;
-                layout::pack_chunks(
-                    src.region,
-                    src.zero,
-                    &unique,
-                    src.strides,
-                    src.itemsize,
-                    &mut |chunk| {
-                        out[at..at + chunk.len()].copy_from_slice(chunk);
-                        at += chunk.len();
-                    },
-                );
-                Ok(())
-            };
-            buffer = if !oob {
-                PyByteArray::new_with(py, byte_len, fill)?.into_any()
-            } else if src.readonly {
-                // Immutable bytes: pickle marks the buffer READONLY_BUFFER (or writes BINBYTES).
-                pickle_buffer_type(py)?.call1((PyBytes::new_with(py, byte_len, fill)?,))?
+        Body::Packed { bytes, .. } if !oob => PyByteArray::new(py, &bytes).into_any(),
+        Body::Packed { bytes, .. } => {
+            // The packed copy is handed over as is: read-only arrays get immutable memory
+            // (pickle marks it READONLY_BUFFER or writes BINBYTES), writable ones writable.
+            let raw = if src.readonly {
+                RawBuffer::from_bytes(Bytes::from(bytes))
             } else {
-                pickle_buffer_type(py)?.call1((PyByteArray::new_with(py, byte_len, fill)?,))?
+                RawBuffer::from_unique(BytesMut::from(Bytes::from(bytes)))
             };
-            packed_strides = s;
-            (offset, strides, order) = (0, Some(&packed_strides[..]), Order::C);
+            pickle_buffer_type(py)?.call1((Bound::new(py, raw)?,))?
         }
-    }
+    };
     let shape = PyTuple::new(py, src.shape)?;
     let strides = match strides {
         Some(s) => PyTuple::new(py, s)?.into_any(),
@@ -311,11 +297,11 @@ impl ArrayReducer {
                     return Ok(reduced.into_any());
                 }
             } else if let Ok(descr) = obj.cast::<PyArrayDescr>()
-                && descr.is_aligned_struct()
-                // A sub-array of an aligned struct carries the flag but has no fields.
-                && descr.has_fields()
+                && let Some(dtype) = dtype_of(descr)?
             {
-                return Ok(portable_aligned_struct(descr)?.into_any());
+                // The portable spelling (numpy's own state for aligned structs does not
+                // load on numpy 1.x; this one loads everywhere, DESIGN §3.2).
+                return Ok(portable_dtype(py, &dtype)?.into_any());
             }
         }
         if let Some(arrow) = &self.arrow
@@ -412,45 +398,6 @@ impl ArrayReducer {
         let args = (shape, mem.dtype.clone(), base, offset, strides, "C").into_pyobject(py)?;
         PyTuple::new(py, [ndarray_type(py)?.as_any(), args.as_any()]).map(Some)
     }
-}
-
-/// `(numpy.dtype, ({'names', 'formats', 'offsets', 'itemsize'[, 'titles']}, True, True))` for
-/// an aligned structured dtype. numpy 2's own dtype state for aligned structs (unsigned
-/// flags) fails to load on numpy 1.x; this spelling loads everywhere (DESIGN §3.2). Nested
-/// field dtypes are reduced by the pickler, so nested aligned structs get the same form.
-fn portable_aligned_struct<'py>(descr: &Bound<'py, PyArrayDescr>) -> PyResult<Bound<'py, PyTuple>> {
-    let py = descr.py();
-    let names = descr.getattr("names")?;
-    let fields = descr.getattr("fields")?;
-    let (formats, offsets, titles) = (PyList::empty(py), PyList::empty(py), PyList::empty(py));
-    let mut has_titles = false;
-    for name in names.try_iter()? {
-        let field = fields.get_item(name?)?;
-        formats.append(field.get_item(0)?)?;
-        offsets.append(field.get_item(1)?)?;
-        if field.len()? > 2 {
-            has_titles = true;
-            titles.append(field.get_item(2)?)?;
-        } else {
-            titles.append(py.None())?;
-        }
-    }
-    let spec = PyDict::new(py);
-    spec.set_item(
-        "names",
-        PyList::new(py, names.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
-    )?;
-    spec.set_item("formats", formats)?;
-    spec.set_item("offsets", offsets)?;
-    spec.set_item("itemsize", descr.itemsize())?;
-    if has_titles {
-        spec.set_item("titles", titles)?;
-    }
-    let dtype_type = descr.py().import("numpy")?.getattr("dtype")?;
-    PyTuple::new(
-        py,
-        [dtype_type, (spec, true, true).into_pyobject(py)?.into_any()],
-    )
 }
 
 /// `__reduce_ex__` for a Rust-owned `ndarray` array shared with Python through an [`Arc`].

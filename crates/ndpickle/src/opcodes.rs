@@ -225,3 +225,74 @@ pub fn name(op: u8) -> &'static str {
         _ => "?",
     }
 }
+
+/// Length of the opcode at `pos` with its argument.
+pub(crate) fn op_len(data: &[u8], pos: usize) -> Result<usize, String> {
+    let rest = &data[pos + 1..];
+    let fixed = |n: usize| {
+        if rest.len() >= n {
+            Ok(1 + n)
+        } else {
+            Err("truncated argument".to_string())
+        }
+    };
+    let counted = |width: usize| -> Result<usize, String> {
+        if rest.len() < width {
+            return Err("truncated length".into());
+        }
+        let mut b = [0u8; 8];
+        b[..width].copy_from_slice(&rest[..width]);
+        let n =
+            usize::try_from(u64::from_le_bytes(b)).map_err(|_| "length overflows".to_string())?;
+        let total = n.checked_add(width).ok_or("length overflows")?;
+        if rest.len() < total {
+            return Err(format!("payload of {n} bytes is truncated"));
+        }
+        Ok(1 + total)
+    };
+    let lines = |count: usize| -> Result<usize, String> {
+        let mut at = 0;
+        for _ in 0..count {
+            let nl = rest[at..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or("unterminated line")?;
+            at += nl + 1;
+        }
+        Ok(1 + at)
+    };
+    match data[pos] {
+        MARK | STOP | POP | POP_MARK | DUP | NONE | NEWTRUE | NEWFALSE | EMPTY_DICT
+        | EMPTY_LIST | EMPTY_TUPLE | EMPTY_SET | APPEND | APPENDS | BUILD | DICT | LIST | OBJ
+        | REDUCE | SETITEM | SETITEMS | TUPLE | TUPLE1 | TUPLE2 | TUPLE3 | BINPERSID | ADDITEMS
+        | FROZENSET | NEWOBJ | NEWOBJ_EX | STACK_GLOBAL | MEMOIZE | NEXT_BUFFER
+        | READONLY_BUFFER => Ok(1),
+        INT | LONG | FLOAT | STRING | UNICODE | PERSID | GET | PUT => lines(1),
+        GLOBAL | INST => lines(2),
+        BININT1 | BINGET | BINPUT | EXT1 | PROTO => fixed(1),
+        BININT2 | EXT2 => fixed(2),
+        BININT | LONG_BINGET | LONG_BINPUT | EXT4 => fixed(4),
+        BINFLOAT => fixed(8),
+        FRAME => fixed(8),
+        SHORT_BINSTRING | SHORT_BINBYTES | SHORT_BINUNICODE | LONG1 => counted(1),
+        BINSTRING | BINBYTES | BINUNICODE | LONG4 => counted(4),
+        BINUNICODE8 | BINBYTES8 | BYTEARRAY8 => counted(8),
+        other => Err(format!("unknown opcode 0x{other:02x}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_lengths() {
+        assert_eq!(op_len(b"K\x05", 0), Ok(2));
+        assert_eq!(op_len(b"cmod\nname\n.", 0), Ok(10));
+        assert_eq!(op_len(b"C\x02ab", 0), Ok(4));
+        assert!(op_len(b"C\x05ab", 0).is_err());
+        assert!(op_len(b"\x96\xff\xff\xff\xff\xff\xff\xff\xff", 0).is_err());
+        assert!(op_len(b"\xff", 0).is_err());
+        assert!(op_len(b"cmod\nname", 0).is_err());
+    }
+}

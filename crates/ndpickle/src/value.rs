@@ -235,3 +235,13 @@ value_from! {
     NdArray => |a| Value::Array(Box::new(a)),
     Vec<Value> => Value::List,
 }
+
+/// Whether `s` is a non-empty dot-separated sequence of Python identifiers.
+pub(crate) fn valid_dotted(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}

@@ -289,6 +289,20 @@ impl FrameInfo {
         v
     }
 
+    /// Parses a header that must be all of `data` (a header handed over on its own, as
+    /// `serialize()`'s `"frame-info"` or a `_decompress` argument): trailing bytes are an
+    /// error.
+    pub fn from_exact_bytes(data: &[u8]) -> Result<FrameInfo, DecodeError> {
+        let (info, used) = FrameInfo::from_bytes(data)?;
+        if used != data.len() {
+            return Err(bad(format!(
+                "frame header has {} trailing bytes",
+                data.len() - used
+            )));
+        }
+        Ok(info)
+    }
+
     /// Parses and validates a header at the start of `data`; returns it and its length.
     pub fn from_bytes(data: &[u8]) -> Result<(FrameInfo, usize), DecodeError> {
         if wire::array::<4>(data, 0, "codec header magic")? != MAGIC {

@@ -33,6 +33,21 @@ mod zstd;
 
 pub use header::FrameInfo;
 
+/// The Python callables compressed in-band pickles name, `ndpickle._decompress(header,
+/// frame, writable)` and the chunked form's `_decompress_target` / `_decompress_into` (see
+/// `write::chunked`): the writer writes these names, the safe reader recognises them, and the
+/// Python bindings register their functions under them.
+pub mod names {
+    /// The module: the `ndpickle` Python package.
+    pub const MODULE: &str = "ndpickle";
+    /// One compressed frame: `_decompress(header, frame, writable)`.
+    pub const DECOMPRESS: &str = "_decompress";
+    /// The output of a chunked buffer: `_decompress_target(raw_len)`.
+    pub const DECOMPRESS_TARGET: &str = "_decompress_target";
+    /// One chunk: `_decompress_into(out, offset, header, frame[, writable])`.
+    pub const DECOMPRESS_INTO: &str = "_decompress_into";
+}
+
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use blocks::Worker;
 
@@ -504,6 +519,19 @@ fn plan(filter: Filter, options: &CodecOptions) -> Result<(Filter, usize), Encod
     }
     let filter = if elem == 1 { Filter::None } else { filter };
     Ok((filter, (options.block_size / elem * elem).max(elem)))
+}
+
+/// [`compress`], keeping the frame only when it is strictly shorter than the data: a frame no
+/// shorter is never worth decoding, and a kept frame is never mistaken for the raw data it
+/// stands for (`serialize()` frames decoded on the way arrive at their raw length). `None`:
+/// send the data as is.
+pub fn compress_if_smaller(
+    data: &[u8],
+    settings: &Compression,
+    scratch: &mut Scratch,
+) -> Result<Option<(FrameInfo, Vec<u8>)>, EncodeError> {
+    let c = compress(data, settings, scratch)?;
+    Ok((!c.is_raw() && c.bytes().len() < data.len()).then(|| c.into_parts()))
 }
 
 /// Compresses one buffer according to `settings`.

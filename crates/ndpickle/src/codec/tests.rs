@@ -416,3 +416,36 @@ proptest! {
         let _ = FrameInfo::from_plain_frame(CODECS[codec], &frame);
     }
 }
+
+#[test]
+fn compress_if_smaller_keeps_only_shorter_frames() {
+    let mut s = Scratch::new();
+    let fixed = |codec| Compression::Fixed(codec, Filter::None);
+    for codec in [Codec::Lz4, Codec::Zstd { level: 3 }] {
+        // Noise does not shrink (the codec's frame is longer than the data): sent raw.
+        for len in [0, 1, 100, 70_000] {
+            let data = noise(len, len as u64);
+            assert!(compress(&data, &fixed(codec), &mut s).is_ok());
+            assert!(
+                compress_if_smaller(&data, &fixed(codec), &mut s)
+                    .unwrap()
+                    .is_none(),
+                "{codec:?} {len}"
+            );
+        }
+        // Repetitive data does: the frame is strictly shorter and decodes back.
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i / 64 % 7) as u8).collect();
+        let (info, frame) = compress_if_smaller(&data, &fixed(codec), &mut s)
+            .unwrap()
+            .expect("compresses");
+        assert!(frame.len() < data.len());
+        let mut out = vec![0u8; data.len()];
+        decompress_into(&frame, &info, &mut out, &mut s).unwrap();
+        assert_eq!(out, data);
+    }
+    assert!(
+        compress_if_smaller(&smooth(1000), &Compression::Off, &mut s)
+            .unwrap()
+            .is_none()
+    );
+}

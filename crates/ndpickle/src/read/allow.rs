@@ -3,8 +3,10 @@
 //! Nothing here imports or calls anything; a global is only a name that selects one of the
 //! reconstruction shapes in [`super::numpy`], [`super::pyarrow`] and [`super::builtins`].
 
+use crate::codec::names;
 use crate::dtype::ML_DTYPES;
 use crate::error::DecodeErrorKind;
+use crate::value::valid_dotted;
 
 use super::options::ReadOptions;
 use super::stdlib::Std;
@@ -140,16 +142,6 @@ pub const PYARROW_NAMES: &[&str] = &[
     "opaque",
 ];
 
-/// Whether `s` is a non-empty dot-separated sequence of Python identifiers.
-pub(crate) fn valid_dotted(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|part| {
-            let mut chars = part.chars();
-            matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
-                && chars.all(|c| c == '_' || c.is_alphanumeric())
-        })
-}
-
 /// Whether a dotted name reaches through a dunder attribute (`__class__`, `__globals__`...).
 fn has_dunder(s: &str) -> bool {
     s.split('.')
@@ -230,9 +222,9 @@ fn builtin(module: &str, name: &str) -> Option<Known> {
         }
         ("_codecs", "encode") => Known::CodecsEncode,
         ("copyreg", "_reconstructor") => Known::CopyregReconstructor,
-        ("ndpickle", "_decompress") => Known::Decompress,
-        ("ndpickle", "_decompress_target") => Known::DecompressTarget,
-        ("ndpickle", "_decompress_into") => Known::DecompressInto,
+        (names::MODULE, names::DECOMPRESS) => Known::Decompress,
+        (names::MODULE, names::DECOMPRESS_TARGET) => Known::DecompressTarget,
+        (names::MODULE, names::DECOMPRESS_INTO) => Known::DecompressInto,
         ("pyarrow" | "pyarrow.lib", n) if PYARROW_NAMES.contains(&n) => Known::Pyarrow,
         _ => return None,
     })

@@ -9,7 +9,8 @@ use crate::error::DecodeErrorKind;
 use crate::value::Value;
 
 use super::allow::{self, Known};
-use super::call::{CallParts, arity, buffer_of, dispatch, encode, refused, str_of, type_err};
+use super::args::{CallParts, arity, buffer_of, encode, refused, str_of, type_err};
+use super::call::dispatch;
 use super::options::ReadOptions;
 use super::stdlib::{self, Std};
 

@@ -25,7 +25,7 @@ use crate::codec::{self, FrameInfo, Scratch};
 use crate::error::{DecodeErrorKind, WireError};
 use crate::value::Value;
 
-use super::call::{CallParts, arity, buffer_of, type_err, usize_of};
+use super::args::{CallParts, arity, buffer_of, type_err, usize_of};
 use super::options::ReadOptions;
 
 /// One out-of-band buffer handed to [`crate::from_payload`]: the buffer's bytes, or a codec

@@ -20,11 +20,12 @@ use crate::value::Value;
 
 use super::Graph;
 use super::allow::Known;
-use super::call::{self, CallParts};
+use super::arena::{Arena, Node, Slot};
+use super::args::CallParts;
+use super::call;
 use super::compressed::Inflater;
 use super::options::ReadOptions;
 use super::text;
-use super::vm::{Arena, Node, Slot};
 
 /// Cost of one value node in the copy accounting.
 pub(crate) const VALUE_COST: u64 = std::mem::size_of::<Value>() as u64;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::vm::Slot;
+use super::arena::Slot;
 
 /// Memo entries by key.
 #[derive(Default)]

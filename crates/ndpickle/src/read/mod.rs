@@ -13,6 +13,8 @@
 
 mod alloc;
 mod allow;
+mod arena;
+mod args;
 mod builtins;
 mod call;
 mod compressed;

@@ -13,7 +13,7 @@ use crate::value::Value;
 use crate::wire;
 
 use super::allow::{self, Known};
-use super::call::{
+use super::args::{
     CallParts, arity, bad_array, buffer_of, int_of, latin1, refused, shape_of, str_of, truthy,
     type_err, usize_of,
 };

@@ -262,7 +262,7 @@ impl ReadOptionsBuilder {
             return invalid("max_decompressed_bytes must be at least 1".into());
         }
         for g in &o.allowed {
-            if !super::allow::valid_dotted(&g.module) || !super::allow::valid_dotted(&g.name) {
+            if !crate::value::valid_dotted(&g.module) || !crate::value::valid_dotted(&g.name) {
                 return invalid(format!("'{g}' is not a valid global name"));
             }
         }

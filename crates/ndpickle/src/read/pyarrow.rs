@@ -6,7 +6,7 @@
 use crate::error::DecodeErrorKind;
 use crate::value::Value;
 
-use super::call::{CallParts, arity, buffer_of, int_of, refused, type_err};
+use super::args::{CallParts, arity, buffer_of, int_of, refused, type_err};
 
 /// Checks the outline of a pyarrow call and keeps it as an object node.
 pub(crate) fn object(p: CallParts) -> Result<Value, DecodeErrorKind> {

@@ -11,7 +11,7 @@ use crate::error::DecodeErrorKind;
 use crate::value::{Global, Object, Value};
 
 use super::allow::{self, Known};
-use super::call::{CallParts, arity, refused, type_err};
+use super::args::{CallParts, arity, refused, type_err};
 use super::options::ReadOptions;
 
 /// A standard-library type the reader rebuilds from plain data.

@@ -34,33 +34,10 @@
 //! at all is decided on its first chunk: if that chunk does not shrink, the whole buffer is
 //! written raw (a plain `BYTEARRAY8`/`BINBYTES8`, loadable without ndpickle).
 
-use crate::codec::{self, Compression, FrameInfo, Scratch};
+use crate::codec::{Compression, FrameInfo, Scratch, compress_if_smaller as compress_chunk, names};
 use crate::error::EncodeError;
 use crate::opcodes::*;
-use crate::write::encoder::{BytesKind, Encoder};
-
-/// Raw bytes per chunk of a large in-band compressed buffer (64 MiB): buffers up to this
-/// size are one `ndpickle._decompress` frame, larger ones are written chunk by chunk.
-pub const COMPRESS_CHUNK: usize = 64 << 20;
-
-/// How globals are written: memoised (the encoder's own pickles) or not (the inline
-/// rewriter, which must not shift the memo indices of the pickle it copies).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Globals {
-    Memoised,
-    Uncached,
-}
-
-/// One compressed chunk: its header and frame, or `None` when it is stored as is.
-fn compress_chunk(
-    data: &[u8],
-    settings: &Compression,
-    scratch: &mut Scratch,
-) -> Result<Option<(FrameInfo, Vec<u8>)>, EncodeError> {
-    let c = codec::compress(data, settings, scratch)?;
-    // A frame no shorter than the data is never worth decoding.
-    Ok((!c.is_raw() && c.bytes().len() < data.len()).then(|| c.into_parts()))
-}
+use crate::write::encoder::{BytesKind, Encoder, Globals};
 
 impl Encoder<'_, '_> {
     /// Writes `data` compressed with `settings` (element size filled in) as the in-band
@@ -88,12 +65,9 @@ impl Encoder<'_, '_> {
             let Some((info, frame)) = compress_chunk(data, settings, scratch)? else {
                 return Ok(false);
             };
-            self.decompress_global(globals, "_decompress")?;
-            self.small_bytes(&info.to_bytes())?;
-            self.frame_payload(&frame)?;
-            self.bool(kind == BytesKind::ByteArray)?;
-            self.tuple(3)?;
-            return self.reduce().map(|()| true);
+            return self
+                .decompress_call(&info, &frame, kind, globals)
+                .map(|()| true);
         }
         let mut pieces = data.chunks(chunk);
         let Some(first) = pieces.next() else {
@@ -104,10 +78,10 @@ impl Encoder<'_, '_> {
         };
         let k = data.len().div_ceil(chunk);
         for _ in 0..k {
-            self.decompress_global(globals, "_decompress_into")?;
+            self.decompress_global(globals, names::DECOMPRESS_INTO)?;
             self.mark()?;
         }
-        self.decompress_global(globals, "_decompress_target")?;
+        self.decompress_global(globals, names::DECOMPRESS_TARGET)?;
         self.uint(data.len() as u64)?;
         self.tuple(1)?;
         self.reduce()?;
@@ -138,14 +112,31 @@ impl Encoder<'_, '_> {
         Ok(true)
     }
 
+    /// `ndpickle._decompress(header, frame, writable)`: one compressed frame, loading as
+    /// `kind`.
+    pub(crate) fn decompress_call(
+        &mut self,
+        info: &FrameInfo,
+        frame: &[u8],
+        kind: BytesKind,
+        globals: Globals,
+    ) -> Result<(), EncodeError> {
+        self.decompress_global(globals, names::DECOMPRESS)?;
+        self.small_bytes(&info.to_bytes())?;
+        self.frame_payload(frame)?;
+        self.bool(kind == BytesKind::ByteArray)?;
+        self.tuple(3)?;
+        self.reduce()
+    }
+
     fn decompress_global(
         &mut self,
         globals: Globals,
         name: &'static str,
     ) -> Result<(), EncodeError> {
         match globals {
-            Globals::Memoised => self.global("ndpickle", name),
-            Globals::Uncached => self.global_uncached("ndpickle", name),
+            Globals::Memoised => self.global(names::MODULE, name),
+            Globals::Uncached => self.global_uncached(names::MODULE, name),
         }
     }
 

@@ -14,8 +14,15 @@ use crate::codec::{self, Compression, Scratch};
 use crate::dtype::DType;
 use crate::error::EncodeError;
 use crate::opcodes::*;
-use crate::write::chunked::Globals;
 use crate::write::options::WriteOptions;
+
+/// How globals are written: memoised (the encoder's own pickles) or not (the inline
+/// rewriter, which must not shift the memo indices of the pickle it copies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Globals {
+    Memoised,
+    Uncached,
+}
 
 /// Largest frame written, in bytes.
 pub const FRAME_MAX: usize = 64 * 1024;
@@ -632,15 +639,13 @@ impl<'a, 'w> Encoder<'a, 'w> {
                 .take()
                 .unwrap_or_else(|| Scratch::with_options(self.opts.codec_options));
             let done = if self.out_of_band() {
-                let compressed = codec::compress(&buf, &settings, &mut scratch);
-                match compressed {
-                    Ok(c) if !c.is_raw() => {
-                        let (info, frame) = c.into_parts();
+                match codec::compress_if_smaller(&buf, &settings, &mut scratch) {
+                    Ok(Some((info, frame))) => {
                         let readonly = buf.is_readonly();
                         self.scratch = Some(scratch);
                         return self.next_buffer(PayloadBuffer::compressed(frame, info, readonly));
                     }
-                    Ok(_) => Ok(false),
+                    Ok(None) => Ok(false),
                     Err(e) => Err(e),
                 }
             } else {
@@ -1052,13 +1057,13 @@ mod tests {
                 let body = &v[pos + 9..pos + 9 + len];
                 let mut at = 0;
                 while at < body.len() {
-                    at += crate::write::file::op_len(body, at).expect("whole opcode in frame");
+                    at += crate::opcodes::op_len(body, at).expect("whole opcode in frame");
                 }
                 assert_eq!(at, body.len(), "an opcode runs past its frame");
                 pos += 9 + len;
                 frames += 1;
             } else {
-                pos += crate::write::file::op_len(&v, pos).expect("unframed opcode");
+                pos += crate::opcodes::op_len(&v, pos).expect("unframed opcode");
             }
         }
         assert!(frames >= 2);
@@ -1094,12 +1099,12 @@ mod tests {
                         let body = &v[pos + 9..pos + 9 + len];
                         let mut at = 0;
                         while at < body.len() {
-                            at += crate::write::file::op_len(body, at).expect("whole opcode");
+                            at += crate::opcodes::op_len(body, at).expect("whole opcode");
                         }
                         assert_eq!(at, body.len(), "an opcode runs past its frame");
                         pos += 9 + len;
                     } else {
-                        pos += crate::write::file::op_len(&v, pos).expect("unframed opcode");
+                        pos += crate::opcodes::op_len(&v, pos).expect("unframed opcode");
                     }
                 }
             }

@@ -13,11 +13,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::buffer::PayloadBuffer;
-use crate::codec::{Compression, FrameInfo, Scratch};
+use crate::codec::{Compression, Scratch};
 use crate::error::EncodeError;
 use crate::opcodes::*;
-use crate::write::chunked::Globals;
-use crate::write::encoder::{BytesKind, Encoder};
+use crate::write::encoder::{BytesKind, Encoder, Globals};
 use crate::write::options::WriteOptions;
 use crate::write::to_pickle::ToPickle;
 
@@ -105,7 +104,8 @@ pub fn inline_buffers_compressing<'b, W: Write>(
     let mut stopped = false;
     while pos < pickle.len() {
         let op = pickle[pos];
-        let len = op_len(pickle, pos).map_err(|e| bad(format!("at byte {pos}: {e}")))?;
+        let len =
+            crate::opcodes::op_len(pickle, pos).map_err(|e| bad(format!("at byte {pos}: {e}")))?;
         match op {
             PROTO | FRAME => {}
             NEXT_BUFFER => {
@@ -123,7 +123,7 @@ pub fn inline_buffers_compressing<'b, W: Write>(
                     BytesKind::ByteArray
                 };
                 match buf.frame_info() {
-                    Some(info) => enc.inline_decompress_call(info, &buf, kind)?,
+                    Some(info) => enc.decompress_call(info, &buf, kind, Globals::Uncached)?,
                     None => {
                         let done = match &mut scratch {
                             Some(scratch) => enc.compressed_in_band(
@@ -163,88 +163,7 @@ pub fn inline_buffers_compressing<'b, W: Write>(
     Ok(())
 }
 
-/// Length of the opcode at `pos` with its argument.
-pub(crate) fn op_len(data: &[u8], pos: usize) -> Result<usize, String> {
-    let rest = &data[pos + 1..];
-    let fixed = |n: usize| {
-        if rest.len() >= n {
-            Ok(1 + n)
-        } else {
-            Err("truncated argument".to_string())
-        }
-    };
-    let counted = |width: usize| -> Result<usize, String> {
-        if rest.len() < width {
-            return Err("truncated length".into());
-        }
-        let mut b = [0u8; 8];
-        b[..width].copy_from_slice(&rest[..width]);
-        let n =
-            usize::try_from(u64::from_le_bytes(b)).map_err(|_| "length overflows".to_string())?;
-        let total = n.checked_add(width).ok_or("length overflows")?;
-        if rest.len() < total {
-            return Err(format!("payload of {n} bytes is truncated"));
-        }
-        Ok(1 + total)
-    };
-    let lines = |count: usize| -> Result<usize, String> {
-        let mut at = 0;
-        for _ in 0..count {
-            let nl = rest[at..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .ok_or("unterminated line")?;
-            at += nl + 1;
-        }
-        Ok(1 + at)
-    };
-    match data[pos] {
-        MARK | STOP | POP | POP_MARK | DUP | NONE | NEWTRUE | NEWFALSE | EMPTY_DICT
-        | EMPTY_LIST | EMPTY_TUPLE | EMPTY_SET | APPEND | APPENDS | BUILD | DICT | LIST | OBJ
-        | REDUCE | SETITEM | SETITEMS | TUPLE | TUPLE1 | TUPLE2 | TUPLE3 | BINPERSID | ADDITEMS
-        | FROZENSET | NEWOBJ | NEWOBJ_EX | STACK_GLOBAL | MEMOIZE | NEXT_BUFFER
-        | READONLY_BUFFER => Ok(1),
-        INT | LONG | FLOAT | STRING | UNICODE | PERSID | GET | PUT => lines(1),
-        GLOBAL | INST => lines(2),
-        BININT1 | BINGET | BINPUT | EXT1 | PROTO => fixed(1),
-        BININT2 | EXT2 => fixed(2),
-        BININT | LONG_BINGET | LONG_BINPUT | EXT4 => fixed(4),
-        BINFLOAT => fixed(8),
-        FRAME => fixed(8),
-        SHORT_BINSTRING | SHORT_BINBYTES | SHORT_BINUNICODE | LONG1 => counted(1),
-        BINSTRING | BINBYTES | BINUNICODE | LONG4 => counted(4),
-        BINUNICODE8 | BINBYTES8 | BYTEARRAY8 => counted(8),
-        other => Err(format!("unknown opcode 0x{other:02x}")),
-    }
-}
-
 impl Encoder<'_, '_> {
-    /// `ndpickle._decompress(header, frame, writable)` for a compressed buffer inside a
-    /// rewritten pickle. Unlike [`Encoder::decompress_call`] nothing is memoised: the memo
-    /// indices of the pickle being copied must not shift.
-    fn inline_decompress_call(
-        &mut self,
-        info: &FrameInfo,
-        frame: &[u8],
-        kind: BytesKind,
-    ) -> Result<(), EncodeError> {
-        self.global_uncached("ndpickle", "_decompress")?;
-        let header = info.to_bytes();
-        match u8::try_from(header.len()) {
-            Ok(n) => self.put_parts(&[&[SHORT_BINBYTES, n], &header])?,
-            Err(_) => {
-                let n = u32::try_from(header.len()).map_err(|_| {
-                    EncodeError::Codec(format!("frame header of {} bytes", header.len()))
-                })?;
-                self.put_parts(&[&[BINBYTES], &n.to_le_bytes(), &header])?;
-            }
-        }
-        self.payload_large(BytesKind::Bytes, frame)?;
-        self.bool(kind == BytesKind::ByteArray)?;
-        self.tuple(3)?;
-        self.reduce()
-    }
-
     /// A payload written outside frames (aligned when the options ask).
     pub(crate) fn payload_large(
         &mut self,
@@ -264,17 +183,6 @@ impl Encoder<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn op_lengths() {
-        assert_eq!(op_len(b"K\x05", 0), Ok(2));
-        assert_eq!(op_len(b"cmod\nname\n.", 0), Ok(10));
-        assert_eq!(op_len(b"C\x02ab", 0), Ok(4));
-        assert!(op_len(b"C\x05ab", 0).is_err());
-        assert!(op_len(b"\x96\xff\xff\xff\xff\xff\xff\xff\xff", 0).is_err());
-        assert!(op_len(b"\xff", 0).is_err());
-        assert!(op_len(b"cmod\nname", 0).is_err());
-    }
 
     #[test]
     fn inline_replaces_buffers() {

@@ -9,14 +9,13 @@ mod to_pickle;
 
 use std::io::Write;
 
-pub use chunked::COMPRESS_CHUNK;
 #[cfg(feature = "arrow")]
 pub(crate) use encoder::MemoKey;
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};
 pub use file::{
     FILE_ALIGN, inline_buffers, inline_buffers_compressing, inline_buffers_lazy, to_file,
 };
-pub use options::{NumpyForm, WriteOptions, WriteOptionsBuilder};
+pub use options::{COMPRESS_CHUNK, NumpyForm, WriteOptions, WriteOptionsBuilder};
 pub use to_pickle::ToPickle;
 #[cfg(feature = "serde")]
 pub(crate) use to_pickle::ndarray_parts;

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use crate::array::c_strides;
 use crate::buffer::PayloadBuffer;
-use crate::dtype::{ByteOrder, DType, TimeKind};
+use crate::dtype::{ByteOrder, DType, Field, TimeKind};
 use crate::error::EncodeError;
 use crate::layout::{self, LayoutPolicy, Order, Plan};
 use crate::opcodes::*;
@@ -61,26 +61,69 @@ pub fn plan_parts<'a>(
     offset: usize,
     opts: &WriteOptions,
 ) -> Result<ArrayParts<'a>, EncodeError> {
-    let (policy, threshold, form) = (opts.layout(), opts.span_threshold(), opts.numpy_form());
-    let itemsize = dtype.itemsize();
-    let plan = layout::plan(&shape, strides, itemsize, policy, threshold)?;
-    let body = match plan {
+    let body = plan_body(
+        &shape,
+        strides,
+        dtype.itemsize(),
+        data,
+        offset,
+        BodyLayout::of(opts),
+    )?;
+    Ok(ArrayParts { dtype, shape, body })
+}
+
+/// What [`plan_body`] decides with: the layout policy, the span threshold, and whether the
+/// form is one of numpy's native ones (no strides).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BodyLayout {
+    /// Layout policy for non-contiguous arrays.
+    pub policy: LayoutPolicy,
+    /// Used-over-span ratio from which `Auto` sends a span rather than packing.
+    pub threshold: f64,
+    /// Whether the body is for a native form (strided bodies are packed into C order).
+    pub native: bool,
+}
+
+impl BodyLayout {
+    /// The layout settings of `opts`.
+    pub fn of(opts: &WriteOptions) -> BodyLayout {
+        BodyLayout {
+            policy: opts.layout(),
+            threshold: opts.span_threshold(),
+            native: opts.numpy_form().is_native(),
+        }
+    }
+}
+
+/// The [`Body`] of an array of `itemsize`-byte elements whose elements all lie in `data`,
+/// element zero at `offset` (byte strides), as the options' layout policy decides (packed
+/// here when the decision asks for it). For numpy's native forms, which carry no strides, a
+/// strided body is packed into C order. The Python bindings describe numpy arrays with this
+/// too, so that both writers send the same bytes.
+pub fn plan_body<'a>(
+    shape: &[usize],
+    strides: &[isize],
+    itemsize: usize,
+    data: &'a [u8],
+    offset: usize,
+    how: BodyLayout,
+) -> Result<Body<'a>, EncodeError> {
+    let plan = layout::plan(shape, strides, itemsize, how.policy, how.threshold)?;
+    Ok(match plan {
         Plan::Contiguous { order, byte_len } => Body::Contiguous {
             order,
             bytes: &data[offset..offset + byte_len],
         },
-        Plan::Span { .. } | Plan::Pack { .. } if form.is_native() => {
-            if policy == LayoutPolicy::AlwaysSpan {
-                return Err(native_span_error());
-            }
-            // numpy's own forms carry no strides: materialise the whole array in C order.
+        // numpy's own forms carry no strides: materialise the whole array in C order
+        // (`AlwaysSpan` with a native form is refused when the options are built).
+        Plan::Span { .. } | Plan::Pack { .. } if how.native => {
             let mut bytes = Vec::new();
-            layout::pack_chunks(data, offset, &shape, strides, itemsize, &mut |c| {
+            layout::pack_chunks(data, offset, shape, strides, itemsize, &mut |c| {
                 bytes.extend_from_slice(c)
             });
             Body::Packed {
                 bytes,
-                strides: c_strides(&shape, itemsize),
+                strides: c_strides(shape, itemsize),
             }
         }
         Plan::Span { extent } => {
@@ -96,34 +139,59 @@ pub fn plan_parts<'a>(
             strides: packed,
         } => {
             let mut bytes = Vec::with_capacity(byte_len);
-            layout::pack_into(data, offset, &shape, strides, itemsize, &mut bytes);
+            layout::pack_into(data, offset, shape, strides, itemsize, &mut bytes);
             Body::Packed {
                 bytes,
                 strides: packed,
             }
         }
-    };
-    Ok(ArrayParts { dtype, shape, body })
+    })
 }
 
-/// The error for a span requested in a native form.
-fn native_span_error() -> EncodeError {
-    EncodeError::Layout(
-        "numpy's native forms carry no strides: a strided span needs the portable form".into(),
-    )
+/// The arguments of the portable form that describe where the elements are in the buffer:
+/// `numpy.ndarray(shape, dtype, buffer, offset, strides, order)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortableLayout {
+    /// Byte offset of element zero in the buffer.
+    pub offset: usize,
+    /// Byte strides, `None` for a contiguous buffer in `order`.
+    pub strides: Option<Vec<isize>>,
+    /// Memory order.
+    pub order: Order,
 }
 
 impl<'a> Body<'a> {
-    /// Hands the body to the encoder as a buffer: out-of-band when the encoder collects
-    /// buffers, else in-band as `bytearray` (writable) or `bytes` (read-only).
-    fn send(self, enc: &mut Encoder<'a, '_>, itemsize: usize) -> Result<(), EncodeError> {
-        let readonly = enc.opts.readonly;
-        let buf = match self {
+    /// Offset, strides and order of the portable form over this body.
+    pub fn portable_layout(&self) -> PortableLayout {
+        let (offset, strides, order) = match self {
+            Body::Contiguous { order, .. } => (0, None, *order),
+            Body::Span {
+                offset, strides, ..
+            } => (*offset, Some(strides.clone()), Order::C),
+            Body::Packed { strides, .. } => (0, Some(strides.clone()), Order::C),
+        };
+        PortableLayout {
+            offset,
+            strides,
+            order,
+        }
+    }
+
+    /// The body's bytes as a buffer to write.
+    fn into_payload(self, readonly: bool) -> PayloadBuffer<'a> {
+        match self {
             Body::Contiguous { bytes, .. } | Body::Span { bytes, .. } => {
                 PayloadBuffer::borrowed(bytes, readonly)
             }
             Body::Packed { bytes, .. } => PayloadBuffer::owned(bytes, readonly),
-        };
+        }
+    }
+
+    /// Hands the body to the encoder as a buffer: out-of-band when the encoder collects
+    /// buffers, else in-band as `bytearray` (writable) or `bytes` (read-only).
+    fn send(self, enc: &mut Encoder<'a, '_>, itemsize: usize) -> Result<(), EncodeError> {
+        let readonly = enc.opts.readonly;
+        let buf = self.into_payload(readonly);
         let kind = if readonly {
             BytesKind::Bytes
         } else {
@@ -132,14 +200,16 @@ impl<'a> Body<'a> {
         enc.array_data(buf, kind, itemsize)
     }
 
-    /// Contiguous order of the body if it is contiguous (a full C packing counts as C).
-    fn order(&self, shape: &[usize], itemsize: usize) -> Option<Order> {
+    /// The memory order of the body for numpy's native forms, which carry no strides: the
+    /// one place they are refused a strided body (a full C packing counts as C).
+    fn native_order(&self, shape: &[usize], itemsize: usize) -> Result<Order, EncodeError> {
         match self {
-            Body::Contiguous { order, .. } => Some(*order),
-            Body::Packed { strides, .. } if *strides == c_strides(shape, itemsize) => {
-                Some(Order::C)
-            }
-            _ => None,
+            Body::Contiguous { order, .. } => Ok(*order),
+            Body::Packed { strides, .. } if *strides == c_strides(shape, itemsize) => Ok(Order::C),
+            _ => Err(EncodeError::Layout(
+                "numpy's native forms carry no strides: a strided span needs the portable form"
+                    .into(),
+            )),
         }
     }
 }
@@ -160,10 +230,7 @@ pub fn write_array<'a>(
         return write_portable(enc, parts);
     }
     let itemsize = parts.dtype.itemsize();
-    let order = parts
-        .body
-        .order(&parts.shape, itemsize)
-        .ok_or_else(native_span_error)?;
+    let order = parts.body.native_order(&parts.shape, itemsize)?;
     if enc.protocol() >= 5 {
         // _frombuffer(buffer, dtype, shape, order)
         let module = match form {
@@ -197,11 +264,7 @@ pub fn write_array<'a>(
         write_dtype(enc, &parts.dtype)?;
         enc.bool(order == Order::F && parts.shape.len() > 1)?;
         // numpy's setstate wants `bytes` rawdata: never a bytearray, never out-of-band.
-        let buf = match parts.body {
-            Body::Contiguous { bytes, .. } => PayloadBuffer::borrowed(bytes, true),
-            Body::Packed { bytes, .. } => PayloadBuffer::owned(bytes, true),
-            Body::Span { .. } => return Err(native_span_error()),
-        };
+        let buf = parts.body.into_payload(true);
         enc.array_data(buf, BytesKind::Bytes, itemsize)?;
         enc.tuple(5)?;
         enc.build()
@@ -214,13 +277,11 @@ fn write_portable<'a>(enc: &mut Encoder<'a, '_>, parts: ArrayParts<'a>) -> Resul
     enc.mark()?;
     shape_tuple(enc, &parts.shape)?;
     write_dtype(enc, &parts.dtype)?;
-    let (offset, strides, order) = match &parts.body {
-        Body::Contiguous { order, .. } => (0, None, *order),
-        Body::Span {
-            offset, strides, ..
-        } => (*offset, Some(strides.clone()), Order::C),
-        Body::Packed { strides, .. } => (0, Some(strides.clone()), Order::C),
-    };
+    let PortableLayout {
+        offset,
+        strides,
+        order,
+    } = parts.body.portable_layout();
     parts.body.send(enc, parts.dtype.itemsize())?;
     enc.int(
         i64::try_from(offset).map_err(|_| crate::WireError::Overflow {
@@ -307,28 +368,81 @@ fn has_aligned_struct(dtype: &DType) -> bool {
     }
 }
 
-/// `numpy.dtype(spec, align, True)` with an explicit spec and no state.
-fn portable_dtype(enc: &mut Encoder<'_, '_>, dtype: &DType) -> Result<(), EncodeError> {
-    enc.global("numpy", "dtype")?;
-    let mut align = false;
-    match dtype {
-        DType::Object => {
-            return Err(EncodeError::UnsupportedDtype("object dtype".into()));
-        }
-        DType::MlDtype { name, .. } => enc.global_uncached("ml_dtypes", name)?,
-        DType::SubArray { base, shape } => {
-            write_dtype(enc, base)?;
-            shape_tuple(enc, shape)?;
-            enc.tuple(2)?;
-        }
+/// The `spec` of numpy's portable dtype form `numpy.dtype(spec, align, True)` (DESIGN §3.2):
+/// what the encoder writes, and what the Python bindings build as Python objects for the
+/// dtypes `ndpickle.Pickler` meets, so that both spell a dtype the same way.
+#[derive(Debug, PartialEq)]
+pub enum DTypeSpec<'a> {
+    /// A dtype string as numpy's `dtype.str` gives it (`'<f8'`, `'|S3'`, `'<M8[ns]'`).
+    Str(String),
+    /// An `ml_dtypes` type (`ml_dtypes.<name>`, a global).
+    MlDtype(&'a str),
+    /// `(base, shape)`.
+    SubArray {
+        /// Element type of the sub-array.
+        base: &'a DType,
+        /// Its shape.
+        shape: &'a [usize],
+    },
+    /// `{'names': [...], 'formats': [...], 'offsets': [...], 'itemsize': n}`, plus
+    /// `'titles'` when `titles` (some field has one).
+    Struct {
+        /// The fields, in order.
+        fields: &'a [Field],
+        /// Element size.
+        itemsize: usize,
+        /// Whether the spec lists titles.
+        titles: bool,
+    },
+}
+
+/// The portable spelling of `dtype`: its spec and numpy's `align` flag (set for aligned
+/// structs). Object dtypes are refused.
+pub fn portable_spec(dtype: &DType) -> Result<(DTypeSpec<'_>, bool), EncodeError> {
+    Ok(match dtype {
+        DType::Object => return Err(EncodeError::UnsupportedDtype("object dtype".into())),
+        DType::MlDtype { name, .. } => (DTypeSpec::MlDtype(name), false),
+        DType::SubArray { base, shape } => (DTypeSpec::SubArray { base, shape }, false),
         DType::Struct {
             fields,
             itemsize,
             aligned,
+        } => (
+            DTypeSpec::Struct {
+                fields,
+                itemsize: *itemsize,
+                titles: fields.iter().any(|f| f.title.is_some()),
+            },
+            *aligned,
+        ),
+        simple => (
+            DTypeSpec::Str(
+                simple
+                    .descr()
+                    .ok_or_else(|| EncodeError::UnsupportedDtype(simple.to_string()))?,
+            ),
+            false,
+        ),
+    })
+}
+
+/// `numpy.dtype(spec, align, True)` with an explicit spec and no state.
+fn portable_dtype(enc: &mut Encoder<'_, '_>, dtype: &DType) -> Result<(), EncodeError> {
+    let (spec, align) = portable_spec(dtype)?;
+    enc.global("numpy", "dtype")?;
+    match spec {
+        DTypeSpec::MlDtype(name) => enc.global_uncached("ml_dtypes", name)?,
+        DTypeSpec::SubArray { base, shape } => {
+            write_dtype(enc, base)?;
+            shape_tuple(enc, shape)?;
+            enc.tuple(2)?;
+        }
+        DTypeSpec::Struct {
+            fields,
+            itemsize,
+            titles,
         } => {
-            align = *aligned;
-            let has_titles = fields.iter().any(|f| f.title.is_some());
-            let keys: &[usize] = if has_titles {
+            let keys: &[usize] = if titles {
                 &[0, 1, 2, 3, 4]
             } else {
                 &[0, 1, 2, 3]
@@ -348,7 +462,7 @@ fn portable_dtype(enc: &mut Encoder<'_, '_>, dtype: &DType) -> Result<(), Encode
                 }
                 3 => {
                     enc.str("itemsize")?;
-                    enc.int(*itemsize as i64)
+                    enc.int(itemsize as i64)
                 }
                 _ => {
                     enc.str("titles")?;
@@ -359,12 +473,7 @@ fn portable_dtype(enc: &mut Encoder<'_, '_>, dtype: &DType) -> Result<(), Encode
                 }
             })?;
         }
-        simple => {
-            let descr = simple
-                .descr()
-                .ok_or_else(|| EncodeError::UnsupportedDtype(simple.to_string()))?;
-            enc.str(&descr)?;
-        }
+        DTypeSpec::Str(descr) => enc.str(&descr)?,
     }
     enc.bool(align)?;
     enc.bool(true)?;

@@ -5,6 +5,11 @@ use crate::error::EncodeError;
 use crate::layout::{DEFAULT_SPAN_THRESHOLD, LayoutPolicy};
 use crate::opcodes::HIGHEST_PROTOCOL;
 
+/// Raw bytes per chunk of a large in-band compressed buffer (64 MiB), the default of
+/// [`WriteOptionsBuilder::compress_chunk`]: buffers up to this size are one
+/// `ndpickle._decompress` frame, larger ones are written chunk by chunk (see `write::chunked`).
+pub const COMPRESS_CHUNK: usize = 64 << 20;
+
 /// Which reduce form numpy arrays take (DESIGN §3.2–3.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum NumpyForm {
@@ -62,7 +67,7 @@ impl Default for WriteOptions {
             align: None,
             compression: Compression::Off,
             codec_options: CodecOptions::default(),
-            compress_chunk: crate::write::chunked::COMPRESS_CHUNK,
+            compress_chunk: COMPRESS_CHUNK,
         }
     }
 }
