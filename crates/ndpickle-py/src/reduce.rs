@@ -14,7 +14,6 @@
 //! [`reduce_ndarray`] let other PyO3 extensions implement `__reduce_ex__` for Rust-owned
 //! arrays with zero copies.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -192,7 +191,7 @@ pub fn reduce_numpy<'py>(
     let extent =
         Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
     let (region, zero) = match extent {
-        Some(ext) => (mem.extent_bytes(ext), (-ext.low) as usize),
+        Some(ext) => (mem.extent_bytes(ext)?, (-ext.low) as usize),
         None => (&[][..], 0),
     };
     let src = Source {
@@ -355,16 +354,18 @@ impl ArrayReducer {
         }
         let extent =
             Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
-        Ok(extent.map(|ext| {
-            let region = mem.extent_bytes(ext);
-            let start = region.as_ptr() as usize;
-            Span {
-                start,
-                end: start + region.len(),
-                zero: (-ext.low) as usize,
-                readonly: !mem.writeable,
-            }
-        }))
+        extent
+            .map(|ext| {
+                let region = mem.extent_bytes(ext)?;
+                let start = region.as_ptr() as usize;
+                Ok(Span {
+                    start,
+                    end: start + region.len(),
+                    zero: (-ext.low) as usize,
+                    readonly: !mem.writeable,
+                })
+            })
+            .transpose()
     }
 
     /// Remembers a C-contiguous array just sent, so that views into it can refer to it.
@@ -485,7 +486,7 @@ pub fn reduce_array<'py, T: Element, D: Dimension + 'static>(
     let region: &[u8] = bytemuck_bytes(memory);
     let zero = (array.as_ptr() as usize) - (memory.as_ptr() as usize);
     let strides: Vec<isize> = array.strides().iter().map(|&s| s * size as isize).collect();
-    let owner: Arc<dyn Any + Send + Sync> = array.clone();
+    let owner = array.clone();
     let src = Source {
         region,
         zero,
@@ -493,7 +494,7 @@ pub fn reduce_array<'py, T: Element, D: Dimension + 'static>(
         strides: &strides,
         itemsize: size,
         readonly: true,
-        export: |part: &[u8]| Ok(RawBuffer::from_shared(part, owner.clone())),
+        export: |part: &[u8]| RawBuffer::from_shared(part, owner.clone()),
     };
     portable(py, dtype.into_any(), src, &opts)
 }

@@ -13,7 +13,7 @@ pub mod opcodes;
 pub mod read;
 #[cfg(feature = "serde")]
 pub mod serde;
-mod span;
+pub mod span;
 pub mod value;
 pub mod wire;
 pub mod write;
@@ -28,6 +28,7 @@ pub use read::{
     from_bytes_with, from_payload, from_payload_with, from_reader, from_reader_with, from_slice,
     from_slice_with,
 };
+pub use span::SpanView;
 pub use value::{Global, Object, Value};
 pub use write::{
     NumpyForm, Payload, ToPickle, WriteOptions, WriteOptionsBuilder, inline_buffers,
