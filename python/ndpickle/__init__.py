@@ -33,6 +33,8 @@ import io
 import mmap
 import os
 import pickle
+import types
+import weakref
 from typing import IO, Any, Callable, Iterable, Optional, Union
 
 import numpy as np
@@ -202,6 +204,11 @@ class Pickler(pickle.Pickler):
             kwargs["buffer_callback"] = buffer_callback
         super().__init__(file, protocol, **kwargs)
         fallback = getattr(super(), "reducer_override", None)
+        if isinstance(fallback, types.MethodType):
+            # A weak reference: the reducer lives in this pickler, and a strong bound method
+            # of it would be a reference cycle keeping the pickler and everything it
+            # pickled alive until a garbage collection.
+            fallback = weakref.WeakMethod(fallback)
         self._ndpickle_arrow = _ArrowHook(protocol)
         self._ndpickle_reducer = ArrayReducer(
             min(protocol, 5),

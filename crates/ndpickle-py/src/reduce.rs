@@ -25,7 +25,8 @@ use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMet
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple, PyType, PyWeakrefReference};
+use pyo3::{PyTraverseError, PyVisit};
 
 use crate::buffer::{ArrayMemory, RawBuffer};
 use crate::convert::dtype_to_numpy;
@@ -219,11 +220,18 @@ pub fn reduce_numpy<'py>(
 /// Objects whose class lives in `pyarrow.lib` (arrays, tables, types...) go to `arrow` first
 /// (`ndpickle._arrow.ArrowReducer`, which ships only the bytes a slice uses); when it
 /// answers `NotImplemented` they go on to `fallback` like everything else.
+///
+/// A `fallback` that is a `weakref.ref` (a `weakref.WeakMethod` of the pickler's own
+/// bound method, as `ndpickle.Pickler` passes) is dereferenced at each call, so that a
+/// pickler holding its reducer holds no reference cycle and is freed as soon as it is
+/// dropped; the garbage collector sees every other reference the reducer holds.
 #[pyclass(module = "ndpickle._native", frozen)]
 pub struct ArrayReducer {
     /// `None` below protocol 2: arrays are left to numpy's own reduce there.
     opts: Option<ReduceOptions>,
     fallback: Option<Py<PyAny>>,
+    /// Whether `fallback` is a weak reference to dereference before calling.
+    fallback_is_weak: bool,
     arrow: Option<Py<PyAny>>,
     /// C-contiguous arrays sent so far, by start address.
     sent: std::sync::Mutex<std::collections::BTreeMap<usize, Sent>>,
@@ -240,6 +248,7 @@ impl ArrayReducer {
     #[new]
     #[pyo3(signature = (protocol=5, *, layout="auto", span_threshold=0.5, fallback=None, arrow=None))]
     fn py_new(
+        py: Python<'_>,
         protocol: i64,
         layout: &str,
         span_threshold: f64,
@@ -269,9 +278,14 @@ impl ArrayReducer {
             )));
         }
         opts.threshold = span_threshold;
+        let fallback_is_weak = match &fallback {
+            Some(f) => f.bind(py).is_instance_of::<PyWeakrefReference>(),
+            None => false,
+        };
         Ok(ArrayReducer {
             opts: (protocol >= 2).then_some(opts),
             fallback,
+            fallback_is_weak,
             arrow,
             sent: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
@@ -283,6 +297,22 @@ impl ArrayReducer {
         if let Ok(mut sent) = self.sent.lock() {
             sent.clear();
         }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.fallback)?;
+        visit.call(&self.arrow)?;
+        // A lock held elsewhere means arrays in use: skipping them only keeps them alive.
+        if let Ok(sent) = self.sent.try_lock() {
+            for (_, _, array) in sent.values() {
+                visit.call(array)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.clear();
     }
 
     /// The pickle protocol this reducer writes arrays for (`None` below 2: numpy's own).
@@ -324,6 +354,14 @@ impl ArrayReducer {
             }
         }
         match &self.fallback {
+            Some(f) if self.fallback_is_weak => {
+                let target = f.bind(py).call0()?;
+                if target.is_none() {
+                    // The pickler that owned this reducer is gone.
+                    return Ok(py.NotImplemented().into_bound(py));
+                }
+                target.call1((obj,))
+            }
             Some(f) => f.bind(py).call1((obj,)),
             None => Ok(py.NotImplemented().into_bound(py)),
         }
