@@ -293,6 +293,7 @@ def dump(
     level: Optional[int] = None,
     layout: str = "auto",
     threads: Optional[int] = None,
+    fsync: bool = False,
 ) -> None:
     """Write ``obj`` to a path or a binary file object as a dataset file.
 
@@ -301,7 +302,13 @@ def dump(
     opens it anywhere and :func:`load` with ``mmap_mode`` maps it back with zero copies.
     The array memory is streamed to the file straight from the arrays (no temporary
     copy; a file object gets ``write`` calls of at most 1 MiB), so peak memory stays near
-    the size of the data. The file is not fsync'ed.
+    the size of the data.
+
+    A path is written atomically: to a temporary file in the same directory, renamed over
+    the target once complete, so a dump that fails part-way (an object that cannot be
+    pickled, a full disk, a size limit) leaves an existing file as it was and no temporary
+    behind. ``fsync=True`` flushes the new file (and the directory entry) to the device
+    before the rename, so that it survives a power loss too.
 
     ``compression`` (``"auto"``, ``"lz4"``, ``"zstd"``; see :func:`serialize`) stores
     each buffer compressed; such files need ndpickle to load (``pickle.load`` without it
@@ -315,8 +322,12 @@ def dump(
             raise ValueError("compression needs protocol 5")
         _native.compress_buffers([], [], None, shuffle, level, threads)
         if isinstance(file, (str, os.PathLike)):
-            with open(file, "wb") as f:
-                Pickler(f, protocol, layout=layout).dump(obj)
+
+            def write(temp: str) -> None:
+                with open(temp, "wb") as f:
+                    Pickler(f, protocol, layout=layout).dump(obj)
+
+            _native.write_atomically(file, write, fsync)
         else:
             Pickler(file, protocol, layout=layout).dump(obj)
         return
@@ -334,6 +345,7 @@ def dump(
         level,
         threads,
         _COMPRESS_CHUNK,
+        fsync,
     )
 
 

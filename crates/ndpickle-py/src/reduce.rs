@@ -22,7 +22,6 @@ use ndpickle::array::Extent;
 use ndpickle::layout::{self, LayoutPolicy, Order, Plan};
 use ndpickle::{Element, NdArray};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple, PyType, PyWeakrefReference};
@@ -30,7 +29,7 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::buffer::{ArrayMemory, RawBuffer};
 use crate::convert::dtype_to_numpy;
-use crate::error::encode_err;
+use crate::error::{encode_err, invalid_arg};
 
 static NDARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static PICKLE_BUFFER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -58,8 +57,8 @@ impl ReduceOptions {
     /// Options for `protocol` with the default layout policy.
     pub fn new(protocol: u8) -> PyResult<ReduceOptions> {
         if !(2..=5).contains(&protocol) {
-            return Err(PyValueError::new_err(format!(
-                "protocol {protocol} is not supported; use 2, 3, 4 or 5"
+            return Err(encode_err(ndpickle::EncodeError::UnsupportedProtocol(
+                protocol,
             )));
         }
         Ok(ReduceOptions {
@@ -258,22 +257,11 @@ impl ArrayReducer {
         let protocol = u8::try_from(protocol)
             .ok()
             .filter(|p| *p <= 5)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!("protocol {protocol} is not supported"))
-            })?;
+            .ok_or_else(|| invalid_arg(format!("protocol {protocol} is not supported")))?;
         let mut opts = ReduceOptions::new(protocol.max(2))?;
-        opts.policy = match layout {
-            "auto" => LayoutPolicy::Auto,
-            "pack" => LayoutPolicy::AlwaysPack,
-            "span" => LayoutPolicy::AlwaysSpan,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "layout must be 'auto', 'pack' or 'span', not {other:?}"
-                )));
-            }
-        };
+        opts.policy = layout.parse::<LayoutPolicy>().map_err(encode_err)?;
         if !(span_threshold > 0.0 && span_threshold <= 1.0) {
-            return Err(PyValueError::new_err(format!(
+            return Err(invalid_arg(format!(
                 "span_threshold must be in (0, 1], not {span_threshold}"
             )));
         }

@@ -21,7 +21,7 @@ pub mod write;
 pub use array::NdArray;
 pub use buffer::PayloadBuffer;
 pub use dtype::{ByteOrder, DType, Element, Field, Scalar, TimeKind, TimeUnit};
-pub use error::{DecodeError, DecodeErrorKind, EncodeError, WireError};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, OptionsError, PathIoError, WireError};
 pub use layout::LayoutPolicy;
 pub use read::{
     InBuffer, ReadOptions, ReadOptionsBuilder, from_bytes, from_bytes_payload_with,

@@ -28,10 +28,12 @@
 mod blocks;
 pub mod header;
 mod lz4;
+mod named;
 pub mod shuffle;
 mod zstd;
 
 pub use header::FrameInfo;
+pub use named::{DEFAULT_ZSTD_LEVEL, ZSTD_LEVELS};
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use blocks::Worker;
