@@ -153,7 +153,7 @@ pub(crate) fn io_err(e: &io::Error) -> PyErr {
             })
             .unwrap_or_else(|_| source.to_string());
             match path {
-                Some(path) => PyOSError::new_err((code, strerror, path)),
+                Some(path) => PyOSError::new_err((code, strerror, path.into_os_string())),
                 None => PyOSError::new_err((code, strerror)),
             }
         }

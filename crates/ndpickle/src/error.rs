@@ -306,3 +306,85 @@ impl From<WireError> for DecodeError {
         DecodeError::new(DecodeErrorKind::Wire(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_distinct_names() {
+        let kinds = [
+            DecodeErrorKind::Wire(WireError::Overflow { what: "x" }),
+            DecodeErrorKind::Wire(WireError::Truncated {
+                what: "x",
+                needed: 2,
+                available: 1,
+            }),
+            DecodeErrorKind::UnexpectedEof,
+            DecodeErrorKind::UnknownOpcode(0xff),
+            DecodeErrorKind::UnsupportedProtocol(9),
+            DecodeErrorKind::Refused("x".into()),
+            DecodeErrorKind::StackUnderflow,
+            DecodeErrorKind::MissingMark,
+            DecodeErrorKind::MissingMemo(1),
+            DecodeErrorKind::ForbiddenGlobal {
+                module: "os".into(),
+                name: "system".into(),
+            },
+            DecodeErrorKind::Type {
+                expected: "a".into(),
+                found: "b".into(),
+            },
+            DecodeErrorKind::Invalid {
+                what: "x",
+                detail: "y".into(),
+            },
+            DecodeErrorKind::BadArray("x".into()),
+            DecodeErrorKind::UnsupportedDtype("x".into()),
+            DecodeErrorKind::MissingBuffer,
+            DecodeErrorKind::Limit {
+                limit: "depth",
+                max: 1,
+            },
+            DecodeErrorKind::Codec("x".into()),
+            DecodeErrorKind::View("x".into()),
+            DecodeErrorKind::Io(io::Error::other("x")),
+            DecodeErrorKind::InvalidOption("x".into()),
+            DecodeErrorKind::TrailingData(1),
+            DecodeErrorKind::Serde {
+                path: String::new(),
+                message: "x".into(),
+            },
+        ];
+        let mut names: Vec<&str> = kinds.iter().map(DecodeErrorKind::name).collect();
+        assert_eq!(names[9], "ForbiddenGlobal");
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), kinds.len());
+    }
+
+    #[test]
+    fn options_errors_convert_both_ways() {
+        let e = crate::ReadOptions::builder()
+            .max_depth(0)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().starts_with("invalid option: "), "{e}");
+        let d = DecodeError::from(e.clone());
+        assert_eq!(d.kind.name(), "InvalidOption");
+        assert!(matches!(
+            EncodeError::from(e),
+            EncodeError::InvalidOption(_)
+        ));
+    }
+
+    #[test]
+    fn path_errors_keep_the_kind_and_code() {
+        let e = PathIoError::wrap(io::Error::from_raw_os_error(2), Path::new("/x/y"));
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().starts_with("/x/y: "), "{e}");
+        let inner = PathIoError::of(&e).unwrap();
+        assert_eq!(inner.source.raw_os_error(), Some(2));
+        assert!(PathIoError::of(&io::Error::other("plain")).is_none());
+    }
+}

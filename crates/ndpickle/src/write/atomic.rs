@@ -38,15 +38,24 @@ impl AtomicFile {
         prefix.push(".");
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // As `File::create` does: 0o666 less the umask, applied by the kernel.
-            builder.permissions(fs::Permissions::from_mode(0o666));
-        }
+        // tempfile wraps the OS error in its own (naming the temporary file); keep the OS
+        // error of the last attempt to report it for the target.
+        let last = std::cell::RefCell::new(None);
         let temp = builder
-            .tempfile_in(dir)
-            .map_err(|e| with_path(e, &target))?;
+            .make_in(dir, |path| {
+                let mut open = fs::OpenOptions::new();
+                open.read(true).write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    // As `File::create` does: 0o666 less the umask, applied by the kernel.
+                    open.mode(0o666);
+                }
+                open.open(path).inspect_err(|e| {
+                    *last.borrow_mut() = e.raw_os_error().map(io::Error::from_raw_os_error);
+                })
+            })
+            .map_err(|e| with_path(last.take().unwrap_or(e), &target))?;
         if let Ok(meta) = fs::metadata(&target) {
             fs::set_permissions(temp.path(), meta.permissions())?;
         }
@@ -168,6 +177,8 @@ mod tests {
     fn a_missing_directory_is_named() {
         let err = AtomicFile::create("/nonexistent-dir/x.pkl").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let inner = crate::error::PathIoError::of(&err).unwrap();
+        assert_eq!(inner.source.raw_os_error(), Some(2));
         assert!(err.to_string().contains("/nonexistent-dir/x.pkl"), "{err}");
         let err = AtomicFile::create("/").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
