@@ -137,6 +137,34 @@ fn broadcast_sends_only_the_row() {
 }
 
 #[test]
+fn broadcasts_are_written_read_only() {
+    // As numpy.broadcast_to: a write to one element would change a whole row.
+    let row = Array1::from_shape_fn(10, |i| i as f64);
+    let b = row.broadcast((4, 10)).unwrap();
+    let p = to_payload(&b, &opts()).unwrap();
+    assert!(p.buffers[0].is_readonly());
+    let packed = WriteOptions::builder()
+        .layout(LayoutPolicy::AlwaysPack)
+        .build()
+        .unwrap();
+    assert!(to_payload(&b, &packed).unwrap().buffers[0].is_readonly());
+    // In-band the broadcast row is `bytes`, never a `bytearray`.
+    let v = to_vec(&b).unwrap();
+    assert!(!v.contains(&opcodes::BYTEARRAY8));
+    let back = ndpickle::from_slice(&v).unwrap();
+    assert!(back.as_array().unwrap().is_readonly());
+    // Arrays without zero strides stay writable; so does a length-1 axis with a zero
+    // stride, which repeats nothing.
+    let plain = Array1::from_shape_fn(10, |i| i as f64);
+    assert!(!to_payload(&plain, &opts()).unwrap().buffers[0].is_readonly());
+    let one = row.broadcast((1, 10)).unwrap();
+    assert!(!to_payload(&one, &opts()).unwrap().buffers[0].is_readonly());
+    let strided = Array2::from_shape_fn((4, 10), |(i, j)| (i + j) as f64);
+    let sparse = strided.slice(s![.., ..;3]);
+    assert!(!to_payload(&sparse, &opts()).unwrap().buffers[0].is_readonly());
+}
+
+#[test]
 fn sparse_views_are_packed_once() {
     let base = Array2::from_shape_fn((6, 9), |(i, j)| (i * 9 + j) as i64);
     let v = SpanView::slice(&base, s![..;-1, ..;3]);
