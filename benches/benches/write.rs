@@ -9,8 +9,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ndarray::{Array1, Array2};
-use ndpickle::{WriteOptions, to_payload, to_vec, to_writer};
+use ndarray::{Array1, Array2, s};
+use ndpickle::{SpanView, WriteOptions, to_payload, to_vec, to_writer};
 
 /// A writer into preallocated memory: measures the pickle path, not reallocation.
 struct Prealloc<'a> {
@@ -43,6 +43,24 @@ fn payload(c: &mut Criterion) {
             b.iter(|| black_box(to_payload(black_box(a), &opts).unwrap()))
         });
     }
+    g.finish();
+}
+
+/// A dense strided view (every other column of 64 MiB of f64) out-of-band: its span is
+/// lent with zero copies when the array is borrowed whole ([`SpanView`]); a plain
+/// `ArrayView` with gaps is packed (its gaps could belong to another live mutable view).
+fn strided_payload(c: &mut Criterion) {
+    let opts = WriteOptions::default();
+    let a = Array2::from_shape_fn((2048, 4096), |(i, j)| (i * 4096 + j) as f64);
+    let mut g = c.benchmark_group("to_payload_strided_64MiB");
+    g.bench_function("span_view", |b| {
+        let v = SpanView::slice(&a, s![.., ..;2]);
+        b.iter(|| black_box(to_payload(black_box(&v), &opts).unwrap()))
+    });
+    g.bench_function("array_view", |b| {
+        let v = a.slice(s![.., ..;2]);
+        b.iter(|| black_box(to_payload(black_box(&v), &opts).unwrap()))
+    });
     g.finish();
 }
 
@@ -94,6 +112,6 @@ fn small_arrays(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = payload, in_band, small_arrays
+    targets = payload, strided_payload, in_band, small_arrays
 }
 criterion_main!(benches);

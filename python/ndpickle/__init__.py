@@ -33,6 +33,8 @@ import io
 import mmap
 import os
 import pickle
+import types
+import weakref
 from typing import IO, Any, Callable, Iterable, Optional, Union
 
 import numpy as np
@@ -158,6 +160,11 @@ class Pickler(pickle.Pickler):
             kwargs["buffer_callback"] = buffer_callback
         super().__init__(file, protocol, **kwargs)
         fallback = getattr(super(), "reducer_override", None)
+        if isinstance(fallback, types.MethodType):
+            # A weak reference: the reducer lives in this pickler, and a strong bound method
+            # of it would be a reference cycle keeping the pickler and everything it
+            # pickled alive until a garbage collection.
+            fallback = weakref.WeakMethod(fallback)
         self._ndpickle_arrow = _ArrowHook(protocol)
         self._ndpickle_reducer = ArrayReducer(
             min(protocol, 5),
@@ -238,6 +245,7 @@ def dump(
     level: Optional[int] = None,
     layout: str = "auto",
     threads: Optional[int] = None,
+    fsync: bool = False,
 ) -> None:
     """Write ``obj`` to a path or a binary file object as a dataset file.
 
@@ -246,7 +254,13 @@ def dump(
     opens it anywhere and :func:`load` with ``mmap_mode`` maps it back with zero copies.
     The array memory is streamed to the file straight from the arrays (no temporary
     copy; a file object gets ``write`` calls of at most 1 MiB), so peak memory stays near
-    the size of the data. The file is not fsync'ed.
+    the size of the data.
+
+    A path is written atomically: to a temporary file in the same directory, renamed over
+    the target once complete, so a dump that fails part-way (an object that cannot be
+    pickled, a full disk, a size limit) leaves an existing file as it was and no temporary
+    behind. ``fsync=True`` flushes the new file (and the directory entry) to the device
+    before the rename, so that it survives a power loss too.
 
     ``compression`` (``"auto"``, ``"lz4"``, ``"zstd"``; see :func:`serialize`) stores
     each buffer compressed; such files need ndpickle to load (``pickle.load`` without it
@@ -260,15 +274,19 @@ def dump(
             raise ValueError("compression needs protocol 5")
         _native.check_compression(None, shuffle, level, threads)
         if isinstance(file, (str, os.PathLike)):
-            with open(file, "wb") as f:
-                Pickler(f, protocol, layout=layout).dump(obj)
+
+            def write(temp: str) -> None:
+                with open(temp, "wb") as f:
+                    Pickler(f, protocol, layout=layout).dump(obj)
+
+            _native.write_atomically(file, write, fsync)
         else:
             Pickler(file, protocol, layout=layout).dump(obj)
         return
     data, buffers = _pickle_out_of_band(obj, layout)
     # Buffers are compressed one at a time on their way to the file: one frame in memory.
     _native.dump(
-        data, buffers, file, compression, shuffle, level, threads, _COMPRESS_CHUNK
+        data, buffers, file, compression, shuffle, level, threads, _COMPRESS_CHUNK, fsync
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional, Sequence, Union, final
 __all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "safe_deserialize", "decompress_frame",
            "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped",
            "serialize", "deserialize", "dumps", "dump", "check_compression", "buffer_itemsize", "PICKLE_GLOBALS",
-           "inspect_files"]
+           "inspect_files", "write_atomically"]
 
 __version__: str
 
@@ -159,7 +159,11 @@ def inline_buffers(
     level: Optional[int] = None,
     threads: Optional[int] = None,
     chunk: Optional[int] = None,
+    fsync: bool = False,
 ) -> Optional[bytes]: ...
+def write_atomically(
+    path: Union[str, "os.PathLike[str]"], write: Callable[[str], Any], fsync: bool = False
+) -> None: ...
 def load_mapped(path: Union[str, "os.PathLike[str]"], mode: str = "r") -> Any: ...
 def inspect_files(
     path: Union[str, "os.PathLike[str]"],

@@ -14,6 +14,7 @@ use std::ffi::c_int;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use ndarray::Array;
 use ndpickle::array::Extent;
 use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -77,15 +78,25 @@ impl RawBuffer {
         }
     }
 
-    /// A read-only buffer over `data`, which must be memory owned by `owner` and never
-    /// mutated nor moved while `owner` lives (the elements of an `Arc<Array>`).
-    pub(crate) fn from_shared(data: &[u8], owner: Arc<dyn Any + Send + Sync>) -> RawBuffer {
-        RawBuffer {
-            addr: data.as_ptr() as usize,
-            len: data.len(),
+    /// A read-only buffer over `part` of the memory of `owner`, an `Arc` of an owned
+    /// `ndarray` array: nothing can write or move that memory while a clone of the `Arc`
+    /// lives. Fails unless `part` lies inside the memory of `owner`'s elements.
+    pub(crate) fn from_shared<T, D>(part: &[u8], owner: Arc<Array<T, D>>) -> PyResult<RawBuffer>
+    where
+        T: ndpickle::Element,
+        D: ndarray::Dimension + 'static,
+    {
+        let size = std::mem::size_of::<T>();
+        let strides: Vec<isize> = owner.strides().iter().map(|&s| s * size as isize).collect();
+        let extent = Extent::of(owner.shape(), &strides, size)
+            .map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        check_within(part, owner.as_ptr().cast::<u8>(), extent)?;
+        Ok(RawBuffer {
+            addr: part.as_ptr() as usize,
+            len: part.len(),
             readonly: true,
             owner: Owner::Shared(owner),
-        }
+        })
     }
 }
 
@@ -191,8 +202,22 @@ impl<'a, 'py> ArrayMemory<'a, 'py> {
     }
 
     /// A buffer over `part` of this array's memory (a sub-slice of [`Self::extent_bytes`]),
-    /// kept alive by `owner` (the array object), writable when the array is.
+    /// kept alive by `owner`, writable when the array is. Fails unless `owner` is the array
+    /// this layout was read from and `part` lies inside the bytes its elements span.
     pub(crate) fn raw_buffer(&self, owner: &Bound<'py, PyAny>, part: &[u8]) -> PyResult<RawBuffer> {
+        let array = owner
+            .cast::<PyUntypedArray>()
+            .map_err(|_| PyBufferError::new_err("a raw buffer's owner must be a numpy array"))?;
+        // SAFETY: `array` is a live numpy array; `data` is a plain field of its struct.
+        let data = unsafe { (*array.as_array_ptr()).fields.data as *const u8 };
+        if data != self.data || array.shape() != self.shape || array.strides() != self.strides {
+            return Err(PyBufferError::new_err(
+                "a raw buffer's owner must be the array its memory belongs to",
+            ));
+        }
+        let extent = Extent::of(self.shape, self.strides, self.itemsize)
+            .map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        check_within(part, self.data, extent)?;
         Ok(RawBuffer {
             addr: part.as_ptr() as usize,
             len: part.len(),
@@ -207,15 +232,42 @@ impl<'a, 'py> ArrayMemory<'a, 'py> {
         self.dtype.flags() & (npyffi::NPY_ITEM_REFCOUNT | npyffi::NPY_ITEM_IS_POINTER) == 0
     }
 
-    /// The bytes `extent.low..extent.high` around element zero.
-    ///
-    /// `extent` must be the extent of this array's shape and strides (or lie within it).
-    pub(crate) fn extent_bytes(&self, extent: Extent) -> &'a [u8] {
+    /// The bytes `extent.low..extent.high` around element zero; fails unless `extent` lies
+    /// within the extent of this array's shape and strides.
+    pub(crate) fn extent_bytes(&self, extent: Extent) -> PyResult<&'a [u8]> {
+        let own = Extent::of(self.shape, self.strides, self.itemsize)
+            .map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        if !own.is_some_and(|own| own.low <= extent.low && extent.high <= own.high) {
+            return Err(PyBufferError::new_err(
+                "the bytes asked for lie outside the array's memory",
+            ));
+        }
         // SAFETY: numpy guarantees that every element of a live array lies in valid memory;
         // `extent` spans exactly the bytes from the lowest to the highest element touched,
         // so the slice lies in memory owned by the array, which the borrow `'a` keeps alive. The slice
         // is read while the GIL is held and nothing in this crate writes through it.
-        unsafe { std::slice::from_raw_parts(self.data.offset(extent.low), extent.len()) }
+        Ok(unsafe { std::slice::from_raw_parts(self.data.offset(extent.low), extent.len()) })
+    }
+}
+
+/// Fails unless `part` is empty or lies inside `extent` around `zero` (the address of an
+/// array's element zero).
+fn check_within(part: &[u8], zero: *const u8, extent: Option<Extent>) -> PyResult<()> {
+    if part.is_empty() {
+        return Ok(());
+    }
+    let inside = extent.is_some_and(|e| {
+        let (start, end) = (part.as_ptr() as usize, part.as_ptr() as usize + part.len());
+        let low = (zero as usize).checked_add_signed(e.low);
+        let high = (zero as usize).checked_add_signed(e.high);
+        matches!((low, high), (Some(low), Some(high)) if low <= start && end <= high)
+    });
+    if inside {
+        Ok(())
+    } else {
+        Err(PyBufferError::new_err(
+            "a raw buffer must lie inside the memory of its owner's elements",
+        ))
     }
 }
 

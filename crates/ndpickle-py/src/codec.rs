@@ -12,15 +12,13 @@
 //!   GIL released (the compression `serialize`, `dumps` and `dump` use, see `frames`).
 
 use bytes::Bytes;
-use ndpickle::codec::{
-    AutoPolicy, Codec, CodecOptions, Compression, Filter, FrameInfo, Scratch, decompress_into,
-};
-use pyo3::exceptions::PyValueError;
+use ndpickle::EncodeError;
+use ndpickle::codec::{CodecOptions, Compression, FrameInfo, Scratch, decompress_into};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
 
 use crate::buffer::{RawBuffer, bytes_from_python};
-use crate::error::{decode_err, encode_err};
+use crate::error::{decode_err, encode_err, invalid_arg};
 use crate::frames::{Settings, compress_all, decompress_to_python};
 
 thread_local! {
@@ -213,58 +211,21 @@ pub(crate) fn decompress_chunk<'py>(
 
 /// The compression settings named by Python arguments: `compression` is `None`, `"auto"`,
 /// `"lz4"` or `"zstd"`; `shuffle` (default on) byte-shuffles by item size before the codec;
-/// `level` is zstd's level (default [`DEFAULT_ZSTD_LEVEL`]).
+/// `level` is zstd's level (default [`ndpickle::codec::DEFAULT_ZSTD_LEVEL`]); see
+/// [`Compression::named`].
 pub(crate) fn settings_from_py(
     compression: Option<&str>,
     shuffle: bool,
     level: Option<i32>,
 ) -> PyResult<Compression> {
-    let filter = if shuffle {
-        Filter::Shuffle { elem_size: 0 }
-    } else {
-        Filter::None
-    };
-    let no_level = |name: &str| match level {
-        Some(_) => Err(PyValueError::new_err(format!(
-            "level= applies to zstd only, not to compression={name:?}"
+    match compression {
+        None if level.is_some() => Err(encode_err(EncodeError::InvalidOption(
+            "level= needs a compression codec".into(),
         ))),
-        None => Ok(()),
-    };
-    Ok(match compression {
-        None => {
-            if level.is_some() {
-                return Err(PyValueError::new_err("level= needs a compression codec"));
-            }
-            Compression::Off
-        }
-        Some("lz4") => {
-            no_level("lz4")?;
-            Compression::Fixed(Codec::Lz4, filter)
-        }
-        Some("zstd") => Compression::Fixed(
-            Codec::Zstd {
-                level: level.unwrap_or(DEFAULT_ZSTD_LEVEL),
-            },
-            filter,
-        ),
-        Some("auto") => {
-            no_level("auto")?;
-            let policy = AutoPolicy::builder()
-                .filter(filter)
-                .build()
-                .map_err(encode_err)?;
-            Compression::Auto(policy)
-        }
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "unknown compression {other:?}: use None, \"auto\", \"lz4\" or \"zstd\""
-            )));
-        }
-    })
+        None => Ok(Compression::Off),
+        Some(name) => Compression::named(name, shuffle, level).map_err(encode_err),
+    }
 }
-
-/// zstd's level when none is given (zstd's and Dask's default).
-pub(crate) const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 /// Block size and threads: unfiltered frames are one block (plain, so that python-lz4,
 /// zstandard and Dask decode them alone); shuffled frames use the default blocks, which
@@ -310,7 +271,7 @@ pub(crate) fn compress_buffers<'py>(
     threads: Option<usize>,
 ) -> PyResult<Vec<Frame<'py>>> {
     if buffers.len() != itemsizes.len() {
-        return Err(PyValueError::new_err(format!(
+        return Err(invalid_arg(format!(
             "{} buffers but {} item sizes",
             buffers.len(),
             itemsizes.len()

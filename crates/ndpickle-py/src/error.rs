@@ -4,9 +4,19 @@
 //!   options and protocols (`ValueError`) and I/O failures (`OSError`).
 //! - [`DecodeError`] → `ndpickle.DecodeError` (a `pickle.UnpicklingError`) carrying
 //!   `offset` (byte offset of the opcode, or `None`), `opcode` (its CPython name, or `None`)
-//!   and `kind` (the variant, e.g. `"ForbiddenGlobal"`), except I/O failures (`OSError`).
+//!   and `kind` ([`DecodeErrorKind::name`], e.g. `"ForbiddenGlobal"`), except invalid
+//!   options (`ValueError`) and I/O failures (`OSError`).
+//! - [`OptionsError`] → `ValueError`.
+//! - `std::io::Error` → the `OSError` subclass its OS error code selects
+//!   (`FileNotFoundError`, `PermissionError`...), with `errno`, `strerror` and, when a
+//!   [`PathIoError`] names it, `filename`.
+//!
+//! Every `match` is exhaustive (no `_` arm): a new variant in the core is a compile error
+//! here until it is mapped.
 
-use ndpickle::{DecodeError, DecodeErrorKind, EncodeError, WireError, opcodes};
+use std::io;
+
+use ndpickle::{DecodeError, DecodeErrorKind, EncodeError, OptionsError, PathIoError, opcodes};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -62,15 +72,14 @@ pub fn encode_err(e: EncodeError) -> PyErr {
             EncodeError::UnsupportedProtocol(_) | EncodeError::InvalidOption(_) => {
                 PyValueError::new_err(msg)
             }
-            EncodeError::Io(io) => PyOSError::new_err(io.to_string()),
+            EncodeError::Io(io) => io_err(&io),
             EncodeError::OutOfBandNeedsProtocol5(_)
             | EncodeError::NeedsProtocol { .. }
             | EncodeError::Layout(_)
             | EncodeError::UnsupportedDtype(_)
             | EncodeError::Wire(_)
-            | EncodeError::Codec(_) => raise(py, encode_error_type(py), msg),
-            // The core's enum is non-exhaustive: new variants are encode errors too.
-            _ => raise(py, encode_error_type(py), msg),
+            | EncodeError::Codec(_)
+            | EncodeError::Serde(_) => raise(py, encode_error_type(py), msg),
         }
     })
 }
@@ -79,31 +88,29 @@ pub fn encode_err(e: EncodeError) -> PyErr {
 pub fn decode_err(e: DecodeError) -> PyErr {
     Python::attach(|py| {
         let msg = e.to_string();
-        let kind = match &e.kind {
-            DecodeErrorKind::Io(io) => return PyOSError::new_err(io.to_string()),
-            DecodeErrorKind::Wire(WireError::Overflow { .. }) => "Overflow",
-            DecodeErrorKind::Wire(WireError::Truncated { .. }) => "Truncated",
-            DecodeErrorKind::UnexpectedEof => "UnexpectedEof",
-            DecodeErrorKind::UnknownOpcode(_) => "UnknownOpcode",
-            DecodeErrorKind::UnsupportedProtocol(_) => "UnsupportedProtocol",
-            DecodeErrorKind::Refused(_) => "Refused",
-            DecodeErrorKind::StackUnderflow => "StackUnderflow",
-            DecodeErrorKind::MissingMark => "MissingMark",
-            DecodeErrorKind::MissingMemo(_) => "MissingMemo",
-            DecodeErrorKind::ForbiddenGlobal { .. } => "ForbiddenGlobal",
-            DecodeErrorKind::Type { .. } => "Type",
-            DecodeErrorKind::Invalid { .. } => "Invalid",
-            DecodeErrorKind::BadArray(_) => "BadArray",
-            DecodeErrorKind::UnsupportedDtype(_) => "UnsupportedDtype",
-            DecodeErrorKind::MissingBuffer => "MissingBuffer",
-            DecodeErrorKind::Limit { .. } => "Limit",
-            DecodeErrorKind::Codec(_) => "Codec",
-            DecodeErrorKind::View(_) => "View",
-            DecodeErrorKind::TrailingData(_) => "TrailingData",
-            DecodeErrorKind::Serde { .. } => "Serde",
-            // The core's enum is non-exhaustive: new variants are decode errors too.
-            _ => "Other",
-        };
+        match &e.kind {
+            DecodeErrorKind::Io(io) => return io_err(io),
+            DecodeErrorKind::InvalidOption(_) => return PyValueError::new_err(msg),
+            DecodeErrorKind::Wire(_)
+            | DecodeErrorKind::UnexpectedEof
+            | DecodeErrorKind::UnknownOpcode(_)
+            | DecodeErrorKind::UnsupportedProtocol(_)
+            | DecodeErrorKind::Refused(_)
+            | DecodeErrorKind::StackUnderflow
+            | DecodeErrorKind::MissingMark
+            | DecodeErrorKind::MissingMemo(_)
+            | DecodeErrorKind::ForbiddenGlobal { .. }
+            | DecodeErrorKind::Type { .. }
+            | DecodeErrorKind::Invalid { .. }
+            | DecodeErrorKind::BadArray(_)
+            | DecodeErrorKind::UnsupportedDtype(_)
+            | DecodeErrorKind::MissingBuffer
+            | DecodeErrorKind::Limit { .. }
+            | DecodeErrorKind::Codec(_)
+            | DecodeErrorKind::View(_)
+            | DecodeErrorKind::TrailingData(_)
+            | DecodeErrorKind::Serde { .. } => {}
+        }
         let ty = match decode_error_type(py) {
             Ok(t) => t,
             Err(err) => return err,
@@ -112,11 +119,46 @@ pub fn decode_err(e: DecodeError) -> PyErr {
             let exc = ty.call1((msg,))?;
             exc.setattr("offset", e.offset)?;
             exc.setattr("opcode", e.opcode.map(opcodes::name))?;
-            exc.setattr("kind", kind)?;
+            exc.setattr("kind", e.kind.name())?;
             Ok(PyErr::from_value(exc))
         };
         build().unwrap_or_else(|err| err)
     })
+}
+
+/// The Python exception for an [`OptionsError`]: `ValueError`.
+pub(crate) fn options_err(e: OptionsError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A `ValueError` for an argument of the bindings' own functions that is out of range.
+pub(crate) fn invalid_arg(msg: impl Into<String>) -> PyErr {
+    options_err(OptionsError(msg.into()))
+}
+
+/// The Python exception for an I/O error: `OSError(errno, strerror[, filename])`, which
+/// Python turns into the subclass for `errno` (`FileNotFoundError`...); an error without
+/// an OS code becomes the subclass for its kind (pyo3's mapping), its message kept.
+pub(crate) fn io_err(e: &io::Error) -> PyErr {
+    let (source, path) = match PathIoError::of(e) {
+        Some(p) => (&p.source, Some(p.path.clone())),
+        None => (e, None),
+    };
+    match source.raw_os_error() {
+        Some(code) => {
+            let strerror = Python::attach(|py| {
+                py.import("os")
+                    .and_then(|os| os.call_method1("strerror", (code,)))
+                    .and_then(|s| s.extract::<String>())
+            })
+            .unwrap_or_else(|_| source.to_string());
+            match path {
+                Some(path) => PyOSError::new_err((code, strerror, path.into_os_string())),
+                None => PyOSError::new_err((code, strerror)),
+            }
+        }
+        None => PyErr::from(io::Error::new(e.kind(), e.to_string())),
+    }
 }
 
 /// Whether `e` is an `ndpickle.DecodeError`.

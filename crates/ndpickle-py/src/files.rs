@@ -4,20 +4,19 @@
 //! bounded chunks) or a new `bytes` object (sized exactly, filled once).
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use ndpickle::codec::{Compression, FrameInfo};
+use ndpickle::write::AtomicFile;
 use ndpickle::{EncodeError, PayloadBuffer, WriteOptions};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffer::bytes_from_python;
 use crate::codec;
-use crate::error::{decode_err, encode_err};
+use crate::error::{decode_err, encode_err, invalid_arg, io_err};
 
 /// Largest piece handed to a Python file object's `write` at once.
 const PY_WRITE_CHUNK: usize = 1 << 20;
@@ -72,7 +71,7 @@ impl Inline {
 /// one `_decompress` frame; a larger one chunk by chunk, as `_decompress_into` calls, each
 /// compressed chunk dropped once written: peak memory is the data plus one compressed chunk.
 #[pyfunction]
-#[pyo3(signature = (pickle, buffers, target=None, align=64, compression=None, itemsizes=None, shuffle=true, level=None, threads=None, chunk=None))]
+#[pyo3(signature = (pickle, buffers, target=None, align=64, compression=None, itemsizes=None, shuffle=true, level=None, threads=None, chunk=None, fsync=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn inline_buffers<'py>(
     py: Python<'py>,
@@ -86,6 +85,7 @@ pub(crate) fn inline_buffers<'py>(
     level: Option<i32>,
     threads: Option<usize>,
     chunk: Option<usize>,
+    fsync: bool,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let settings = codec::settings_from_py(compression, shuffle, level)?;
     let itemsizes = itemsizes.unwrap_or_default();
@@ -95,6 +95,7 @@ pub(crate) fn inline_buffers<'py>(
         .compression(settings)
         .codec_options(codec::codec_options(shuffle, threads)?)
         .compress_chunk(chunk.unwrap_or(ndpickle::write::COMPRESS_CHUNK))
+        .fsync(fsync)
         .build()
         .map_err(encode_err)?;
     let (pickle, _) = bytes_from_python(pickle)?;
@@ -117,7 +118,7 @@ pub(crate) fn write_inline<'py>(
     opts: &WriteOptions,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     if opts.compression() != &Compression::Off && target.is_none() {
-        return Err(PyValueError::new_err(
+        return Err(invalid_arg(
             "compression while inlining needs a path or file target",
         ));
     }
@@ -150,20 +151,12 @@ pub(crate) fn write_inline<'py>(
         };
     };
     if let Ok(path) = target.extract::<PathBuf>() {
-        py.detach(|| -> Result<(), EncodeError> {
-            let mut w = BufWriter::with_capacity(WRITE_BUFFER, File::create(&path)?);
-            run(&mut w)?;
-            w.into_inner().map_err(|e| e.into_error())?;
-            Ok(())
-        })
-        .map_err(|e| match e {
-            EncodeError::Io(io) => PyErr::from(io),
-            e => encode_err(e),
-        })?;
+        py.detach(|| AtomicFile::write_with(&path, opts.fsync(), WRITE_BUFFER, |w| run(w)))
+            .map_err(encode_err)?;
         return Ok(None);
     }
     if !target.hasattr("write")? {
-        return Err(PyValueError::new_err(
+        return Err(invalid_arg(
             "target must be a path, a binary file object or None",
         ));
     }
@@ -189,7 +182,7 @@ fn inline_entry(obj: &Bound<'_, PyAny>) -> PyResult<Inline> {
         let info = FrameInfo::from_exact_bytes(&header).map_err(decode_err)?;
         let (data, _) = bytes_from_python(&frame)?;
         if info.frame_len() != data.len() as u64 {
-            return Err(PyValueError::new_err(format!(
+            return Err(invalid_arg(format!(
                 "frame is {} bytes but its header says {}",
                 data.len(),
                 info.frame_len()
@@ -251,4 +244,24 @@ impl Write for PyWriter<'_> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Writes a file atomically: calls `write(temp_path)`, which writes the whole file at
+/// `temp_path` (a new temporary file in `path`'s directory), then renames it over `path`
+/// (after flushing it to the device with `fsync`). If `write` raises, the temporary file
+/// is deleted and `path` keeps what it held.
+#[pyfunction]
+#[pyo3(signature = (path, write, fsync=false))]
+pub(crate) fn write_atomically(
+    py: Python<'_>,
+    path: PathBuf,
+    write: &Bound<'_, PyAny>,
+    fsync: bool,
+) -> PyResult<()> {
+    let file = py
+        .detach(|| AtomicFile::create(&path))
+        .map_err(|e| io_err(&e))?;
+    write.call1((file.temp_path(),))?;
+    py.detach(|| file.commit(fsync)).map_err(|e| io_err(&e))?;
+    Ok(())
 }

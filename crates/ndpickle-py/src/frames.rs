@@ -550,9 +550,10 @@ pub(crate) fn dumps<'py>(
 /// `dump(...)` at protocol 5: the pickle with its out-of-band buffers written in-band to
 /// `target` (a path or a binary file object) at 64-byte aligned offsets, each compressed on
 /// its way to the file when asked (chunk by chunk above `chunk` raw bytes, default the
-/// core's `COMPRESS_CHUNK`).
+/// core's `COMPRESS_CHUNK`). A path is replaced atomically (a temporary file beside it,
+/// renamed over it once written; fsync'ed first when `fsync`).
 #[pyfunction]
-#[pyo3(signature = (data, buffers, target, compression=None, shuffle=true, level=None, threads=None, chunk=None))]
+#[pyo3(signature = (data, buffers, target, compression=None, shuffle=true, level=None, threads=None, chunk=None, fsync=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn dump<'py>(
     py: Python<'py>,
@@ -564,6 +565,7 @@ pub(crate) fn dump<'py>(
     level: Option<i32>,
     threads: Option<usize>,
     chunk: Option<usize>,
+    fsync: bool,
 ) -> PyResult<()> {
     let settings = Settings::from_py(compression, shuffle, level, threads)?;
     let outs = out_buffers(&buffers)?;
@@ -574,7 +576,8 @@ pub(crate) fn dump<'py>(
         .protocol(5)
         .align(Some(ndpickle::write::FILE_ALIGN))
         .compression(settings.compression)
-        .codec_options(settings.options);
+        .codec_options(settings.options)
+        .fsync(fsync);
     if let Some(chunk) = chunk {
         b = b.compress_chunk(chunk);
     }

@@ -9,7 +9,7 @@ use ndpickle::inspect::{self, InspectOptions, Sources};
 use ndpickle::{InBuffer, ReadOptions};
 use pyo3::prelude::*;
 
-use crate::error::decode_err;
+use crate::error::{decode_err, options_err};
 
 /// `path` memory-mapped read-only; I/O errors keep their kind (the `OSError` subclass) and
 /// name the file.
@@ -46,7 +46,7 @@ pub(crate) fn inspect_files(
     let options = ReadOptions::builder()
         .opaque_globals(opaque)
         .build()
-        .map_err(decode_err)?;
+        .map_err(options_err)?;
     let inputs = bufs.iter().cloned().map(InBuffer::raw).collect::<Vec<_>>();
     let input = pickle.clone();
     let value = py

@@ -49,6 +49,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<codec::ChunkTarget>()?;
     m.add_function(wrap_pyfunction!(codec::compress_buffers, m)?)?;
     m.add_function(wrap_pyfunction!(files::inline_buffers, m)?)?;
+    m.add_function(wrap_pyfunction!(files::write_atomically, m)?)?;
     m.add_function(wrap_pyfunction!(mapped::load_mapped, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::inspect_files, m)?)?;
     // The callables compressed in-band pickles name, under the names the writer writes

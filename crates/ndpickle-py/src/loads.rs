@@ -4,13 +4,13 @@
 
 use bytes::Bytes;
 use ndpickle::ReadOptions;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::buffer::bytes_from_python;
 use crate::convert::{Converter, Py2Text, Source};
-use crate::error::decode_err;
+use crate::error::{decode_err, invalid_arg, options_err};
 
 /// The `**limits` names `safe_loads` accepts, each a [`ReadOptions`] builder setting.
 pub(crate) const LIMITS: &[&str] = &[
@@ -86,9 +86,7 @@ pub(crate) fn read_options(
         .strict(strict)
         .fix_imports(fix_imports);
     let Some(limits) = limits else {
-        return b
-            .build()
-            .map_err(|e| PyValueError::new_err(e.kind.to_string()));
+        return b.build().map_err(options_err);
     };
     for (k, v) in limits.iter() {
         let name: String = k.extract()?;
@@ -105,14 +103,12 @@ pub(crate) fn read_options(
             )));
         }
         let n: u64 = v.extract().map_err(|_| {
-            PyValueError::new_err(format!(
+            invalid_arg(format!(
                 "{name} must be a non-negative int below 2**64, not {v}"
             ))
         })?;
-        let as_usize = || {
-            usize::try_from(n)
-                .map_err(|_| PyValueError::new_err(format!("{name} is too large: {n}")))
-        };
+        let as_usize =
+            || usize::try_from(n).map_err(|_| invalid_arg(format!("{name} is too large: {n}")));
         b = match name.as_str() {
             "max_depth" => b.max_depth(as_usize()?),
             "max_memo_entries" => b.max_memo_entries(as_usize()?),
@@ -121,6 +117,5 @@ pub(crate) fn read_options(
             _ => b.max_decompressed_bytes(n),
         };
     }
-    b.build()
-        .map_err(|e| PyValueError::new_err(e.kind.to_string()))
+    b.build().map_err(options_err)
 }

@@ -17,13 +17,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use memmap2::{Mmap, MmapMut, MmapOptions};
-use ndpickle::ReadOptions;
-use pyo3::exceptions::PyValueError;
+use ndpickle::{PathIoError, ReadOptions};
 use pyo3::prelude::*;
 
 use crate::buffer::{Owner, RawBuffer};
 use crate::convert::{Converter, Source};
-use crate::error::decode_err;
+use crate::error::{decode_err, invalid_arg, io_err, options_err};
 
 /// A private copy-on-write mapping and the address of its first byte (taken once, through
 /// `as_mut_ptr`, so that Python's writes through that address are writes through a pointer
@@ -72,20 +71,21 @@ pub(crate) fn load_mapped<'py>(
     path: PathBuf,
     mode: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let file = File::open(&path)?;
+    let named = |e: std::io::Error| io_err(&PathIoError::wrap(e, &path));
+    let file = File::open(&path).map_err(named)?;
     let (data, exported) = match mode {
         "r" => {
             // SAFETY: a read-only shared mapping of a file we opened. Its bytes can change
             // if another process writes the file, which this API documents as the caller's
             // responsibility (as numpy.memmap does); they are never written through here.
-            let map = unsafe { Mmap::map(&file) }?;
+            let map = unsafe { Mmap::map(&file) }.map_err(named)?;
             let data = Bytes::from_owner(map);
             (data.clone(), RawBuffer::from_bytes(data))
         }
         "c" => {
             // SAFETY: a private (MAP_PRIVATE) mapping: our writes go to private copies of the
             // pages, never to the file; see the "r" case for outside writers.
-            let mut map = unsafe { MmapOptions::new().map_copy(&file) }?;
+            let mut map = unsafe { MmapOptions::new().map_copy(&file) }.map_err(named)?;
             let (addr, len) = (map.as_mut_ptr() as usize, map.len());
             let shared = Arc::new(CopyOnWrite {
                 _map: map,
@@ -101,7 +101,7 @@ pub(crate) fn load_mapped<'py>(
             (data, exported)
         }
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(invalid_arg(format!(
                 "mmap_mode must be \"r\" or \"c\", not {other:?}"
             )));
         }
@@ -111,7 +111,7 @@ pub(crate) fn load_mapped<'py>(
     let opts = ReadOptions::builder()
         .max_alloc_bytes(u64::MAX)
         .build()
-        .map_err(decode_err)?;
+        .map_err(options_err)?;
     let input = data.clone();
     let value = py
         .detach(move || {

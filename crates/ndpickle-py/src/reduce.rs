@@ -16,7 +16,6 @@
 //! [`reduce_ndarray`] let other PyO3 extensions implement `__reduce_ex__` for Rust-owned
 //! arrays with zero copies.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -26,15 +25,15 @@ use ndpickle::layout::{self, LayoutPolicy};
 use ndpickle::write::numpy::{Body, BodyLayout, PortableLayout, plan_body};
 use ndpickle::{Element, NdArray};
 use numpy::{PyArrayDescr, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyTuple, PyType};
+use pyo3::types::{PyByteArray, PyTuple, PyType, PyWeakrefReference};
+use pyo3::{PyTraverseError, PyVisit};
 
 use crate::buffer::{ArrayMemory, RawBuffer};
 use crate::convert::dtype_to_numpy;
 use crate::describe::{dtype_of, portable_dtype};
-use crate::error::encode_err;
+use crate::error::{encode_err, invalid_arg};
 
 static NDARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static PICKLE_BUFFER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -62,8 +61,8 @@ impl ReduceOptions {
     /// Options for `protocol` with the default layout policy.
     pub fn new(protocol: u8) -> PyResult<ReduceOptions> {
         if !(2..=5).contains(&protocol) {
-            return Err(PyValueError::new_err(format!(
-                "protocol {protocol} is not supported; use 2, 3, 4 or 5"
+            return Err(encode_err(ndpickle::EncodeError::UnsupportedProtocol(
+                protocol,
             )));
         }
         Ok(ReduceOptions {
@@ -178,7 +177,7 @@ pub fn reduce_numpy<'py>(
     let extent =
         Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
     let (region, zero) = match extent {
-        Some(ext) => (mem.extent_bytes(ext), (-ext.low) as usize),
+        Some(ext) => (mem.extent_bytes(ext)?, (-ext.low) as usize),
         None => (&[][..], 0),
     };
     let src = Source {
@@ -206,11 +205,18 @@ pub fn reduce_numpy<'py>(
 /// Objects whose class lives in `pyarrow.lib` (arrays, tables, types...) go to `arrow` first
 /// (`ndpickle._arrow.ArrowReducer`, which ships only the bytes a slice uses); when it
 /// answers `NotImplemented` they go on to `fallback` like everything else.
+///
+/// A `fallback` that is a `weakref.ref` (a `weakref.WeakMethod` of the pickler's own
+/// bound method, as `ndpickle.Pickler` passes) is dereferenced at each call, so that a
+/// pickler holding its reducer holds no reference cycle and is freed as soon as it is
+/// dropped; the garbage collector sees every other reference the reducer holds.
 #[pyclass(module = "ndpickle._native", frozen)]
 pub struct ArrayReducer {
     /// `None` below protocol 2: arrays are left to numpy's own reduce there.
     opts: Option<ReduceOptions>,
     fallback: Option<Py<PyAny>>,
+    /// Whether `fallback` is a weak reference to dereference before calling.
+    fallback_is_weak: bool,
     arrow: Option<Py<PyAny>>,
     /// C-contiguous arrays sent so far, by start address.
     sent: std::sync::Mutex<std::collections::BTreeMap<usize, Sent>>,
@@ -227,6 +233,7 @@ impl ArrayReducer {
     #[new]
     #[pyo3(signature = (protocol=5, *, layout="auto", span_threshold=0.5, fallback=None, arrow=None))]
     fn py_new(
+        py: Python<'_>,
         protocol: i64,
         layout: &str,
         span_threshold: f64,
@@ -236,29 +243,23 @@ impl ArrayReducer {
         let protocol = u8::try_from(protocol)
             .ok()
             .filter(|p| *p <= 5)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!("protocol {protocol} is not supported"))
-            })?;
+            .ok_or_else(|| invalid_arg(format!("protocol {protocol} is not supported")))?;
         let mut opts = ReduceOptions::new(protocol.max(2))?;
-        opts.policy = match layout {
-            "auto" => LayoutPolicy::Auto,
-            "pack" => LayoutPolicy::AlwaysPack,
-            "span" => LayoutPolicy::AlwaysSpan,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "layout must be 'auto', 'pack' or 'span', not {other:?}"
-                )));
-            }
-        };
+        opts.policy = layout.parse::<LayoutPolicy>().map_err(encode_err)?;
         if !(span_threshold > 0.0 && span_threshold <= 1.0) {
-            return Err(PyValueError::new_err(format!(
+            return Err(invalid_arg(format!(
                 "span_threshold must be in (0, 1], not {span_threshold}"
             )));
         }
         opts.threshold = span_threshold;
+        let fallback_is_weak = match &fallback {
+            Some(f) => f.bind(py).is_instance_of::<PyWeakrefReference>(),
+            None => false,
+        };
         Ok(ArrayReducer {
             opts: (protocol >= 2).then_some(opts),
             fallback,
+            fallback_is_weak,
             arrow,
             sent: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
@@ -270,6 +271,22 @@ impl ArrayReducer {
         if let Ok(mut sent) = self.sent.lock() {
             sent.clear();
         }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.fallback)?;
+        visit.call(&self.arrow)?;
+        // A lock held elsewhere means arrays in use: skipping them only keeps them alive.
+        if let Ok(sent) = self.sent.try_lock() {
+            for (_, _, array) in sent.values() {
+                visit.call(array)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.clear();
     }
 
     /// The pickle protocol this reducer writes arrays for (`None` below 2: numpy's own).
@@ -313,6 +330,14 @@ impl ArrayReducer {
             }
         }
         match &self.fallback {
+            Some(f) if self.fallback_is_weak => {
+                let target = f.bind(py).call0()?;
+                if target.is_none() {
+                    // The pickler that owned this reducer is gone.
+                    return Ok(py.NotImplemented().into_bound(py));
+                }
+                target.call1((obj,))
+            }
             Some(f) => f.bind(py).call1((obj,)),
             None => Ok(py.NotImplemented().into_bound(py)),
         }
@@ -343,16 +368,18 @@ impl ArrayReducer {
         }
         let extent =
             Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
-        Ok(extent.map(|ext| {
-            let region = mem.extent_bytes(ext);
-            let start = region.as_ptr() as usize;
-            Span {
-                start,
-                end: start + region.len(),
-                zero: (-ext.low) as usize,
-                readonly: !mem.writeable,
-            }
-        }))
+        extent
+            .map(|ext| {
+                let region = mem.extent_bytes(ext)?;
+                let start = region.as_ptr() as usize;
+                Ok(Span {
+                    start,
+                    end: start + region.len(),
+                    zero: (-ext.low) as usize,
+                    readonly: !mem.writeable,
+                })
+            })
+            .transpose()
     }
 
     /// Remembers a C-contiguous array just sent, so that views into it can refer to it.
@@ -434,7 +461,7 @@ pub fn reduce_array<'py, T: Element, D: Dimension + 'static>(
     let region: &[u8] = bytemuck_bytes(memory);
     let zero = (array.as_ptr() as usize) - (memory.as_ptr() as usize);
     let strides: Vec<isize> = array.strides().iter().map(|&s| s * size as isize).collect();
-    let owner: Arc<dyn Any + Send + Sync> = array.clone();
+    let owner = array.clone();
     let src = Source {
         region,
         zero,
@@ -442,7 +469,7 @@ pub fn reduce_array<'py, T: Element, D: Dimension + 'static>(
         strides: &strides,
         itemsize: size,
         readonly: true,
-        export: |part: &[u8]| Ok(RawBuffer::from_shared(part, owner.clone())),
+        export: |part: &[u8]| RawBuffer::from_shared(part, owner.clone()),
     };
     portable(py, dtype.into_any(), src, &opts)
 }

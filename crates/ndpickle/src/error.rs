@@ -1,6 +1,8 @@
 //! Errors, one enum per direction: [`EncodeError`] for writing, [`DecodeError`] for reading.
 
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::opcodes;
 
@@ -25,9 +27,40 @@ pub enum WireError {
     },
 }
 
-/// Why writing a pickle failed.
+/// An I/O failure on a named file, carried inside an [`io::Error`] of the same kind (see
+/// [`PathIoError::wrap`]), so that callers can report the file and the OS error code.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+#[error("{}: {source}", path.display())]
+pub struct PathIoError {
+    /// The file.
+    pub path: PathBuf,
+    /// The failure, with its OS error code.
+    pub source: io::Error,
+}
+
+impl PathIoError {
+    /// `e`, of the same kind, with `path` in its message and in a [`PathIoError`] inside.
+    pub fn wrap(e: io::Error, path: &Path) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            PathIoError {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        )
+    }
+
+    /// The [`PathIoError`] inside `e`, if `e` was made by [`PathIoError::wrap`].
+    pub fn of(e: &io::Error) -> Option<&PathIoError> {
+        e.get_ref().and_then(|inner| inner.downcast_ref())
+    }
+}
+
+/// Why writing a pickle failed.
+///
+/// Not `#[non_exhaustive]`: the bindings map every variant to a Python exception with an
+/// exhaustive `match`, so that a new variant cannot go unmapped.
+#[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
     /// The protocol asked for is not one this writer produces (2 to 5).
     #[error("protocol {0} is not supported; use 2, 3, 4 or 5")]
@@ -70,8 +103,10 @@ pub enum EncodeError {
 }
 
 /// What went wrong while reading a pickle (see [`DecodeError`] for where).
+///
+/// Not `#[non_exhaustive]`, for the same reason as [`EncodeError`]; [`DecodeErrorKind::name`]
+/// names each variant.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum DecodeErrorKind {
     /// A size or bounds problem.
     #[error(transparent)]
@@ -164,6 +199,55 @@ pub enum DecodeErrorKind {
     },
 }
 
+impl DecodeErrorKind {
+    /// The variant's name (`"ForbiddenGlobal"`, `"Truncated"`...), as the bindings report it
+    /// in `DecodeError.kind`; a size problem is named for its [`WireError`] variant.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DecodeErrorKind::Wire(WireError::Overflow { .. }) => "Overflow",
+            DecodeErrorKind::Wire(WireError::Truncated { .. }) => "Truncated",
+            DecodeErrorKind::UnexpectedEof => "UnexpectedEof",
+            DecodeErrorKind::UnknownOpcode(_) => "UnknownOpcode",
+            DecodeErrorKind::UnsupportedProtocol(_) => "UnsupportedProtocol",
+            DecodeErrorKind::Refused(_) => "Refused",
+            DecodeErrorKind::StackUnderflow => "StackUnderflow",
+            DecodeErrorKind::MissingMark => "MissingMark",
+            DecodeErrorKind::MissingMemo(_) => "MissingMemo",
+            DecodeErrorKind::ForbiddenGlobal { .. } => "ForbiddenGlobal",
+            DecodeErrorKind::Type { .. } => "Type",
+            DecodeErrorKind::Invalid { .. } => "Invalid",
+            DecodeErrorKind::BadArray(_) => "BadArray",
+            DecodeErrorKind::UnsupportedDtype(_) => "UnsupportedDtype",
+            DecodeErrorKind::MissingBuffer => "MissingBuffer",
+            DecodeErrorKind::Limit { .. } => "Limit",
+            DecodeErrorKind::Codec(_) => "Codec",
+            DecodeErrorKind::View(_) => "View",
+            DecodeErrorKind::Io(_) => "Io",
+            DecodeErrorKind::InvalidOption(_) => "InvalidOption",
+            DecodeErrorKind::TrailingData(_) => "TrailingData",
+            DecodeErrorKind::Serde { .. } => "Serde",
+        }
+    }
+}
+
+/// An option value out of range, found when options are built ([`crate::ReadOptions`]'s
+/// builder; [`crate::WriteOptions`]' report [`EncodeError::InvalidOption`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid option: {0}")]
+pub struct OptionsError(pub String);
+
+impl From<OptionsError> for DecodeError {
+    fn from(e: OptionsError) -> DecodeError {
+        DecodeError::new(DecodeErrorKind::InvalidOption(e.0))
+    }
+}
+
+impl From<OptionsError> for EncodeError {
+    fn from(e: OptionsError) -> EncodeError {
+        EncodeError::InvalidOption(e.0)
+    }
+}
+
 /// Why reading a pickle failed, and where: the byte offset and opcode, when known.
 #[derive(Debug)]
 pub struct DecodeError {
@@ -220,5 +304,87 @@ impl From<DecodeErrorKind> for DecodeError {
 impl From<WireError> for DecodeError {
     fn from(e: WireError) -> DecodeError {
         DecodeError::new(DecodeErrorKind::Wire(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_distinct_names() {
+        let kinds = [
+            DecodeErrorKind::Wire(WireError::Overflow { what: "x" }),
+            DecodeErrorKind::Wire(WireError::Truncated {
+                what: "x",
+                needed: 2,
+                available: 1,
+            }),
+            DecodeErrorKind::UnexpectedEof,
+            DecodeErrorKind::UnknownOpcode(0xff),
+            DecodeErrorKind::UnsupportedProtocol(9),
+            DecodeErrorKind::Refused("x".into()),
+            DecodeErrorKind::StackUnderflow,
+            DecodeErrorKind::MissingMark,
+            DecodeErrorKind::MissingMemo(1),
+            DecodeErrorKind::ForbiddenGlobal {
+                module: "os".into(),
+                name: "system".into(),
+            },
+            DecodeErrorKind::Type {
+                expected: "a".into(),
+                found: "b".into(),
+            },
+            DecodeErrorKind::Invalid {
+                what: "x",
+                detail: "y".into(),
+            },
+            DecodeErrorKind::BadArray("x".into()),
+            DecodeErrorKind::UnsupportedDtype("x".into()),
+            DecodeErrorKind::MissingBuffer,
+            DecodeErrorKind::Limit {
+                limit: "depth",
+                max: 1,
+            },
+            DecodeErrorKind::Codec("x".into()),
+            DecodeErrorKind::View("x".into()),
+            DecodeErrorKind::Io(io::Error::other("x")),
+            DecodeErrorKind::InvalidOption("x".into()),
+            DecodeErrorKind::TrailingData(1),
+            DecodeErrorKind::Serde {
+                path: String::new(),
+                message: "x".into(),
+            },
+        ];
+        let mut names: Vec<&str> = kinds.iter().map(DecodeErrorKind::name).collect();
+        assert_eq!(names[9], "ForbiddenGlobal");
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), kinds.len());
+    }
+
+    #[test]
+    fn options_errors_convert_both_ways() {
+        let e = crate::ReadOptions::builder()
+            .max_depth(0)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().starts_with("invalid option: "), "{e}");
+        let d = DecodeError::from(e.clone());
+        assert_eq!(d.kind.name(), "InvalidOption");
+        assert!(matches!(
+            EncodeError::from(e),
+            EncodeError::InvalidOption(_)
+        ));
+    }
+
+    #[test]
+    fn path_errors_keep_the_kind_and_code() {
+        let e = PathIoError::wrap(io::Error::from_raw_os_error(2), Path::new("/x/y"));
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().starts_with("/x/y: "), "{e}");
+        let inner = PathIoError::of(&e).unwrap();
+        assert_eq!(inner.source.raw_os_error(), Some(2));
+        assert!(PathIoError::of(&io::Error::other("plain")).is_none());
     }
 }

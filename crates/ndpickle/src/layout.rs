@@ -26,6 +26,22 @@ pub enum LayoutPolicy {
     AlwaysSpan,
 }
 
+/// `"auto"`, `"pack"` or `"span"`, as the bindings and the command line name the policies.
+impl std::str::FromStr for LayoutPolicy {
+    type Err = EncodeError;
+
+    fn from_str(s: &str) -> Result<LayoutPolicy, EncodeError> {
+        match s {
+            "auto" => Ok(LayoutPolicy::Auto),
+            "pack" => Ok(LayoutPolicy::AlwaysPack),
+            "span" => Ok(LayoutPolicy::AlwaysSpan),
+            other => Err(EncodeError::InvalidOption(format!(
+                "layout must be 'auto', 'pack' or 'span', not {other:?}"
+            ))),
+        }
+    }
+}
+
 /// Default minimum of used bytes over span bytes for sending a span rather than packing.
 pub const DEFAULT_SPAN_THRESHOLD: f64 = 0.5;
 
@@ -215,6 +231,22 @@ pub fn pack_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_parse_by_name() {
+        assert_eq!("auto".parse::<LayoutPolicy>().unwrap(), LayoutPolicy::Auto);
+        assert_eq!(
+            "pack".parse::<LayoutPolicy>().unwrap(),
+            LayoutPolicy::AlwaysPack
+        );
+        assert_eq!(
+            "span".parse::<LayoutPolicy>().unwrap(),
+            LayoutPolicy::AlwaysSpan
+        );
+        let e = "Span".parse::<LayoutPolicy>().unwrap_err();
+        assert!(matches!(e, EncodeError::InvalidOption(_)), "{e:?}");
+        assert!(e.to_string().contains("'auto', 'pack' or 'span'"), "{e}");
+    }
 
     fn auto(shape: &[usize], strides: &[isize]) -> Plan {
         plan(

@@ -14,7 +14,7 @@ pub mod opcodes;
 pub mod read;
 #[cfg(feature = "serde")]
 pub mod serde;
-mod span;
+pub mod span;
 pub mod value;
 pub mod wire;
 pub mod write;
@@ -22,13 +22,14 @@ pub mod write;
 pub use array::NdArray;
 pub use buffer::PayloadBuffer;
 pub use dtype::{ByteOrder, DType, Element, Field, Scalar, TimeKind, TimeUnit};
-pub use error::{DecodeError, DecodeErrorKind, EncodeError, WireError};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, OptionsError, PathIoError, WireError};
 pub use layout::LayoutPolicy;
 pub use read::{
     InBuffer, ReadOptions, ReadOptionsBuilder, from_bytes, from_bytes_payload_with,
     from_bytes_with, from_payload, from_payload_with, from_reader, from_reader_with, from_slice,
     from_slice_with,
 };
+pub use span::SpanView;
 pub use value::{Global, Object, Value};
 pub use write::{
     NumpyForm, Payload, ToPickle, WriteOptions, WriteOptionsBuilder, inline_buffers,

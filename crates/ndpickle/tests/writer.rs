@@ -7,7 +7,7 @@ use bytes::Bytes;
 use ndarray::{Array1, Array2, Array3, s};
 use ndpickle::write::numpy::{Body, plan_parts};
 use ndpickle::{
-    DType, Element, EncodeError, LayoutPolicy, NdArray, NumpyForm, WriteOptions, opcodes,
+    DType, Element, EncodeError, LayoutPolicy, NdArray, NumpyForm, SpanView, WriteOptions, opcodes,
     to_payload, to_vec, to_vec_with, to_writer,
 };
 
@@ -45,13 +45,67 @@ fn fortran_payload_borrows_the_array() {
 #[test]
 fn strided_span_borrows_the_span() {
     let base = Array2::from_shape_fn((6, 9), |(i, j)| (i * 9 + j) as f32);
-    // [:, ::2]: used 6*5*4 = 120 of a span of (5*36 + 8*4 + 4) = 216 bytes -> span.
-    let v = base.slice(s![.., ..;2]);
+    // [:, ::2]: used 6*5*4 = 120 of a span of (5*36 + 8*4 + 4) = 216 bytes -> span (of an
+    // owned array borrowed whole: a plain view with gaps is packed, see below).
+    let v = SpanView::slice(&base, s![.., ..;2]);
     let p = to_payload(&v, &opts()).unwrap();
     let b = &p.buffers[0];
     assert!(b.is_borrowed());
     assert_eq!(addr(b.as_ptr()), addr(base.as_ptr()));
     assert_eq!(b.len(), 5 * 36 + 8 * 4 + 4);
+}
+
+#[test]
+fn a_view_never_lends_the_gaps_another_mutable_view_owns() {
+    // Even and odd columns of one allocation, both alive: the even view's buffers must
+    // not cover a single byte of the odd view's elements, under every layout policy.
+    let mut base = Array2::from_shape_fn((6, 8), |(i, j)| (i * 8 + j) as u32);
+    let (even, mut odd) = base.multi_slice_mut((s![.., ..;2], s![.., 1..;2]));
+    let odd_bytes: Vec<std::ops::Range<usize>> = odd
+        .iter()
+        .map(|x| addr(x as *const u32)..addr(x as *const u32) + 4)
+        .collect();
+    let want: Vec<u32> = even.iter().copied().collect();
+    for policy in [
+        LayoutPolicy::Auto,
+        LayoutPolicy::AlwaysSpan,
+        LayoutPolicy::AlwaysPack,
+    ] {
+        let o = WriteOptions::builder().layout(policy).build().unwrap();
+        let p = to_payload(&even, &o).unwrap();
+        for b in &p.buffers {
+            let lent = addr(b.as_ptr())..addr(b.as_ptr()) + b.len();
+            for r in &odd_bytes {
+                assert!(
+                    r.end <= lent.start || lent.end <= r.start,
+                    "{policy:?}: a buffer over {lent:?} covers the odd element at {r:?}"
+                );
+            }
+        }
+        // The odd view stays writable while the payload lives, and the payload holds the
+        // even elements only, packed.
+        odd[[0, 0]] = 7;
+        assert_eq!(p.buffers.len(), 1);
+        assert_eq!(&p.buffers[0][..], bytemuck::cast_slice::<u32, u8>(&want));
+    }
+    // The same views read-only (a reborrow of the mutable one) are packed too.
+    let shared = even.view();
+    let p = to_payload(&shared, &opts()).unwrap();
+    assert!(!p.buffers[0].is_borrowed());
+}
+
+#[test]
+fn gapless_views_keep_their_span() {
+    // Reversed views and broadcasts of a reversed row cover no byte beyond their own
+    // elements: their span is lent even from a view.
+    let base = Array2::from_shape_fn((6, 9), |(i, j)| (i * 9 + j) as f32);
+    let row = base.row(2);
+    let reversed = row.slice(s![..;-1]);
+    let broadcast = reversed.broadcast((4, 9)).unwrap();
+    let p = to_payload(&broadcast, &opts()).unwrap();
+    assert!(p.buffers[0].is_borrowed());
+    assert_eq!(addr(p.buffers[0].as_ptr()), addr(row.as_ptr()));
+    assert_eq!(p.buffers[0].len(), 9 * 4);
 }
 
 #[test]
@@ -83,13 +137,41 @@ fn broadcast_sends_only_the_row() {
 }
 
 #[test]
+fn broadcasts_are_written_read_only() {
+    // As numpy.broadcast_to: a write to one element would change a whole row.
+    let row = Array1::from_shape_fn(10, |i| i as f64);
+    let b = row.broadcast((4, 10)).unwrap();
+    let p = to_payload(&b, &opts()).unwrap();
+    assert!(p.buffers[0].is_readonly());
+    let packed = WriteOptions::builder()
+        .layout(LayoutPolicy::AlwaysPack)
+        .build()
+        .unwrap();
+    assert!(to_payload(&b, &packed).unwrap().buffers[0].is_readonly());
+    // In-band the broadcast row is `bytes`, never a `bytearray`.
+    let v = to_vec(&b).unwrap();
+    assert!(!v.contains(&opcodes::BYTEARRAY8));
+    let back = ndpickle::from_slice(&v).unwrap();
+    assert!(back.as_array().unwrap().is_readonly());
+    // Arrays without zero strides stay writable; so does a length-1 axis with a zero
+    // stride, which repeats nothing.
+    let plain = Array1::from_shape_fn(10, |i| i as f64);
+    assert!(!to_payload(&plain, &opts()).unwrap().buffers[0].is_readonly());
+    let one = row.broadcast((1, 10)).unwrap();
+    assert!(!to_payload(&one, &opts()).unwrap().buffers[0].is_readonly());
+    let strided = Array2::from_shape_fn((4, 10), |(i, j)| (i + j) as f64);
+    let sparse = strided.slice(s![.., ..;3]);
+    assert!(!to_payload(&sparse, &opts()).unwrap().buffers[0].is_readonly());
+}
+
+#[test]
 fn sparse_views_are_packed_once() {
     let base = Array2::from_shape_fn((6, 9), |(i, j)| (i * 9 + j) as i64);
-    let v = base.slice(s![..;-1, ..;3]);
+    let v = SpanView::slice(&base, s![..;-1, ..;3]);
     let p = to_payload(&v, &opts()).unwrap();
     let b = &p.buffers[0];
     assert!(!b.is_borrowed());
-    let want: Vec<i64> = v.iter().copied().collect();
+    let want: Vec<i64> = v.view().iter().copied().collect();
     assert_eq!(&b[..], bytemuck::cast_slice::<i64, u8>(&want));
     // AlwaysSpan sends the span instead, AlwaysPack packs even dense spans.
     let span = WriteOptions::builder()

@@ -28,10 +28,12 @@
 mod blocks;
 pub mod header;
 mod lz4;
+mod named;
 pub mod shuffle;
 mod zstd;
 
 pub use header::FrameInfo;
+pub use named::{DEFAULT_ZSTD_LEVEL, ZSTD_LEVELS};
 
 /// The Python callables compressed in-band pickles name, `ndpickle._decompress(header,
 /// frame, writable)` and the chunked form's `_decompress_target` / `_decompress_into` (see

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{DecodeError, DecodeErrorKind};
+use crate::error::OptionsError;
 use crate::value::{Global, Value};
 
 /// Resolves a persistent id (`PERSID`/`BINPERSID`) to a value; an `Err` message aborts reading.
@@ -246,9 +246,9 @@ impl ReadOptionsBuilder {
     }
 
     /// Validates and returns the options.
-    pub fn build(self) -> Result<ReadOptions, DecodeError> {
+    pub fn build(self) -> Result<ReadOptions, OptionsError> {
         let o = &self.opts;
-        let invalid = |m: String| Err(DecodeError::new(DecodeErrorKind::InvalidOption(m)));
+        let invalid = |m: String| Err(OptionsError(m));
         if o.max_depth == 0 {
             return invalid("max_depth must be at least 1".into());
         }

@@ -94,7 +94,7 @@ pub(in crate::serde) mod sealed {
     }
 
     /// The shared-owner half of [`super::Storage`].
-    pub trait Share: RawData + Sized {
+    pub trait Share: RawData + crate::span::SpanStorage + Sized {
         /// A shared owner of `a`'s memory, when the storage has one (`ArcArray`).
         fn share<D: Dimension + 'static>(a: &ArrayBase<Self, D>) -> Option<Box<dyn OwnedField>>;
     }
@@ -216,10 +216,7 @@ impl<T: Element, D: Dimension + 'static> OwnedField for ArcField<T, D> {
             .map(|&s| s * size as isize)
             .collect();
         match Extent::of(self.0.shape(), &strides, size) {
-            Ok(Some(extent)) => vec![Bytes::from_owner(ArcSpan {
-                array: self.0.clone(),
-                extent,
-            })],
+            Ok(Some(_)) => vec![Bytes::from_owner(ArcSpan(self.0.clone()))],
             _ => Vec::new(),
         }
     }
@@ -228,14 +225,13 @@ impl<T: Element, D: Dimension + 'static> OwnedField for ArcField<T, D> {
 /// The bytes an `ArcArray`'s elements span, owned through the array's reference count.
 /// Shared `ArcArray` data is never written in place (writers copy it first), so the bytes
 /// stay as they are for as long as this owner lives.
-struct ArcSpan<T: Element, D: Dimension> {
-    array: ArrayBase<OwnedArcRepr<T>, D>,
-    extent: Extent,
-}
+struct ArcSpan<T: Element, D: Dimension>(ArrayBase<OwnedArcRepr<T>, D>);
 
 impl<T: Element, D: Dimension> AsRef<[u8]> for ArcSpan<T, D> {
     fn as_ref(&self) -> &[u8] {
-        crate::span::span_bytes(&self.array, self.extent)
+        // An `ArcArray` is borrowed whole, so its span is always given (empty arrays have
+        // no owner).
+        crate::span::span_of(&self.0).map_or(&[], |(bytes, _)| bytes)
     }
 }
 

@@ -8,14 +8,14 @@
 //! the size of the data.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use crate::buffer::PayloadBuffer;
 use crate::codec::{Compression, Scratch};
 use crate::error::EncodeError;
 use crate::opcodes::*;
+use crate::write::atomic::AtomicFile;
 use crate::write::encoder::{BytesKind, Encoder, Globals};
 use crate::write::options::WriteOptions;
 use crate::write::to_pickle::ToPickle;
@@ -23,8 +23,13 @@ use crate::write::to_pickle::ToPickle;
 /// Alignment of array payloads in files.
 pub const FILE_ALIGN: usize = 64;
 
-/// Writes `value` to a new file at `path` as an aligned protocol-5 pickle (the options'
+/// Writes `value` to a file at `path` as an aligned protocol-5 pickle (the options'
 /// alignment defaults to [`FILE_ALIGN`] when unset).
+///
+/// The pickle goes to a temporary file in `path`'s directory that replaces `path` once
+/// complete ([`AtomicFile`]), flushed to the device first unless the options turn
+/// [`crate::WriteOptionsBuilder::fsync`] off: a failed write leaves an existing file intact
+/// and no temporary behind.
 pub fn to_file<T: ToPickle + ?Sized>(
     path: impl AsRef<Path>,
     value: &T,
@@ -34,10 +39,9 @@ pub fn to_file<T: ToPickle + ?Sized>(
     if opts.align.is_none() {
         opts.align = Some(FILE_ALIGN);
     }
-    let mut w = BufWriter::with_capacity(1 << 16, File::create(path)?);
-    crate::write::to_writer_with(&mut w, value, &opts)?;
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(())
+    AtomicFile::write_with(path, opts.fsync, 1 << 16, |w| {
+        crate::write::to_writer_with(w, value, &opts)
+    })
 }
 
 /// Rewrites a protocol-5 pickle whose buffers travel out-of-band (`NEXT_BUFFER`, as

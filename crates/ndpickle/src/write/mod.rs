@@ -1,5 +1,6 @@
 //! The pickle writer: [`to_vec`], [`to_writer`], [`to_payload`] and their options.
 
+pub mod atomic;
 mod chunked;
 mod encoder;
 mod file;
@@ -9,6 +10,7 @@ mod to_pickle;
 
 use std::io::Write;
 
+pub use atomic::AtomicFile;
 #[cfg(feature = "arrow")]
 pub(crate) use encoder::MemoKey;
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};

@@ -188,9 +188,22 @@ impl<'a> Body<'a> {
     }
 
     /// Hands the body to the encoder as a buffer: out-of-band when the encoder collects
-    /// buffers, else in-band as `bytearray` (writable) or `bytes` (read-only).
-    fn send(self, enc: &mut Encoder<'a, '_>, itemsize: usize) -> Result<(), EncodeError> {
-        let readonly = enc.opts.readonly;
+    /// buffers, else in-band as `bytearray` (writable) or `bytes` (read-only). A broadcast
+    /// (a zero stride on an axis longer than one) is always read-only, as
+    /// `numpy.broadcast_to` makes it: one write would change a whole row.
+    fn send(
+        self,
+        enc: &mut Encoder<'a, '_>,
+        itemsize: usize,
+        shape: &[usize],
+    ) -> Result<(), EncodeError> {
+        let broadcast = match &self {
+            Body::Contiguous { .. } => false,
+            Body::Span { strides, .. } | Body::Packed { strides, .. } => {
+                shape.iter().zip(strides).any(|(&d, &s)| s == 0 && d > 1)
+            }
+        };
+        let readonly = enc.opts.readonly || broadcast;
         let buf = self.into_payload(readonly);
         let kind = if readonly {
             BytesKind::Bytes
@@ -239,7 +252,7 @@ pub fn write_array<'a>(
         };
         enc.global(module, "_frombuffer")?;
         enc.mark()?;
-        parts.body.send(enc, itemsize)?;
+        parts.body.send(enc, itemsize, &parts.shape)?;
         write_dtype(enc, &parts.dtype)?;
         shape_tuple(enc, &parts.shape)?;
         enc.str(order.as_str())?;
@@ -282,7 +295,7 @@ fn write_portable<'a>(enc: &mut Encoder<'a, '_>, parts: ArrayParts<'a>) -> Resul
         strides,
         order,
     } = parts.body.portable_layout();
-    parts.body.send(enc, parts.dtype.itemsize())?;
+    parts.body.send(enc, parts.dtype.itemsize(), &parts.shape)?;
     enc.int(
         i64::try_from(offset).map_err(|_| crate::WireError::Overflow {
             what: "array offset",

@@ -54,6 +54,7 @@ pub struct WriteOptions {
     pub(crate) compression: Compression,
     pub(crate) codec_options: CodecOptions,
     pub(crate) compress_chunk: usize,
+    pub(crate) fsync: bool,
 }
 
 impl Default for WriteOptions {
@@ -68,6 +69,7 @@ impl Default for WriteOptions {
             compression: Compression::Off,
             codec_options: CodecOptions::default(),
             compress_chunk: COMPRESS_CHUNK,
+            fsync: true,
         }
     }
 }
@@ -120,6 +122,12 @@ impl WriteOptions {
         self.compress_chunk
     }
 
+    /// Whether [`crate::to_file`] flushes the file to the device before renaming it over
+    /// the target.
+    pub fn fsync(&self) -> bool {
+        self.fsync
+    }
+
     /// Block size and threads of the codecs.
     pub fn codec_options(&self) -> &CodecOptions {
         &self.codec_options
@@ -168,6 +176,14 @@ impl WriteOptionsBuilder {
     /// memory-mapped back.
     pub fn align(mut self, align: Option<usize>) -> Self {
         self.opts.align = align;
+        self
+    }
+
+    /// Whether [`crate::to_file`] flushes the new file (and its directory entry) to the
+    /// device before it replaces the target (default `true`): without it a power loss
+    /// right after the write can leave an empty or partial file under the target's name.
+    pub fn fsync(mut self, fsync: bool) -> Self {
+        self.opts.fsync = fsync;
         self
     }
 

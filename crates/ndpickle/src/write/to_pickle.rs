@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use ndarray::{ArrayBase, Data, Dimension};
 
-use crate::array::NdArray;
+use crate::array::{Extent, NdArray};
 use crate::dtype::Element;
 use crate::error::EncodeError;
+use crate::span::{SpanStorage, SpanView};
 use crate::value::{Object, Value};
 use crate::write::encoder::{Encoder, MemoKey};
 use crate::write::numpy::{self, ArrayParts, Body};
@@ -247,32 +248,73 @@ tuple_impl!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// `ndarray` arrays of any storage and dimension: contiguous data is sent zero-copy, strided
 /// data per the layout policy (span or pack), broadcasts as their non-broadcast slice.
+///
+/// A strided view with gaps between its elements is packed unless its storage is borrowed
+/// whole (an owned `Array`, an `ArcArray`): the gaps may belong to another live mutable view.
+/// [`crate::SpanView`] sends such a view's span.
 impl<T, S, D> ToPickle for ArrayBase<S, D>
+where
+    T: Element,
+    S: Data<Elem = T> + SpanStorage,
+    D: Dimension,
+{
+    fn to_pickle<'a>(&'a self, enc: &mut Encoder<'a, '_>) -> Result<(), EncodeError> {
+        write_ndarray(self, || crate::span::span_of(self), enc)
+    }
+}
+
+/// A view written with its whole span, gaps included.
+impl<T: Element, D: Dimension> ToPickle for SpanView<'_, T, D> {
+    fn to_pickle<'a>(&'a self, enc: &mut Encoder<'a, '_>) -> Result<(), EncodeError> {
+        write_ndarray(self.view(), || self.span(), enc)
+    }
+}
+
+/// Writes `a` (memoised by address, shape, strides and dtype), `span` giving its span where
+/// sending it is sound.
+fn write_ndarray<'a, T, S, D>(
+    a: &'a ArrayBase<S, D>,
+    span: impl FnOnce() -> Option<(&'a [u8], Extent)>,
+    enc: &mut Encoder<'a, '_>,
+) -> Result<(), EncodeError>
 where
     T: Element,
     S: Data<Elem = T>,
     D: Dimension,
 {
-    fn to_pickle<'a>(&'a self, enc: &mut Encoder<'a, '_>) -> Result<(), EncodeError> {
-        let size = std::mem::size_of::<T>() as isize;
-        let key = MemoKey::Array {
-            addr: self.as_ptr() as usize,
-            shape: self.shape().to_vec(),
-            strides: self.strides().iter().map(|&s| s * size).collect(),
-            dtype: T::dtype(),
-        };
-        if enc.get_memo(&key)? {
-            return Ok(());
-        }
-        let parts = ndarray_parts(self, enc.options())?;
-        numpy::write_array(enc, parts)?;
-        enc.memoize(key)
+    let size = std::mem::size_of::<T>() as isize;
+    let key = MemoKey::Array {
+        addr: a.as_ptr() as usize,
+        shape: a.shape().to_vec(),
+        strides: a.strides().iter().map(|&s| s * size).collect(),
+        dtype: T::dtype(),
+    };
+    if enc.get_memo(&key)? {
+        return Ok(());
     }
+    let parts = parts_with_span(a, span, enc.options())?;
+    numpy::write_array(enc, parts)?;
+    enc.memoize(key)
 }
 
 /// Runs the layout decision for an `ndarray` array.
+#[cfg(feature = "serde")]
 pub(crate) fn ndarray_parts<'a, T, S, D>(
     a: &'a ArrayBase<S, D>,
+    opts: &WriteOptions,
+) -> Result<ArrayParts<'a>, EncodeError>
+where
+    T: Element,
+    S: Data<Elem = T> + SpanStorage,
+    D: Dimension,
+{
+    parts_with_span(a, || crate::span::span_of(a), opts)
+}
+
+/// The layout decision for `a`; a strided span is sent only if `span` gives one.
+fn parts_with_span<'a, T, S, D>(
+    a: &'a ArrayBase<S, D>,
+    span: impl FnOnce() -> Option<(&'a [u8], Extent)>,
     opts: &WriteOptions,
 ) -> Result<ArrayParts<'a>, EncodeError>
 where
@@ -298,20 +340,21 @@ where
         opts.layout(),
         opts.span_threshold(),
     )?;
-    match plan {
-        crate::layout::Plan::Span { extent } if !opts.numpy_form().is_native() => {
-            let span = crate::span::span_bytes(a, extent);
-            Ok(ArrayParts {
-                dtype,
-                shape,
-                body: Body::Span {
-                    bytes: span,
-                    offset: (-extent.low) as usize,
-                    strides,
-                },
-            })
-        }
-        _ => {
+    let span = match plan {
+        crate::layout::Plan::Span { .. } if !opts.numpy_form().is_native() => span(),
+        _ => None,
+    };
+    match span {
+        Some((span, extent)) => Ok(ArrayParts {
+            dtype,
+            shape,
+            body: Body::Span {
+                bytes: span,
+                offset: (-extent.low) as usize,
+                strides,
+            },
+        }),
+        None => {
             if opts.numpy_form().is_native()
                 && opts.layout() == crate::layout::LayoutPolicy::AlwaysSpan
             {
