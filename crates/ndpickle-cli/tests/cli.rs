@@ -1,4 +1,6 @@
-//! The command line end to end: `demo` writes the dataset, `inspect` reads it back safely.
+//! The command line end to end: `demo` writes the dataset, `inspect` reads it back safely,
+//! `verify` refuses what the safe reader refuses. (The Python package's entry point runs the
+//! same `ndpickle::inspect`: `tests/test_cli.py` compares the two.)
 
 use std::process::Command;
 
@@ -23,10 +25,10 @@ fn demo_then_inspect() {
     assert!(stdout.contains("zero copies"), "{stdout}");
     let (ok, stdout, stderr) = ndpickle(&["inspect", &format!("{d}/dataset.pkl")]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("dtype=<f4 shape=[720, 1440]"), "{stdout}");
+    assert!(stdout.contains("dtype=<f4 shape=(720, 1440)"), "{stdout}");
     assert!(
-        stdout.contains("strides=[8, 0]"),
-        "broadcast keeps its zero stride: {stdout}"
+        stdout.contains("strides=(8, 0) nbytes=8294400 read-only"),
+        "broadcast keeps its zero stride and loads read-only: {stdout}"
     );
     // Out-of-band: the pickle plus its buffer files.
     let mut args = vec!["inspect".to_string(), format!("{d}/dataset.oob.pkl")];
@@ -38,7 +40,11 @@ fn demo_then_inspect() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, stdout, stderr) = ndpickle(&args);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("dtype=<M8[s] shape=[24]"), "{stdout}");
+    assert!(stdout.contains("dtype=<M8[s] shape=(24,)"), "{stdout}");
+    assert!(
+        stdout.contains("'temperature': numpy.ndarray dtype=<f4 shape=(720, 1440) strides=(5760, 4) nbytes=4147200, out-of-band buffer 0"),
+        "{stdout}"
+    );
     // Without its buffers the out-of-band pickle is a clear error, not a crash.
     let (ok, _, stderr) = ndpickle(&["inspect", &format!("{d}/dataset.oob.pkl")]);
     assert!(!ok);
@@ -50,7 +56,14 @@ fn demo_then_inspect() {
 fn hostile_input_is_refused_cleanly() {
     let path = std::env::temp_dir().join(format!("ndpickle-cli-evil-{}.pkl", std::process::id()));
     std::fs::write(&path, b"cos\nsystem\n(S'echo pwned'\ntR.").unwrap();
+    // inspect shows the call it would make, without making it; verify refuses it.
     let (ok, stdout, stderr) = ndpickle(&["inspect", path.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("object callable=os.system args=1") && stdout.contains("'echo pwned'"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = ndpickle(&["verify", path.to_str().unwrap()]);
     assert!(!ok);
     assert!(!stdout.contains("pwned"));
     assert!(
