@@ -35,7 +35,7 @@ import os
 import pickle
 import types
 import weakref
-from typing import IO, Any, Callable, Iterable, Optional, Union
+from typing import IO, Any, Callable, Iterable, Literal, Optional, Union
 
 import numpy as np
 
@@ -44,8 +44,11 @@ from ._native import ArrayReducer, DecodeError, EncodeError, RawBuffer
 
 __all__ = [
     "ArrayReducer",
+    "Compression",
     "DecodeError",
     "EncodeError",
+    "Layout",
+    "MmapMode",
     "Pickler",
     "RawBuffer",
     "Unpickler",
@@ -75,6 +78,13 @@ globals().update(_native.PICKLE_GLOBALS)
 # COMPRESS_CHUNK, 64 MiB). Tests lower it to get several chunks from small arrays.
 _COMPRESS_CHUNK: Optional[int] = None
 
+#: The codecs ``compression=`` takes (``None``: no compression).
+Compression = Literal["auto", "lz4", "zstd"]
+#: The layout policies ``layout=`` takes (DESIGN §3.4): decide per array, always pack, always span.
+Layout = Literal["auto", "pack", "span"]
+#: ``load``'s memory-mapping modes: read-only, or copy-on-write.
+MmapMode = Literal["r", "c"]
+
 _PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
 
@@ -85,7 +95,7 @@ _MMAP_FALLBACK_KINDS = frozenset({"ForbiddenGlobal", "Refused", "UnsupportedDtyp
 
 
 def _pickle_out_of_band(
-    obj: Any, layout: str, span_threshold: float = 0.5
+    obj: Any, layout: Layout, span_threshold: float = 0.5
 ) -> tuple[bytes, list[pickle.PickleBuffer]]:
     """Protocol-5 pickle of ``obj`` and its out-of-band buffers (views, no copies)."""
     buffers: list[pickle.PickleBuffer] = []
@@ -146,7 +156,7 @@ class Pickler(pickle.Pickler):
         *,
         fix_imports: bool = True,
         buffer_callback: Optional[Callable[[pickle.PickleBuffer], Any]] = None,
-        layout: str = "auto",
+        layout: Layout = "auto",
         span_threshold: float = 0.5,
     ) -> None:
         if protocol is None:
@@ -200,11 +210,11 @@ def dumps(
     obj: Any,
     *,
     protocol: int = 5,
-    compression: Optional[str] = None,
+    compression: Optional[Compression] = None,
     shuffle: bool = True,
     level: Optional[int] = None,
     buffer_callback: Optional[Callable[[pickle.PickleBuffer], Any]] = None,
-    layout: str = "auto",
+    layout: Layout = "auto",
     threads: Optional[int] = None,
 ) -> bytes:
     """Pickle ``obj`` to bytes.
@@ -240,10 +250,10 @@ def dump(
     file: _PathOrFile,
     *,
     protocol: int = 5,
-    compression: Optional[str] = None,
+    compression: Optional[Compression] = None,
     shuffle: bool = True,
     level: Optional[int] = None,
-    layout: str = "auto",
+    layout: Layout = "auto",
     threads: Optional[int] = None,
     fsync: bool = False,
 ) -> None:
@@ -293,7 +303,7 @@ def dump(
 def load(
     file: _PathOrFile,
     *,
-    mmap_mode: Optional[str] = None,
+    mmap_mode: Optional[MmapMode] = None,
     buffers: Optional[Iterable[Any]] = None,
 ) -> Any:
     """Load a pickle from a binary file object or a path (runs code like ``pickle.load``).
@@ -344,10 +354,10 @@ def serialize(
     obj: Any,
     *,
     protocol: int = 5,
-    compression: Optional[str] = "auto",
+    compression: Optional[Compression] = "auto",
     shuffle: bool = True,
     level: Optional[int] = None,
-    layout: str = "auto",
+    layout: Layout = "auto",
     threads: Optional[int] = None,
     span_threshold: float = 0.5,
 ) -> tuple[dict[str, Any], list[Any]]:

@@ -2,7 +2,8 @@
 
 import os
 import pickle
-from typing import Any, Callable, Optional, Sequence, Union, final
+import weakref
+from typing import Any, Callable, Literal, Optional, Sequence, Union, final
 
 __all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "safe_deserialize", "decompress_frame",
            "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped",
@@ -29,9 +30,9 @@ class ArrayReducer:
         cls,
         protocol: int = 5,
         *,
-        layout: str = "auto",
+        layout: Literal["auto", "pack", "span"] = "auto",
         span_threshold: float = 0.5,
-        fallback: Optional[Callable[[Any], Any]] = None,
+        fallback: Optional[Union[Callable[[Any], Any], "weakref.WeakMethod[Any]"]] = None,
         arrow: Optional[Callable[[Any], Any]] = None,
     ) -> ArrayReducer: ...
     @property
@@ -76,7 +77,7 @@ def safe_deserialize(
 def serialize(
     data: Any,
     buffers: list[pickle.PickleBuffer],
-    compression: Optional[str] = "auto",
+    compression: Optional[Literal["auto", "lz4", "zstd"]] = "auto",
     shuffle: bool = True,
     level: Optional[int] = None,
     threads: Optional[int] = None,
@@ -89,7 +90,7 @@ def deserialize(header: Any, frames: Any) -> Any:
 def dumps(
     data: Any,
     buffers: list[pickle.PickleBuffer],
-    compression: Optional[str] = "auto",
+    compression: Optional[Literal["auto", "lz4", "zstd"]] = "auto",
     shuffle: bool = True,
     level: Optional[int] = None,
     threads: Optional[int] = None,
@@ -100,16 +101,18 @@ def dump(
     data: Any,
     buffers: list[pickle.PickleBuffer],
     target: Any,
-    compression: Optional[str] = None,
+    compression: Optional[Literal["auto", "lz4", "zstd"]] = None,
     shuffle: bool = True,
     level: Optional[int] = None,
     threads: Optional[int] = None,
     chunk: Optional[int] = None,
+    fsync: bool = False,
 ) -> None:
-    """The pickle with its buffers in-band, 64-byte aligned, written to a path or file."""
+    """The pickle with its buffers in-band, 64-byte aligned, written to a path or file (a
+    path atomically)."""
 
 def check_compression(
-    compression: Optional[str] = None,
+    compression: Optional[Literal["auto", "lz4", "zstd"]] = None,
     shuffle: bool = True,
     level: Optional[int] = None,
     threads: Optional[int] = None,
@@ -143,7 +146,7 @@ def decompress_chunk(
 def compress_buffers(
     buffers: list[Any],
     itemsizes: list[int],
-    compression: Optional[str] = "auto",
+    compression: Optional[Literal["auto", "lz4", "zstd"]] = "auto",
     shuffle: bool = True,
     level: Optional[int] = None,
     threads: Optional[int] = None,
@@ -153,7 +156,7 @@ def inline_buffers(
     buffers: list[Any],
     target: Any = None,
     align: int = 64,
-    compression: Optional[str] = None,
+    compression: Optional[Literal["auto", "lz4", "zstd"]] = None,
     itemsizes: Optional[list[int]] = None,
     shuffle: bool = True,
     level: Optional[int] = None,
@@ -164,7 +167,7 @@ def inline_buffers(
 def write_atomically(
     path: Union[str, "os.PathLike[str]"], write: Callable[[str], Any], fsync: bool = False
 ) -> None: ...
-def load_mapped(path: Union[str, "os.PathLike[str]"], mode: str = "r") -> Any: ...
+def load_mapped(path: Union[str, "os.PathLike[str]"], mode: Literal["r", "c"] = "r") -> Any: ...
 def inspect_files(
     path: Union[str, "os.PathLike[str]"],
     buffers: Sequence[Union[str, "os.PathLike[str]"]],

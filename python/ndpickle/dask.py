@@ -84,7 +84,7 @@ import functools
 import logging
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import dask.config
 import numpy as np
@@ -96,7 +96,7 @@ from distributed.protocol.serialize import (
     register_serialization_family,
 )
 
-from . import _native
+from . import Compression, _native
 from . import deserialize as _deserialize
 from . import safe_deserialize as _safe_deserialize
 from . import serialize as _serialize
@@ -200,7 +200,9 @@ def _serialize_for(x: Any, context: Optional[dict[str, Any]]) -> tuple[dict[str,
     """:func:`ndpickle.serialize` of ``x`` with the layout and compression of the transport
     ``context`` names, counted in :func:`stats`."""
     compression, threshold = _transport(context)
-    header, frames = _serialize(x, compression=compression, span_threshold=threshold)
+    header, frames = _serialize(
+        x, compression=cast(Optional[Compression], compression), span_threshold=threshold
+    )
     packed = sum(c is not None for c in header["codec"])
     if packed:
         _count("compressed", packed)
@@ -391,7 +393,7 @@ def dumps(
     x: Any,
     context: Optional[dict[str, Any]] = None,
     *,
-    compression: Optional[str] = "auto",
+    compression: Optional[Compression] = "auto",
     shuffle: bool = True,
 ) -> tuple[dict[str, Any], list[Any]]:
     """The family's ``(header, frames)`` for ``x``: :func:`ndpickle.serialize`, with every

@@ -41,7 +41,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import _native
+from . import Compression, _native
 from ._native import ArrayReducer
 
 try:
@@ -86,7 +86,7 @@ def _serialize_plain(obj: np.ndarray) -> tuple[Any, ...]:
 
 
 def _compressing_serializer(
-    compression: str, shuffle: bool
+    compression: Compression, shuffle: bool
 ) -> Callable[[np.ndarray], tuple[Any, ...]]:
     """A serializer that compresses each out-of-band buffer when it pays."""
 
@@ -139,7 +139,7 @@ def _deserialize(form: tuple[Any, ...]) -> Any:
     raise pickle.UnpicklingError(f"ndpickle.ray: unknown array form {tag!r}")
 
 
-def register(compression: Optional[str] = None, *, shuffle: bool = True) -> None:
+def register(compression: Optional[Compression] = None, *, shuffle: bool = True) -> None:
     """Makes Ray serialize exact ``numpy.ndarray``\\ s in this process with ndpickle.
 
     Call it in the driver (before or after ``ray.init``), and pass it (or
@@ -173,7 +173,7 @@ def unregister() -> None:
     ray.util.deregister_serializer(np.ndarray)
 
 
-def setup_hook(compression: Optional[str] = None, *, shuffle: bool = True) -> Callable[[], None]:
+def setup_hook(compression: Optional[Compression] = None, *, shuffle: bool = True) -> Callable[[], None]:
     """A worker setup hook calling :func:`register` with these options::
 
         ray.init(runtime_env={
