@@ -39,7 +39,8 @@ from typing import IO, Any, Callable, Iterable, Literal, Optional, Union
 
 import numpy as np
 
-from . import _native
+from . import _native, _progress
+from ._progress import Progress
 from ._native import ArrayReducer, DecodeError, EncodeError, RawBuffer
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "EncodeError",
     "Layout",
     "MmapMode",
+    "Progress",
     "Pickler",
     "RawBuffer",
     "Unpickler",
@@ -256,6 +258,7 @@ def dump(
     layout: Layout = "auto",
     threads: Optional[int] = None,
     fsync: bool = False,
+    progress: Optional[Progress] = None,
 ) -> None:
     """Write ``obj`` to a path or a binary file object as a dataset file.
 
@@ -278,7 +281,16 @@ def dump(
     compressed one at a time on their way to the file, and a buffer over 64 MiB chunk by
     chunk (``ndpickle._decompress_into`` calls, one 64 MiB raw chunk each), so only one
     compressed chunk is held in memory at once, when writing and when loading.
+
+    ``progress(done, total)`` is called as the file is written (every 8 MiB and once at the
+    end) with the bytes written so far and the size the file will have (the pickle and its
+    arrays' bytes; ``None`` when compressing, whose result size is not known beforehand). The
+    last call has ``done == total`` (or ``total`` ``None``).
     """
+    if progress is not None:
+        _dump_with_progress(obj, file, progress, protocol, compression, shuffle, level,
+                            layout, threads, fsync)
+        return
     if protocol != 5:
         if compression is not None:
             raise ValueError("compression needs protocol 5")
@@ -300,11 +312,54 @@ def dump(
     )
 
 
+def _dump_with_progress(
+    obj: Any,
+    file: _PathOrFile,
+    progress: Progress,
+    protocol: int,
+    compression: Optional[Compression],
+    shuffle: bool,
+    level: Optional[int],
+    layout: Layout,
+    threads: Optional[int],
+    fsync: bool,
+) -> None:
+    """:func:`dump` reporting progress: the bytes go through a counting ``write``; a path is
+    still replaced atomically (the counted file is the temporary one)."""
+    if protocol != 5 and compression is not None:
+        raise ValueError("compression needs protocol 5")
+    _native.check_compression(compression, shuffle, level, threads)
+    total: Optional[int] = None
+    if protocol == 5:
+        data, buffers = _pickle_out_of_band(obj, layout)
+        if compression is None:
+            total = len(data) + sum(b.raw().nbytes for b in buffers)
+
+    def to(f: IO[bytes]) -> None:
+        w = _progress.CountingWriter(f, progress, total)
+        if protocol == 5:
+            _native.dump(data, buffers, w, compression, shuffle, level, threads, _COMPRESS_CHUNK)
+        else:
+            Pickler(w, protocol, layout=layout).dump(obj)  # type: ignore[arg-type]
+        w.finish()
+
+    if isinstance(file, (str, os.PathLike)):
+
+        def write(temp: str) -> None:
+            with open(temp, "wb") as f:
+                to(f)
+
+        _native.write_atomically(file, write, fsync)
+    else:
+        to(file)
+
+
 def load(
     file: _PathOrFile,
     *,
     mmap_mode: Optional[MmapMode] = None,
     buffers: Optional[Iterable[Any]] = None,
+    progress: Optional[Progress] = None,
 ) -> Any:
     """Load a pickle from a binary file object or a path (runs code like ``pickle.load``).
 
@@ -315,6 +370,10 @@ def load(
     file is read by ndpickle's safe reader; compressed buffers are decompressed into private
     memory (read-only too under ``"r"``); a file holding objects that reader does not
     rebuild (arbitrary classes) is loaded by ``pickle.load`` instead, as copies. Do not truncate a file while arrays map it (as with ``numpy.memmap``).
+
+    ``progress(done, total)`` is called as the file is read (every 8 MiB and at the end) with
+    the bytes read so far and the file's size (``None`` for a file object whose size is not
+    known); a memory-mapped load reads nothing up front and reports once, at the end.
     """
     if mmap_mode is not None:
         if mmap_mode not in ("r", "c"):
@@ -327,14 +386,31 @@ def load(
             out = _native.load_mapped(os.fspath(file), mmap_mode)
             if mmap_mode == "r":
                 _freeze(out)  # data decompressed from the mapping is read-only too
+            if progress is not None:
+                size = os.path.getsize(file)
+                progress(size, size)
             return out
         except DecodeError as e:
             if getattr(e, "kind", None) not in _MMAP_FALLBACK_KINDS:
                 raise
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as f:
-            return Unpickler(f, buffers=buffers).load()
-    return Unpickler(file, buffers=buffers).load()
+            return _load_from(f, buffers, progress)
+    return _load_from(file, buffers, progress)
+
+
+def _load_from(f: IO[bytes], buffers: Optional[Iterable[Any]], progress: Optional[Progress]) -> Any:
+    """``Unpickler(f).load()``, reading through a counting reader when ``progress`` is given."""
+    if progress is None:
+        return Unpickler(f, buffers=buffers).load()
+    try:
+        total: Optional[int] = os.fstat(f.fileno()).st_size - f.tell()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        total = None
+    r = _progress.CountingReader(f, progress, total)
+    out = Unpickler(r, buffers=buffers).load()
+    r.finish()
+    return out
 
 
 def _freeze(obj: Any) -> None:

@@ -10,7 +10,8 @@
   what it loads to, or the first refusal.
 - ``ndpickle convert IN OUT [--compression auto|lz4|zstd|none]``: reads IN safely
   (memory-mapped) and writes it to OUT as a dataset file (:func:`ndpickle.dump`: 64-byte
-  aligned, memory-mappable, streamed from the mapping; OUT replaced only once written).
+  aligned, memory-mappable, streamed from the mapping; OUT replaced only once written), with
+  a progress bar on stderr for inputs over 100 MB (``--progress`` / ``--no-progress``).
 
 Exit status: 0 success, 1 refused, corrupt or unreadable input, 2 usage error.
 """
@@ -22,11 +23,14 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from . import DecodeError, _native, dump, safe_load
+from . import DecodeError, _native, _progress, dump, safe_load
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+
+#: ``convert`` shows a progress bar for inputs larger than this (unless ``--no-progress``).
+PROGRESS_MIN_BYTES = 100_000_000
 
 _MISSING_BUFFERS_HINT = (
     "hint: this pickle has out-of-band buffers: give their files after it, in order"
@@ -68,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     con.add_argument("output", metavar="OUT", help="the dataset file to write (replaced atomically)")
     con.add_argument("--compression", choices=["auto", "lz4", "zstd", "none"], default="none",
                      help="compress each buffer (needs ndpickle to load; default none)")
+    con.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show a progress bar on stderr (default: for inputs over 100 MB)")
     return p
 
 
@@ -133,8 +139,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (DecodeError, OSError) as e:
         return _refused(args.input, e)
     compression = None if args.compression == "none" else args.compression
+    show = args.progress
+    if show is None:
+        show = os.path.getsize(args.input) > PROGRESS_MIN_BYTES
+    progress = _progress.bar(f"writing {args.output}") if show else None
     try:
-        dump(obj, args.output, compression=compression)
+        dump(obj, args.output, compression=compression, progress=progress)
     except OSError as e:
         return _refused(args.output, e)
     print(f"{args.input} -> {args.output}: {os.path.getsize(args.output)} bytes")
