@@ -3,6 +3,8 @@
 //! arguments the reader checked, the same call `pickle.loads` makes, and nothing else. Bare
 //! builtin types and constants (`int`, `Ellipsis`...) come back as themselves.
 
+// NAMEABLE: the builtin names a pickle may refer to as values, the reader's own list.
+use ndpickle::read::NAMEABLE;
 use ndpickle::{DecodeErrorKind, Object, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -12,28 +14,6 @@ use crate::error::decode_msg;
 
 /// Modules whose types [`object`] rebuilds (with `builtins.range` and `builtins.slice`).
 const MODULES: &[&str] = &["datetime", "decimal", "fractions", "uuid", "collections"];
-
-/// Builtin names a pickle may refer to as values (as `ndpickle`'s reader accepts them).
-const NAMEABLE: &[&str] = &[
-    "bool",
-    "bytearray",
-    "bytes",
-    "complex",
-    "dict",
-    "float",
-    "frozenset",
-    "int",
-    "list",
-    "set",
-    "str",
-    "tuple",
-    "object",
-    "range",
-    "slice",
-    "type",
-    "Ellipsis",
-    "NotImplemented",
-];
 
 /// Whether `o` is a standard-library value for [`object`].
 pub(crate) fn is_stdlib(o: &Object) -> bool {

@@ -41,6 +41,8 @@ pub use options::{
     DEFAULT_MAX_COPIED_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_MEMO_ENTRIES, PersistentIdHandler, ReadOptions, ReadOptionsBuilder,
 };
+#[doc(hidden)]
+pub use stdlib::NAMEABLE;
 pub use text::latin1_text;
 
 /// A pickle's value with its sharing kept: what the pickle refers to more than once (a memo

@@ -93,7 +93,7 @@ pub(crate) fn lookup(module: &str, name: &str) -> Option<Std> {
 
 /// Builtin types and constants a pickle may name without calling them (as a
 /// `defaultdict` factory, or as a value: `pickle.dumps(int)`).
-pub(crate) const NAMEABLE: &[&str] = &[
+pub const NAMEABLE: &[&str] = &[
     "bool",
     "bytearray",
     "bytes",
