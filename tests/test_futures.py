@@ -377,8 +377,11 @@ def test_killed_worker_breaks_the_pool_and_leaves_nothing(method):
     big = np.ones(1 << 15)
     with ProcessPoolExecutor(2, multiprocessing.get_context(method), shm_threshold=THRESHOLD) as p:
         assert p.submit(total, big).result() == float(1 << 15)
+        # Two long tasks hold both workers, so the victim cannot run (and break the pool,
+        # after which submit itself raises) before every task below is submitted.
+        others = [p.submit(slow, big, 2.0) for _ in range(2)]
         victim = p.submit(die, big)
-        others = [p.submit(slow, big, 0.2) for _ in range(6)]
+        others += [p.submit(slow, big, 0.2) for _ in range(4)]
         with pytest.raises(BrokenProcessPool):
             victim.result(timeout=120)
         for f in others:
