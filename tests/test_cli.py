@@ -48,6 +48,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
         out[f"buf{i}"] = d / f"oob.buf.{i}"
         out[f"buf{i}"].write_bytes(bytes(f))
     out["nbufs"] = len(fr) - 1  # type: ignore[assignment]
+    out["zstd"] = d / "zstd.pkl"
+    ndpickle.dump({"a": a, "rev": a[::-1]}, out["zstd"], compression="zstd")
+    out["auto"] = d / "auto.pkl"
+    ndpickle.dump({"a": a}, out["auto"], compression="auto")
 
     class Evil:
         def __reduce__(self):
@@ -108,6 +112,24 @@ def test_inspect_out_of_band_depth_items_json(files) -> None:
     assert first["key"] == "'a'" and first["shape"] == [128, 128] and first["data"] == "out-of-band buffer 0"
     deep = json.loads(py_cli("inspect", str(files["inband"]), "--json", "--depth", "0").stdout)
     assert deep["omitted"] == 10 and "items" not in deep
+
+
+def test_inspect_names_codec_and_ratio_of_compressed_data(files, rust_cli) -> None:
+    """Compressed buffers are shown with their codec, sizes and ratio; a view of one as a view."""
+    r = py_cli("inspect", str(files["zstd"]))
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.strip().startswith("'a':"))
+    assert "nbytes=131072, decompressed (shuffle+zstd, 131072 bytes from " in line, line
+    compressed = int(line.split(" bytes from ")[1].split(":")[0])
+    ratio = float(line.split(": ")[-1].rstrip("x)"))
+    assert compressed < 131072 and ratio == pytest.approx(131072 / compressed, abs=0.01), line
+    assert "'rev': numpy.ndarray dtype=<f8 shape=(128, 128) strides=(-1024, 8) nbytes=131072, view of obj['a']" in r.stdout
+    doc = json.loads(py_cli("inspect", str(files["auto"]), "--json").stdout)
+    a = doc["items"][0]
+    assert a["codec"] == "shuffle+lz4" and 0 < a["compressed_nbytes"] < a["nbytes"], a
+    assert a["data"].startswith("decompressed (shuffle+lz4, 131072 bytes from "), a
+    rs = subprocess.run([str(rust_cli), "inspect", str(files["zstd"])], capture_output=True, text=True)
+    assert rs.returncode == 0 and rs.stdout.splitlines()[1:] == r.stdout.splitlines()[1:], rs.stderr
 
 
 def test_inspect_shows_what_it_would_not_run(files) -> None:

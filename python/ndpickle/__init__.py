@@ -237,6 +237,11 @@ def dumps(
         raise ValueError("compression needs protocol 5")
     if buffer_callback is not None:
         raise ValueError("compression and buffer_callback cannot be combined")
+    # Pickled out-of-band first, then every buffer (numpy's, pyarrow's, any PickleBuffer an
+    # object's reducer makes) written in-band by the core's rewriter, compressed where that
+    # pays: CPython's pickler calls no hook for PickleBuffer objects (reducer_override is
+    # skipped for them), so this is the one place that sees them all. The rewrite is one pass
+    # over the small in-band pickle; the buffers are copied once, into the result.
     data, buffers = _pickle_out_of_band(obj, layout)
     return _native.dumps(data, buffers, compression, shuffle, level, threads)
 

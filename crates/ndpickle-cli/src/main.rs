@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ndarray::{Array1, Array2, Axis, s};
+use ndpickle::inspect::Sources;
 use ndpickle::{DType, NdArray, ToPickle, Value, WriteOptions};
 
 const USAGE: &str = "\
@@ -307,7 +308,7 @@ fn read(path: &str) -> Result<Bytes, Failure> {
 }
 
 /// Reads the pickle and its buffer files with the safe reader.
-fn load(args: &Args, opaque: bool) -> Result<(Bytes, Vec<Bytes>, Value), Failure> {
+fn load(args: &Args, opaque: bool) -> Result<(Bytes, Vec<Bytes>, Value, Sources), Failure> {
     let pickle = read(&args.file)?;
     let bufs = args
         .buffers
@@ -323,8 +324,8 @@ fn load(args: &Args, opaque: bool) -> Result<(Bytes, Vec<Bytes>, Value), Failure
         .cloned()
         .map(ndpickle::InBuffer::raw)
         .collect::<Vec<_>>();
-    match ndpickle::from_bytes_payload_with(pickle.clone(), inputs, &options) {
-        Ok(v) => Ok((pickle, bufs, v)),
+    match ndpickle::inspect::read(pickle.clone(), inputs, &options) {
+        Ok((v, sources)) => Ok((pickle, bufs, v, sources)),
         Err(e) => {
             let hint = if matches!(e.kind, ndpickle::DecodeErrorKind::MissingBuffer) {
                 "\n  hint: this pickle has out-of-band buffers: give their files after it, in order"
@@ -338,8 +339,7 @@ fn load(args: &Args, opaque: bool) -> Result<(Bytes, Vec<Bytes>, Value), Failure
 
 fn inspect(args: &[String]) -> Result<(), Failure> {
     let args = parse(args, true)?;
-    let (pickle, bufs, value) = load(&args, true)?;
-    let sources = ndpickle::inspect::Sources::new(&pickle, &bufs);
+    let (pickle, bufs, value, sources) = load(&args, true)?;
     if args.json {
         print!(
             "{}",
@@ -366,7 +366,7 @@ fn inspect(args: &[String]) -> Result<(), Failure> {
 
 fn verify(args: &[String]) -> Result<(), Failure> {
     let args = parse(args, false)?;
-    let (_, _, value) = load(&args, false)?;
+    let (_, _, value, _) = load(&args, false)?;
     println!("{}: accepted ({})", args.file, value.type_name());
     Ok(())
 }

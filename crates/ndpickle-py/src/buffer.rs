@@ -19,9 +19,10 @@ use ndpickle::array::Extent;
 use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::buffer::PyUntypedBuffer;
-use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
+
+use crate::error::buffer_err;
 
 /// What keeps the memory of a [`RawBuffer`] alive.
 pub enum Owner {
@@ -88,8 +89,8 @@ impl RawBuffer {
     {
         let size = std::mem::size_of::<T>();
         let strides: Vec<isize> = owner.strides().iter().map(|&s| s * size as isize).collect();
-        let extent = Extent::of(owner.shape(), &strides, size)
-            .map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        let extent =
+            Extent::of(owner.shape(), &strides, size).map_err(|e| buffer_err(e.to_string()))?;
         check_within(part, owner.as_ptr().cast::<u8>(), extent)?;
         Ok(RawBuffer {
             addr: part.as_ptr() as usize,
@@ -142,8 +143,8 @@ impl RawBuffer {
         flags: c_int,
     ) -> PyResult<()> {
         let this = slf.get();
-        let len = isize::try_from(this.len)
-            .map_err(|_| PyBufferError::new_err("buffer too large for Py_ssize_t"))?;
+        let len =
+            isize::try_from(this.len).map_err(|_| buffer_err("buffer too large for Py_ssize_t"))?;
         // SAFETY: `view` is the caller's Py_buffer to fill (buffer protocol contract). The
         // memory stays valid while `slf` lives (constructor contract), and PyBuffer_FillInfo
         // stores a new reference to `slf` in `view.obj`. It refuses PyBUF_WRITABLE requests
@@ -207,16 +208,16 @@ impl<'a, 'py> ArrayMemory<'a, 'py> {
     pub(crate) fn raw_buffer(&self, owner: &Bound<'py, PyAny>, part: &[u8]) -> PyResult<RawBuffer> {
         let array = owner
             .cast::<PyUntypedArray>()
-            .map_err(|_| PyBufferError::new_err("a raw buffer's owner must be a numpy array"))?;
+            .map_err(|_| buffer_err("a raw buffer's owner must be a numpy array"))?;
         // SAFETY: `array` is a live numpy array; `data` is a plain field of its struct.
         let data = unsafe { (*array.as_array_ptr()).fields.data as *const u8 };
         if data != self.data || array.shape() != self.shape || array.strides() != self.strides {
-            return Err(PyBufferError::new_err(
+            return Err(buffer_err(
                 "a raw buffer's owner must be the array its memory belongs to",
             ));
         }
         let extent = Extent::of(self.shape, self.strides, self.itemsize)
-            .map_err(|e| PyBufferError::new_err(e.to_string()))?;
+            .map_err(|e| buffer_err(e.to_string()))?;
         check_within(part, self.data, extent)?;
         Ok(RawBuffer {
             addr: part.as_ptr() as usize,
@@ -236,9 +237,9 @@ impl<'a, 'py> ArrayMemory<'a, 'py> {
     /// within the extent of this array's shape and strides.
     pub(crate) fn extent_bytes(&self, extent: Extent) -> PyResult<&'a [u8]> {
         let own = Extent::of(self.shape, self.strides, self.itemsize)
-            .map_err(|e| PyBufferError::new_err(e.to_string()))?;
+            .map_err(|e| buffer_err(e.to_string()))?;
         if !own.is_some_and(|own| own.low <= extent.low && extent.high <= own.high) {
-            return Err(PyBufferError::new_err(
+            return Err(buffer_err(
                 "the bytes asked for lie outside the array's memory",
             ));
         }
@@ -265,7 +266,7 @@ fn check_within(part: &[u8], zero: *const u8, extent: Option<Extent>) -> PyResul
     if inside {
         Ok(())
     } else {
-        Err(PyBufferError::new_err(
+        Err(buffer_err(
             "a raw buffer must lie inside the memory of its owner's elements",
         ))
     }
@@ -296,9 +297,7 @@ pub(crate) fn bytes_from_python(obj: &Bound<'_, PyAny>) -> PyResult<(Bytes, bool
         return Ok((Bytes::new(), writable));
     }
     if !buf.is_c_contiguous() {
-        return Err(PyBufferError::new_err(
-            "buffer must be C-contiguous to be read",
-        ));
+        return Err(buffer_err("buffer must be C-contiguous to be read"));
     }
     Ok((Bytes::from_owner(PyBufferOwner(buf)), writable))
 }

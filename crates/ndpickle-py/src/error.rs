@@ -7,6 +7,8 @@
 //!   and `kind` ([`DecodeErrorKind::name`], e.g. `"ForbiddenGlobal"`), except invalid
 //!   options (`ValueError`) and I/O failures (`OSError`).
 //! - [`OptionsError`] → `ValueError`.
+//! - Arguments of the bindings' own functions: a wrong type or keyword → `TypeError`, a
+//!   value out of range → `ValueError`; a refused buffer export → `BufferError`.
 //! - `std::io::Error` → the `OSError` subclass its OS error code selects
 //!   (`FileNotFoundError`, `PermissionError`...), with `errno`, `strerror` and, when a
 //!   [`PathIoError`] names it, `filename`.
@@ -17,7 +19,7 @@
 use std::io;
 
 use ndpickle::{DecodeError, DecodeErrorKind, EncodeError, OptionsError, PathIoError, opcodes};
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyBufferError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
@@ -134,6 +136,17 @@ pub(crate) fn options_err(e: OptionsError) -> PyErr {
 /// A `ValueError` for an argument of the bindings' own functions that is out of range.
 pub(crate) fn invalid_arg(msg: impl Into<String>) -> PyErr {
     options_err(OptionsError(msg.into()))
+}
+
+/// A `TypeError` for an argument of the bindings' own functions of the wrong type or name,
+/// as Python raises for its own functions.
+pub(crate) fn arg_type_err(msg: impl Into<String>) -> PyErr {
+    PyTypeError::new_err(msg.into())
+}
+
+/// A `BufferError`: the buffer protocol refused (what `memoryview` raises for the same).
+pub(crate) fn buffer_err(msg: impl Into<String>) -> PyErr {
+    PyBufferError::new_err(msg.into())
 }
 
 /// The Python exception for an I/O error: `OSError(errno, strerror[, filename])`, which

@@ -22,7 +22,6 @@
 use bytes::Bytes;
 use ndpickle::codec::{CodecOptions, Compression, FrameInfo, compress_if_smaller, decompress_into};
 use ndpickle::{DecodeError, DecodeErrorKind, EncodeError, InBuffer};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
@@ -30,7 +29,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
 use crate::buffer::{RawBuffer, bytes_from_python};
 use crate::codec::{codec_options, settings_from_py, with_scratch};
 use crate::convert::Converter;
-use crate::error::{decode_err, encode_err};
+use crate::error::{decode_err, encode_err, invalid_arg};
 use crate::files::{Inline, write_inline};
 use crate::loads::{read_options, source};
 
@@ -237,7 +236,7 @@ impl Refusal {
     /// For `deserialize`: header problems are `ValueError`s.
     fn into_py(self) -> PyErr {
         match self {
-            Refusal::Header(msg) => PyValueError::new_err(msg),
+            Refusal::Header(msg) => invalid_arg(msg),
             Refusal::Frame(e) => decode_err(e),
         }
     }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use ndpickle::inspect::{self, InspectOptions, Sources};
+use ndpickle::inspect::{self, InspectOptions};
 use ndpickle::{InBuffer, ReadOptions};
 use pyo3::prelude::*;
 
@@ -47,12 +47,10 @@ pub(crate) fn inspect_files(
         .opaque_globals(opaque)
         .build()
         .map_err(options_err)?;
-    let inputs = bufs.iter().cloned().map(InBuffer::raw).collect::<Vec<_>>();
-    let input = pickle.clone();
-    let value = py
-        .detach(move || ndpickle::from_bytes_payload_with(input, inputs, &options))
+    let inputs = bufs.into_iter().map(InBuffer::raw).collect::<Vec<_>>();
+    let (value, sources) = py
+        .detach(move || inspect::read(pickle, inputs, &options))
         .map_err(decode_err)?;
-    let sources = Sources::new(&pickle, &bufs);
     let opts = InspectOptions { depth, max_items };
     Ok(if json {
         inspect::json(&value, &sources, &opts)

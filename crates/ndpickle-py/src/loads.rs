@@ -4,13 +4,12 @@
 
 use bytes::Bytes;
 use ndpickle::ReadOptions;
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::buffer::bytes_from_python;
 use crate::convert::{Converter, Py2Text, Source};
-use crate::error::{decode_err, invalid_arg, options_err};
+use crate::error::{arg_type_err, decode_err, invalid_arg, options_err};
 
 /// The `**limits` names `safe_loads` accepts, each a [`ReadOptions`] builder setting.
 pub(crate) const LIMITS: &[&str] = &[
@@ -91,13 +90,13 @@ pub(crate) fn read_options(
     for (k, v) in limits.iter() {
         let name: String = k.extract()?;
         if !LIMITS.contains(&name.as_str()) {
-            return Err(PyTypeError::new_err(format!(
+            return Err(arg_type_err(format!(
                 "safe_loads() got an unexpected keyword argument '{name}' (limits are {})",
                 LIMITS.join(", ")
             )));
         }
         if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
-            return Err(PyTypeError::new_err(format!(
+            return Err(arg_type_err(format!(
                 "{name} must be an int, not {}",
                 v.get_type().name()?
             )));

@@ -17,13 +17,13 @@
 //! tries to import pandas: scalars of plain types are built from buffers, others only once
 //! pandas is imported, so loading never imports a module outside numpy and pyarrow.
 
-use ndpickle::{DecodeErrorKind, Global, Object, Value};
+use ndpickle::{DecodeErrorKind, EncodeError, Global, Object, Value, WireError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::convert::{Converter, as_decode_error};
-use crate::error::decode_msg;
+use crate::error::{decode_msg, encode_err};
 
 /// `pyarrow.lib`, imported on first use.
 static LIB: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -200,8 +200,11 @@ fn one_element_array<'py>(
         let offsets: Vec<u8> = if is("is_large_string")? || is("is_large_binary")? {
             [0i64.to_le_bytes(), (raw.len() as i64).to_le_bytes()].concat()
         } else {
-            let n = i32::try_from(raw.len())
-                .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("value too long"))?;
+            let n = i32::try_from(raw.len()).map_err(|_| {
+                encode_err(EncodeError::Wire(WireError::Overflow {
+                    what: "a string or binary scalar's length (over 2**31 - 1 bytes)",
+                }))
+            })?;
             [0i32.to_le_bytes(), n.to_le_bytes()].concat()
         };
         vec![pybytes(py, &offsets), pybytes(py, &raw)]

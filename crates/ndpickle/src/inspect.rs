@@ -8,20 +8,58 @@
 //! this module plus argument parsing.
 //!
 //! ```
-//! use ndpickle::inspect::{self, InspectOptions, Sources};
+//! use ndpickle::inspect::{self, InspectOptions};
+//! use ndpickle::ReadOptions;
 //!
 //! let data = bytes::Bytes::from(ndpickle::to_vec(&vec![1.5f64, 2.0])?);
-//! let value = ndpickle::from_bytes(data.clone())?;
-//! let sources = Sources::new::<&[u8]>(&data, &[]); // no out-of-band buffers
+//! let (value, sources) = inspect::read(data, Vec::new(), &ReadOptions::default())?;
 //! let text = inspect::text(&value, &sources, &InspectOptions::default());
 //! assert_eq!(text, "list of 2\n  [0]: 1.5\n  [1]: 2.0\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Data the reader decompressed is shown with its codec and ratio:
+//!
+//! ```
+//! use ndpickle::inspect::{self, InspectOptions};
+//! use ndpickle::codec::{Codec, Compression, Filter};
+//! use ndpickle::{ReadOptions, WriteOptions};
+//!
+//! let a = ndarray::Array1::<f64>::zeros(4096);
+//! let lz4 = Compression::Fixed(Codec::Lz4, Filter::None);
+//! let opts = WriteOptions::builder().protocol(5).compression(lz4).build()?;
+//! let data = bytes::Bytes::from(ndpickle::to_vec_with(&a, &opts)?);
+//! let (value, sources) = inspect::read(data, Vec::new(), &ReadOptions::default())?;
+//! let text = inspect::text(&value, &sources, &InspectOptions::default());
+//! assert!(text.contains("decompressed (lz4, 32768 bytes from "), "{text}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fmt::Write as _;
 
+use bytes::Bytes;
+
 use crate::array::NdArray;
+use crate::error::DecodeError;
+use crate::read::{InBuffer, Inflated, ReadOptions};
 use crate::value::Value;
+
+/// Reads `pickle` and its out-of-band `buffers` with the safe reader (in place: arrays view
+/// this memory where they can) and returns the value with the [`Sources`] that tell where
+/// each array's data lives, decompressed buffers included (with their codec and compressed
+/// size). Nothing is executed; `options` apply as to [`crate::from_bytes_payload_with`].
+pub fn read(
+    pickle: Bytes,
+    buffers: Vec<InBuffer>,
+    options: &ReadOptions,
+) -> Result<(Value, Sources), DecodeError> {
+    let raw = buffers.iter().map(|b| b.data().clone()).collect::<Vec<_>>();
+    let (value, inflated) =
+        crate::read::from_bytes_payload_inflated(pickle.clone(), buffers, options)?;
+    let mut sources = Sources::new(&pickle, &raw);
+    sources.inflated = inflated;
+    Ok((value, sources))
+}
 
 /// How much of the tree to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +86,21 @@ impl Default for InspectOptions {
 pub struct Sources {
     pickle: (usize, usize),
     buffers: Vec<(usize, usize)>,
+    /// Buffers the reader decompressed (only [`read`] knows them).
+    inflated: Vec<Inflated>,
 }
 
 impl Sources {
     /// The pickle's bytes and its out-of-band buffers, as given to the reader (the reader
     /// must have read them in place: [`crate::from_bytes`] or
-    /// [`crate::from_bytes_payload_with`], so that arrays view this memory).
+    /// [`crate::from_bytes_payload_with`], so that arrays view this memory). Decompressed
+    /// data is then shown as new memory; [`read`] knows its codec and ratio.
     pub fn new<B: AsRef<[u8]>>(pickle: &[u8], buffers: &[B]) -> Sources {
         let span = |b: &[u8]| (b.as_ptr() as usize, b.len());
         Sources {
             pickle: span(pickle),
             buffers: buffers.iter().map(|b| span(b.as_ref())).collect(),
+            inflated: Vec::new(),
         }
     }
 }
@@ -160,13 +202,12 @@ impl<'a> Walker<'a> {
                 Node::scalar("bytearray", format!("bytearray({})", bytes_repr(b)))
                     .fact("len", Fact::Int(b.len() as i128))
             }
-            Value::Buffer { data, readonly } => Node::new("pickle.PickleBuffer")
-                .fact("nbytes", Fact::Int(data.len() as i128))
-                .fact("readonly", Fact::Bool(*readonly))
-                .fact(
-                    "data",
-                    Fact::Str(self.place(data.as_ptr() as usize, data.len())),
-                ),
+            Value::Buffer { data, readonly } => {
+                let n = Node::new("pickle.PickleBuffer")
+                    .fact("nbytes", Fact::Int(data.len() as i128))
+                    .fact("readonly", Fact::Bool(*readonly));
+                self.placed(n, data.as_ptr() as usize, data.len())
+            }
             Value::List(x) => self.seq("list", x, &path, depth),
             Value::Tuple(x) => self.seq("tuple", x, &path, depth),
             Value::Set(x) => self.seq("set", x, &path, depth),
@@ -242,16 +283,13 @@ impl<'a> Walker<'a> {
         let nbytes = (a.len() as u128) * (a.dtype().itemsize() as u128);
         let start = a.data().as_ptr() as usize;
         let len = a.data().len();
-        let place = match self
+        let view = self
             .arrays
             .iter()
             .find(|(s, l, _)| len > 0 && start >= *s && start + len <= s + l)
-        {
-            Some((_, _, p)) => format!("view of {p}"),
-            None => self.place(start, len),
-        };
+            .map(|(_, _, p)| format!("view of {p}"));
         self.arrays.push((start, len, path));
-        Node::new(kind)
+        let n = Node::new(kind)
             .fact("dtype", Fact::Str(a.dtype().to_string()))
             .fact(
                 "shape",
@@ -262,8 +300,42 @@ impl<'a> Walker<'a> {
                 Fact::Ints(a.strides().iter().map(|&d| d as i128).collect()),
             )
             .fact("nbytes", Fact::Int(nbytes as i128))
-            .fact("readonly", Fact::Bool(a.is_readonly()))
-            .fact("data", Fact::Str(place))
+            .fact("readonly", Fact::Bool(a.is_readonly()));
+        match view {
+            Some(v) => n.fact("data", Fact::Str(v)),
+            None => self.placed(n, start, len),
+        }
+    }
+
+    /// `n` with the facts of where its `len` bytes at `start` live: `"data"`, and for
+    /// decompressed memory also `"codec"` and `"compressed_nbytes"` (what the whole
+    /// decompressed buffer was made from).
+    fn placed(&self, n: Node, start: usize, len: usize) -> Node {
+        let inside = |s: usize, l: usize| start >= s && start.saturating_add(len) <= s + l;
+        let inflated = self
+            .sources
+            .inflated
+            .iter()
+            .find(|d| len > 0 && inside(d.addr, d.len));
+        match inflated {
+            Some(d) => {
+                let ratio = d.len as f64 / d.compressed.max(1) as f64;
+                let within = match start - d.addr {
+                    0 => String::new(),
+                    at => format!(" at byte {at}"),
+                };
+                n.fact(
+                    "data",
+                    Fact::Str(format!(
+                        "decompressed ({}, {} bytes from {}: {ratio:.2}x){within}",
+                        d.codec, d.len, d.compressed
+                    )),
+                )
+                .fact("codec", Fact::Str(d.codec.clone()))
+                .fact("compressed_nbytes", Fact::Int(i128::from(d.compressed)))
+            }
+            None => n.fact("data", Fact::Str(self.place(start, len))),
+        }
     }
 
     /// Where memory at `start` (of `len` bytes) lies among the sources.
@@ -320,6 +392,8 @@ fn write_text(n: &Node, key: Option<&str>, depth: usize, out: &mut String) {
             (&"readonly", Fact::Bool(true)) => write!(out, " read-only"),
             (&"readonly", _) => Ok(()),
             (&"data", Fact::Str(s)) => write!(out, ", {s}"),
+            // Already in the "data" text.
+            (&"codec" | &"compressed_nbytes", _) => Ok(()),
             (name, Fact::Str(s)) => write!(out, " {name}={s}"),
             (name, Fact::Int(i)) => write!(out, " {name}={i}"),
             (name, Fact::Ints(v)) => write!(out, " {name}={}", tuple_repr(v)),

@@ -425,3 +425,43 @@ fn chain_argument_types_are_checked() {
     let m = codec_msg(&b, &ReadOptions::default());
     assert!(m.contains("shared"), "{m}");
 }
+
+#[test]
+fn inspect_shows_a_chunked_buffer_as_one_with_its_codec_and_ratio() {
+    use ndpickle::inspect::{self, InspectOptions};
+    let a = walk();
+    let lz4 = Compression::Fixed(Codec::Lz4, Filter::Shuffle { elem_size: 0 });
+    let out = Bytes::from(to_vec_with(&a, &chunk_opts(lz4)).unwrap());
+    // Every frame header and frame of the 16 chunks, as the pickle holds them.
+    let (value, sources) = inspect::read(out.clone(), Vec::new(), &ReadOptions::default()).unwrap();
+    let json = inspect::json(&value, &sources, &InspectOptions::default());
+    assert!(json.contains(r#""codec":"shuffle+lz4""#), "{json}");
+    let compressed: u64 = json
+        .split(r#""compressed_nbytes":"#)
+        .nth(1)
+        .and_then(|t| t.split([',', '}']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(compressed < 1_600_000 / 2, "{json}");
+    // Headers and frames are inside the pickle: the compressed size is at most its length,
+    // and at least the 16 headers' bytes.
+    assert!(
+        compressed < out.len() as u64 && compressed > 16 * 16,
+        "{compressed}"
+    );
+    let text = inspect::text(&value, &sources, &InspectOptions::default());
+    let ratio = 1_600_000.0 / compressed as f64;
+    assert!(
+        text.contains(&format!(
+            "decompressed (shuffle+lz4, 1600000 bytes from {compressed}: {ratio:.2}x)"
+        )),
+        "{text}"
+    );
+    // Without `inspect::read`, the same memory is only "new memory".
+    let plain = inspect::Sources::new::<&[u8]>(&out, &[]);
+    let text = inspect::text(&value, &plain, &InspectOptions::default());
+    assert!(
+        text.contains("new memory (decompressed or copied"),
+        "{text}"
+    );
+}

@@ -437,3 +437,32 @@ fn out_of_band_compressed_buffer_errors() {
     let r = InBuffer::from(&b"xy"[..]);
     assert!(r.frame_info().is_none());
 }
+
+#[test]
+fn inspect_shows_compressed_out_of_band_buffers_with_codec_and_ratio() {
+    use ndpickle::inspect::{self, InspectOptions};
+    let sm = smooth();
+    let c = Compression::Fixed(Codec::Zstd { level: 3 }, Filter::Shuffle { elem_size: 0 });
+    let rows = sm.slice(s![1.., ..]);
+    let value = (&sm, rows);
+    let p = to_payload(&value, &opts(5, NumpyForm::Portable, c, false)).unwrap();
+    let frame = p.buffers[0].frame_info().cloned().expect("compressed");
+    let stored = (p.buffers[0].len() + frame.header_len()) as u64;
+    let bufs: Vec<InBuffer> = p.buffers.into_iter().map(Into::into).collect();
+    let (value, sources) =
+        inspect::read(Bytes::from(p.pickle), bufs, &ReadOptions::default()).unwrap();
+    let text = inspect::text(&value, &sources, &InspectOptions::default());
+    let raw = sm.len() * 8;
+    let ratio = raw as f64 / stored as f64;
+    assert!(
+        text.contains(&format!(
+            "decompressed (shuffle+zstd, {raw} bytes from {stored}: {ratio:.2}x)"
+        )),
+        "{text}"
+    );
+    // The row slice is its own buffer (the writer sends each array's memory).
+    assert!(
+        text.contains("  [1]: numpy.ndarray dtype=<f8 shape=(255, 64) strides=(512, 8) nbytes=130560, decompressed (shuffle+zstd, 130560 bytes from "),
+        "{text}"
+    );
+}

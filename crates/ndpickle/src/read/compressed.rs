@@ -106,11 +106,14 @@ impl From<crate::PayloadBuffer<'_>> for InBuffer {
     }
 }
 
-/// Decompresses buffers for one read, within the options' limits.
+/// Decompresses buffers for one read, within the options' limits, and remembers what it
+/// made (for [`crate::inspect`]).
 pub(crate) struct Inflater {
     scratch: Option<Scratch>,
     /// Unfinished chunked targets: where their bytes live, their length, bytes filled.
     pending: Vec<Pending>,
+    /// Every finished buffer, in the order they were completed.
+    inflated: Vec<Inflated>,
 }
 
 /// A `_decompress_target` output still being filled.
@@ -118,6 +121,35 @@ struct Pending {
     addr: usize,
     len: usize,
     filled: usize,
+    /// The codec of the first chunk (empty until one came).
+    codec: String,
+    /// Header and frame bytes of the chunks so far.
+    compressed: u64,
+}
+
+/// A buffer the reader decompressed: where its bytes live (by address; the memory belongs to
+/// the value the read returned) and what it was made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Inflated {
+    /// Address of the first decompressed byte.
+    pub(crate) addr: usize,
+    /// Decompressed length.
+    pub(crate) len: usize,
+    /// The filter and codec, as [`codec_label`] names them (`"shuffle+lz4"`).
+    pub(crate) codec: String,
+    /// Compressed bytes read to make it (frame headers included).
+    pub(crate) compressed: u64,
+}
+
+/// How a frame was encoded, in the names the Python API uses: `"lz4"`, `"zstd"`,
+/// `"shuffle+lz4"`, `"none"` (whether blocks hold one stream per byte plane is a detail of
+/// the block layout, not named).
+pub(crate) fn codec_label(info: &FrameInfo) -> String {
+    let codec = info.codec().name().unwrap_or("none");
+    match info.filter().name() {
+        Some(filter) => format!("{filter}+{codec}"),
+        None => codec.to_string(),
+    }
 }
 
 fn chunk_err(detail: String) -> DecodeErrorKind {
@@ -130,7 +162,13 @@ impl Inflater {
         Inflater {
             scratch: None,
             pending: Vec::new(),
+            inflated: Vec::new(),
         }
+    }
+
+    /// The buffers decompressed so far.
+    pub(crate) fn inflated(&self) -> &[Inflated] {
+        &self.inflated
     }
 
     /// The bytes of `buf`: as given, or decompressed. `alloc` is the read's running
@@ -143,15 +181,19 @@ impl Inflater {
     ) -> Result<Bytes, DecodeErrorKind> {
         match &buf.frame {
             None => Ok(buf.data),
-            Some(info) => self.inflate(&buf.data, info, opts, alloc),
+            Some(info) => {
+                let header = info.header_len() as u64;
+                self.inflate(&buf.data, info, header, opts, alloc)
+            }
         }
     }
 
-    /// Decompresses `frame` described by `info`.
-    pub(crate) fn inflate(
+    /// Decompresses `frame` described by `info` (whose serialized header was `header` bytes).
+    fn inflate(
         &mut self,
         frame: &[u8],
         info: &FrameInfo,
+        header: u64,
         opts: &ReadOptions,
         alloc: &mut u64,
     ) -> Result<Bytes, DecodeErrorKind> {
@@ -174,9 +216,16 @@ impl Inflater {
             what: "decompressed buffer size",
         })?;
         let scratch = self.scratch.get_or_insert_with(Scratch::new);
-        let out = codec::decompress_with(frame, info, max, scratch).map_err(|e| e.kind)?;
+        let out =
+            Bytes::from(codec::decompress_with(frame, info, max, scratch).map_err(|e| e.kind)?);
         *alloc = total;
-        Ok(Bytes::from(out))
+        self.inflated.push(Inflated {
+            addr: out.as_ptr() as usize,
+            len: out.len(),
+            codec: codec_label(info),
+            compressed: (frame.len() as u64).saturating_add(header),
+        });
+        Ok(out)
     }
 
     /// `ndpickle._decompress(header, frame[, writable])`: a `bytearray` when `writable` (the
@@ -195,7 +244,7 @@ impl Inflater {
             buffer_of(&p.args[1]).ok_or_else(|| type_err("bytes for the frame", &p.args[1]))?;
         let writable = writable_flag(p.args.get(2))?.unwrap_or(true);
         let info = parse_header(&header)?;
-        let data = self.inflate(&frame, &info, opts, alloc)?;
+        let data = self.inflate(&frame, &info, header.len() as u64, opts, alloc)?;
         Ok(if writable {
             Value::ByteArray(data)
         } else {
@@ -240,6 +289,8 @@ impl Inflater {
             addr,
             len: n,
             filled: 0,
+            codec: String::new(),
+            compressed: 0,
         });
         Ok(Value::ByteArray(out))
     }
@@ -276,6 +327,7 @@ impl Inflater {
                 chunk_err("the buffer is not an unfinished ndpickle._decompress_target".into())
             })?;
         let Pending { len, filled, .. } = self.pending[at];
+        let header_len = header.len() as u64;
         if offset != filled {
             return Err(chunk_err(format!(
                 "chunk at offset {offset}, but {filled} bytes are filled: chunks must be in \
@@ -301,23 +353,32 @@ impl Inflater {
         codec::decompress_into(&frame, &info, &mut out[offset..offset + raw], scratch)
             .map_err(|e| e.kind)?;
         let out = out.freeze();
-        let filled = filled + raw;
+        let target = &mut self.pending[at];
+        target.addr = out.as_ptr() as usize;
+        target.filled += raw;
+        target.compressed = target
+            .compressed
+            .saturating_add(frame.len() as u64)
+            .saturating_add(header_len);
+        if target.codec.is_empty() {
+            target.codec = codec_label(&info);
+        }
         match writable {
-            None => {
-                self.pending[at] = Pending {
-                    addr: out.as_ptr() as usize,
-                    len,
-                    filled,
-                };
-                Ok(Value::ByteArray(out))
-            }
+            None => Ok(Value::ByteArray(out)),
             Some(writable) => {
-                self.pending.swap_remove(at);
-                if filled != len {
+                let done = self.pending.swap_remove(at);
+                if done.filled != len {
                     return Err(chunk_err(format!(
-                        "the chunks fill {filled} of the buffer's {len} bytes"
+                        "the chunks fill {} of the buffer's {len} bytes",
+                        done.filled
                     )));
                 }
+                self.inflated.push(Inflated {
+                    addr: done.addr,
+                    len,
+                    codec: done.codec,
+                    compressed: done.compressed,
+                });
                 Ok(if writable {
                     Value::ByteArray(out)
                 } else {

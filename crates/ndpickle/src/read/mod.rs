@@ -36,6 +36,7 @@ use crate::value::Value;
 
 pub use allow::PYARROW_NAMES;
 pub use compressed::InBuffer;
+pub(crate) use compressed::Inflated;
 pub use options::{
     DEFAULT_ALLOC_BASE, DEFAULT_ALLOC_PER_INPUT_BYTE, DEFAULT_MAX_ALLOC_BYTES,
     DEFAULT_MAX_COPIED_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_DEPTH,
@@ -65,10 +66,20 @@ fn run(
     buffers: Vec<InBuffer>,
     opts: &ReadOptions,
 ) -> Result<Value, DecodeError> {
-    run_accounted(input, shared, buffers, opts, false).map(|(g, _)| g.root)
+    run_accounted(input, shared, buffers, opts, false).map(|r| r.graph.root)
 }
 
-/// [`run`], also returning how many bytes of the allocation limit the read left unused.
+/// What one read produced, for the entry points to pick from.
+struct Outcome {
+    /// The value (with its sharing when asked for a graph).
+    graph: Graph,
+    /// Bytes of the allocation limit the read left unused.
+    left: u64,
+    /// The buffers decompressed on the way.
+    inflated: Vec<Inflated>,
+}
+
+/// [`run`], with everything the read knows afterwards (see [`Outcome`]).
 ///
 /// The limit is fixed here from the input's size when the caller set none
 /// ([`ReadOptions::alloc_limit`]).
@@ -78,7 +89,7 @@ fn run_accounted(
     buffers: Vec<InBuffer>,
     opts: &ReadOptions,
     graph: bool,
-) -> Result<(Graph, u64), DecodeError> {
+) -> Result<Outcome, DecodeError> {
     let resolved;
     let opts = if opts.alloc_limit_is_set() {
         opts
@@ -116,7 +127,21 @@ fn run_accounted(
     let left = opts.max_alloc_bytes().saturating_sub(m.allocated());
     // A chunked buffer whose last `_decompress_into` never came is never handed out.
     inflater.finish()?;
-    Ok((value, left))
+    Ok(Outcome {
+        graph: value,
+        left,
+        inflated: inflater.inflated().to_vec(),
+    })
+}
+
+/// [`from_bytes_payload_with`], also returning the buffers the read decompressed (for
+/// [`crate::inspect::read`]).
+pub(crate) fn from_bytes_payload_inflated(
+    pickle: Bytes,
+    buffers: Vec<InBuffer>,
+    opts: &ReadOptions,
+) -> Result<(Value, Vec<Inflated>), DecodeError> {
+    run_accounted(&pickle, Some(&pickle), buffers, opts, false).map(|r| (r.graph.root, r.inflated))
 }
 
 /// Reads a pickle with the default [`ReadOptions`]; in-band array data is copied once.
@@ -205,7 +230,7 @@ where
     B: Into<InBuffer>,
 {
     let buffers = buffers.into_iter().map(Into::into).collect();
-    run_accounted(&pickle, Some(&pickle), buffers, opts, false).map(|(g, left)| (g.root, left))
+    run_accounted(&pickle, Some(&pickle), buffers, opts, false).map(|r| (r.graph.root, r.left))
 }
 
 /// [`from_bytes_payload_accounted`] keeping the pickle's sharing: the value as a [`Graph`].
@@ -219,7 +244,7 @@ where
     B: Into<InBuffer>,
 {
     let buffers = buffers.into_iter().map(Into::into).collect();
-    run_accounted(&pickle, Some(&pickle), buffers, opts, true)
+    run_accounted(&pickle, Some(&pickle), buffers, opts, true).map(|r| (r.graph, r.left))
 }
 
 /// Reads a whole pickle stream from `reader` (at most [`ReadOptions::max_alloc_bytes`]).

@@ -1,6 +1,6 @@
 //! The pickle VM: stack, marks, memo and the opcode loop. It builds a graph of
 //! [`Node`]s in an arena (so that memo and `DUP` references are O(1) and mutations through
-//! them are seen everywhere, see [`super::graph`]) and never calls anything: `REDUCE`, `NEWOBJ`, `BUILD`... only
+//! them are seen everywhere, see [`super::arena`]) and never calls anything: `REDUCE`, `NEWOBJ`, `BUILD`... only
 //! record [`Call`] nodes, which [`super::materialize`] later matches against known shapes.
 
 use bytes::Bytes;
