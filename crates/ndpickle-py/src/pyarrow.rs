@@ -503,9 +503,51 @@ impl<'py> ArrayParts<'py> {
                 ));
             }
         }
+        let offsets = self.offsets_bounds(py)?;
         let out = self.construct(py, pa, g)?;
         validate_full(pa, &out)?;
+        if let Some((buffer, width, values)) = offsets {
+            check_offsets(g, &buffer, width, values, offset_range(&out)?)?;
+        }
         Ok(out)
+    }
+
+    /// For arrays whose values are found through an offsets buffer (lists, maps, strings,
+    /// binaries): that buffer, the offset width in bytes and how many values there are (the
+    /// child's length, or the data buffer's size).
+    fn offsets_bounds(&self, py: Python<'py>) -> PyResult<Option<(Bound<'py, PyAny>, usize, i64)>> {
+        // Loaded with pyarrow itself (`pyarrow/__init__.py` imports it).
+        let types = py.import("pyarrow.types")?;
+        let is =
+            |name: &str| -> PyResult<bool> { types.call_method1(name, (&self.ty,))?.extract() };
+        let size = |b: Option<&Bound<'py, PyAny>>| -> PyResult<i64> {
+            match b {
+                Some(b) if !b.is_none() => b.getattr("size")?.extract(),
+                _ => Ok(0),
+            }
+        };
+        let child_len = || -> PyResult<i64> {
+            match self.children.first() {
+                Some(c) => c.len().map(|n| n as i64),
+                None => Ok(0),
+            }
+        };
+        let (width, values) = if is("is_list")? || is("is_map")? {
+            (4, child_len()?)
+        } else if is("is_large_list")? {
+            (8, child_len()?)
+        } else if is("is_string")? || is("is_binary")? {
+            (4, size(self.buffers.get(2))?)
+        } else if is("is_large_string")? || is("is_large_binary")? {
+            (8, size(self.buffers.get(2))?)
+        } else {
+            return Ok(None);
+        };
+        Ok(self
+            .buffers
+            .get(1)
+            .filter(|b| !b.is_none())
+            .map(|b| (b.clone(), width, values)))
     }
 
     fn construct(
@@ -606,4 +648,53 @@ impl<'py> ArrayParts<'py> {
             ),
         )
     }
+}
+
+/// `(offset, length)` of an array as built.
+fn offset_range(array: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
+    Ok((array.getattr("offset")?.extract()?, array.len()? as i64))
+}
+
+/// Arrow C++ checks a list's or string's offsets only for the elements the array has: the
+/// one offset of an empty array may point anywhere, and slicing the values by it (an IPC
+/// write, `take`, a cast) aborts the process. Both ends of the array's offsets must be
+/// within the values, in order.
+fn check_offsets(
+    g: &Global,
+    buffer: &Bound<'_, PyAny>,
+    width: usize,
+    values: i64,
+    (offset, length): (i64, i64),
+) -> PyResult<()> {
+    let read = |index: i64| -> PyResult<i64> {
+        let at = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(width))
+            .ok_or_else(|| refused(g, "offsets index overflows"))?;
+        let bytes: Vec<u8> = buffer
+            .call_method1("slice", (at, width))?
+            .call_method0("to_pybytes")?
+            .extract()?;
+        if bytes.len() != width {
+            return Err(refused(g, "the offsets buffer is too short"));
+        }
+        Ok(if width == 4 {
+            i64::from(i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        } else {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes);
+            i64::from_le_bytes(b)
+        })
+    };
+    let first = read(offset)?;
+    let last = read(offset + length)?;
+    if first < 0 || first > last || last > values {
+        return Err(refused(
+            g,
+            format!(
+                "offsets {first}..{last} are outside the {values} values (array offset {offset}, length {length})"
+            ),
+        ));
+    }
+    Ok(())
 }
