@@ -577,6 +577,17 @@ impl<'py> ArrayParts<'py> {
             if !self.children.is_empty() {
                 return Err(refused(g, "a dictionary array has no children"));
             }
+            // `DictionaryArray.from_buffers` does not count the buffers, and building the
+            // indices from fewer than two reads past the list (a crash before validation).
+            if self.buffers.len() != 2 {
+                return Err(refused(
+                    g,
+                    format!(
+                        "a dictionary array has 2 buffers (validity, indices), not {}",
+                        self.buffers.len()
+                    ),
+                ));
+            }
             let value_type = ty.getattr("value_type")?;
             if !dictionary.getattr("type")?.eq(&value_type)? {
                 return Err(refused(
