@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need and runs every test: Rust (fmt, clippy, unit, integration,
-# doc tests) and Python (pytest under numpy 2.x, and the numpy-1 suites under numpy 1.26).
+# Installs what the tests need and runs every test: Rust (fmt, clippy, rustdoc, unit,
+# integration, doc tests) and Python (pytest under numpy 2.x, and the numpy-1 suites under numpy 1.26).
 # Slow runs (fuzzing, benchmarks) have their own commands in the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+say "cargo doc -D warnings (every link in the API docs resolves, none to private items)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 say "cargo test (unit, integration, doc tests)"
 cargo test --workspace -- --quiet
 

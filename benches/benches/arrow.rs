@@ -15,7 +15,7 @@ use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use ndpickle::{WriteOptions, to_payload};
+use ndpickle::{WriteOptions, to_payload_with};
 
 /// 10 columns: 4 × int64 with nulls, 3 × float64, int32, bool with nulls, utf8.
 /// `benches/arrow_report.py` builds the same batch in pyarrow.
@@ -64,8 +64,8 @@ fn arrow_batch(c: &mut Criterion) {
         let ipc_full = out.len();
         ipc(&sliced, &mut out);
         let ipc_sliced = out.len();
-        let ours = to_payload(&full, &opts).unwrap();
-        let ours_sliced = to_payload(&sliced, &opts).unwrap();
+        let ours = to_payload_with(&full, &opts).unwrap();
+        let ours_sliced = to_payload_with(&sliced, &opts).unwrap();
         assert!(ours.buffers.iter().all(|b| b.is_borrowed()));
         sizes.push(format!(
             r#""{label}": {{"rows": {n}, "ndpickle": {}, "ndpickle_buffers": {}, "ndpickle_sliced": {}, "ipc": {ipc_full}, "ipc_sliced": {ipc_sliced}}}"#,
@@ -74,13 +74,13 @@ fn arrow_batch(c: &mut Criterion) {
             ours_sliced.total_len(),
         ));
         drop((ours, ours_sliced));
-        g.bench_with_input(BenchmarkId::new("to_payload", label), &full, |b, x| {
-            b.iter(|| black_box(to_payload(black_box(x), &opts).unwrap()))
+        g.bench_with_input(BenchmarkId::new("to_payload_with", label), &full, |b, x| {
+            b.iter(|| black_box(to_payload_with(black_box(x), &opts).unwrap()))
         });
         g.bench_with_input(
             BenchmarkId::new("to_payload_slice10pct", label),
             &sliced,
-            |b, x| b.iter(|| black_box(to_payload(black_box(x), &opts).unwrap())),
+            |b, x| b.iter(|| black_box(to_payload_with(black_box(x), &opts).unwrap())),
         );
         out.reserve(ipc_full);
         g.bench_with_input(BenchmarkId::new("ipc_stream", label), &full, |b, x| {

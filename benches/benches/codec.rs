@@ -8,8 +8,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ndpickle::codec::shuffle::{shuffle, shuffle_naive, unshuffle};
 use ndpickle::codec::{CodecOptions, Compression, Scratch, compress, decompress_with};
+use ndpickle::internals::shuffle::{shuffle, shuffle_naive, unshuffle};
 use ndpickle_benches::{codec_configs, datasets};
 
 fn one_thread() -> Scratch {

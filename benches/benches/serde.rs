@@ -88,7 +88,7 @@ fn payload_bench(c: &mut Criterion) {
             data: ArcArray1::from_elem(len, 1.0f32),
         };
         g.bench_with_input(BenchmarkId::from_parameter(label), &s, |b, s| {
-            b.iter(|| ndpickle::serde::to_payload(black_box(s), &opts).unwrap())
+            b.iter(|| ndpickle::serde::to_payload_with(black_box(s), &opts).unwrap())
         });
     }
     g.finish();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{Array1, Array2, s};
-use ndpickle::{SpanView, WriteOptions, to_payload, to_vec, to_writer};
+use ndpickle::{SpanView, WriteOptions, to_payload_with, to_vec, to_writer};
 
 /// A writer into preallocated memory: measures the pickle path, not reallocation.
 struct Prealloc<'a> {
@@ -32,7 +32,7 @@ impl Write for Prealloc<'_> {
 
 fn payload(c: &mut Criterion) {
     let opts = WriteOptions::default();
-    let mut g = c.benchmark_group("to_payload");
+    let mut g = c.benchmark_group("to_payload_with");
     for (label, bytes) in [
         ("1KiB", 1usize << 10),
         ("1MiB", 1 << 20),
@@ -40,7 +40,7 @@ fn payload(c: &mut Criterion) {
     ] {
         let a = Array1::from_shape_fn(bytes / 8, |i| i as f64);
         g.bench_with_input(BenchmarkId::from_parameter(label), &a, |b, a| {
-            b.iter(|| black_box(to_payload(black_box(a), &opts).unwrap()))
+            b.iter(|| black_box(to_payload_with(black_box(a), &opts).unwrap()))
         });
     }
     g.finish();
@@ -55,11 +55,11 @@ fn strided_payload(c: &mut Criterion) {
     let mut g = c.benchmark_group("to_payload_strided_64MiB");
     g.bench_function("span_view", |b| {
         let v = SpanView::slice(&a, s![.., ..;2]);
-        b.iter(|| black_box(to_payload(black_box(&v), &opts).unwrap()))
+        b.iter(|| black_box(to_payload_with(black_box(&v), &opts).unwrap()))
     });
     g.bench_function("array_view", |b| {
         let v = a.slice(s![.., ..;2]);
-        b.iter(|| black_box(to_payload(black_box(&v), &opts).unwrap()))
+        b.iter(|| black_box(to_payload_with(black_box(&v), &opts).unwrap()))
     });
     g.finish();
 }
@@ -103,8 +103,8 @@ fn small_arrays(c: &mut Criterion) {
     g.bench_function("to_vec", |b| {
         b.iter(|| black_box(to_vec(black_box(&arrays)).unwrap()))
     });
-    g.bench_function("to_payload", |b| {
-        b.iter(|| black_box(to_payload(black_box(&arrays), &opts).unwrap()))
+    g.bench_function("to_payload_with", |b| {
+        b.iter(|| black_box(to_payload_with(black_box(&arrays), &opts).unwrap()))
     });
     g.finish();
 }

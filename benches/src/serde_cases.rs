@@ -226,10 +226,10 @@ fn print_array(runs: usize) {
     let w_peer = best_of(runs_big, || serde_pickle::to_vec(&list, sp_ser()).unwrap());
     let w_ours = best_of(runs_big, || ndpickle::serde::to_vec(&arr).unwrap());
     let p_owned = best_of(runs_big, || {
-        ndpickle::serde::to_payload(&arr, &opts).unwrap()
+        ndpickle::serde::to_payload_with(&arr, &opts).unwrap()
     });
     let p_arc = best_of(runs_big, || {
-        ndpickle::serde::to_payload(&arc, &opts).unwrap()
+        ndpickle::serde::to_payload_with(&arc, &opts).unwrap()
     });
     let peer_bytes = serde_pickle::to_vec(&list, sp_ser()).unwrap();
     let ours_bytes = ndpickle::serde::to_vec(&arr).unwrap();
@@ -259,13 +259,13 @@ fn print_array(runs: usize) {
         ratio(r_peer, r_ours)
     );
     println!(
-        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload, ArcArray {:8.4} ms  {:7.0}x (zero-copy)",
+        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload_with, ArcArray {:8.4} ms  {:7.0}x (zero-copy)",
         ms(w_peer),
         ms(p_arc),
         ratio(w_peer, p_arc)
     );
     println!(
-        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload, owned Array {:8.2} ms  {:7.1}x (one copy)",
+        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload_with, owned Array {:8.2} ms  {:7.1}x (one copy)",
         ms(w_peer),
         ms(p_owned),
         ratio(w_peer, p_owned)
@@ -274,7 +274,7 @@ fn print_array(runs: usize) {
 
 fn print_payload(runs: usize) {
     let opts = ndpickle::WriteOptions::default();
-    println!("== to_payload of the ArcArray struct by array size (best of {runs}) ==");
+    println!("== to_payload_with of the ArcArray struct by array size (best of {runs}) ==");
     for (label, len) in [
         ("4 KiB", 1usize << 10),
         ("1 MiB", 1 << 18),
@@ -285,7 +285,9 @@ fn print_payload(runs: usize) {
             step: 1,
             data: ArcArray1::from_elem(len, 1.0f32),
         };
-        let t = best_of(runs, || ndpickle::serde::to_payload(&s, &opts).unwrap());
-        println!("to_payload {label:>7}  {:8.4} ms", ms(t));
+        let t = best_of(runs, || {
+            ndpickle::serde::to_payload_with(&s, &opts).unwrap()
+        });
+        println!("to_payload_with {label:>7}  {:8.4} ms", ms(t));
     }
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use ndarray::{Array1, Array2, Axis, s};
 use ndpickle::inspect::Sources;
-use ndpickle::{DType, NdArray, ToPickle, Value, WriteOptions};
+use ndpickle::{DType, NdArray, ToPickle, Value};
 
 const USAGE: &str = "\
 usage: ndpickle inspect FILE [BUFFER_FILE...] [--depth N] [--max-items N] [--json]
@@ -190,7 +190,7 @@ fn demo(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let inband_len = fs::metadata(&inband_path)?.len();
 
     let t = Instant::now();
-    let payload = ndpickle::to_payload(&value, &WriteOptions::default())?;
+    let payload = ndpickle::to_payload(&value)?;
     let payload_time = t.elapsed();
     fs::write(dir.join("dataset.oob.pkl"), &payload.pickle)?;
     let mut copied = 0usize;

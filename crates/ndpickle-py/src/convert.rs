@@ -4,8 +4,8 @@
 //! `numpy`, `ml_dtypes` (for its dtypes) and that allow-list is imported or called.
 
 use bytes::Bytes;
-use ndpickle::array::Extent;
 use ndpickle::dtype::ML_DTYPES;
+use ndpickle::internals::Extent;
 use ndpickle::read::Graph;
 use ndpickle::{DType, DecodeErrorKind, NdArray, Value};
 use pyo3::prelude::*;

@@ -1,12 +1,12 @@
 //! numpy objects described for the core's writer: a numpy dtype as a [`DType`]
 //! ([`dtype_of`]), and a dtype's reduce in the core's portable form
 //! `numpy.dtype(spec, align, True)` ([`portable_dtype`], DESIGN §3.2), built as Python objects
-//! from [`ndpickle::write::numpy::portable_spec`], the spelling the core's encoder writes.
+//! from [`ndpickle::internals::portable_spec`], the spelling the core's encoder writes.
 
 use std::borrow::Cow;
 
 use ndpickle::dtype::ML_DTYPES;
-use ndpickle::write::numpy::{DTypeSpec, portable_spec};
+use ndpickle::internals::{DTypeSpec, portable_spec};
 use ndpickle::{ByteOrder, DType, Field};
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
 use pyo3::prelude::*;

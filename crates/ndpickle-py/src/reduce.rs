@@ -1,6 +1,6 @@
 //! The portable reduce form of an array (DESIGN §3.2, §3.4), from a description of the numpy
 //! array (dtype, shape, strides, memory) handed to the core's writer, which decides what
-//! travels ([`ndpickle::write::numpy::plan_body`]) exactly as it does for its own pickles:
+//! travels ([`ndpickle::internals::plan_body`]) exactly as it does for its own pickles:
 //!
 //! ```text
 //! (numpy.ndarray, (shape, dtype, buffer, offset, strides, order))
@@ -20,9 +20,8 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use ndarray::{Array, Dimension};
-use ndpickle::array::Extent;
-use ndpickle::layout::{self, LayoutPolicy};
-use ndpickle::write::numpy::{Body, BodyLayout, PortableLayout, plan_body};
+use ndpickle::internals::{Body, BodyLayout, Extent, PortableLayout, plan_body};
+use ndpickle::{DEFAULT_SPAN_THRESHOLD, LayoutPolicy};
 use ndpickle::{Element, NdArray};
 use numpy::{PyArrayDescr, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -68,7 +67,7 @@ impl ReduceOptions {
         Ok(ReduceOptions {
             protocol,
             policy: LayoutPolicy::Auto,
-            threshold: layout::DEFAULT_SPAN_THRESHOLD,
+            threshold: DEFAULT_SPAN_THRESHOLD,
         })
     }
 }
@@ -197,7 +196,7 @@ pub fn reduce_numpy<'py>(
 /// `reducer_override`, e.g. cloudpickle's) or back to pickle (`NotImplemented`).
 ///
 /// An array whose memory lies inside a C-contiguous array this reducer already sent (of at
-/// least [`SHARE_MIN`] bytes: a view, a transpose, a slice of it) is sent as a view of that
+/// least 64 KiB (`SHARE_MIN`): a view, a transpose, a slice of it) is sent as a view of that
 /// array, `numpy.ndarray(shape, dtype, <that array>, offset, strides)`: pickle's memo turns
 /// the reference into a `GET`, so the memory travels once and the loaded arrays share it,
 /// as they did when they were dumped.

@@ -742,7 +742,7 @@ fn write_case(dir: &Path, case: &Case) -> String {
         ndpickle::to_vec_with(value, &p4).unwrap(),
     )
     .unwrap();
-    let payload = ndpickle::to_payload(value, &WriteOptions::default()).unwrap();
+    let payload = ndpickle::to_payload(value).unwrap();
     fs::write(dir.join(format!("{}.oob.pkl", case.name)), &payload.pickle).unwrap();
     for (i, b) in payload.buffers.iter().enumerate() {
         fs::write(dir.join(format!("{}.oob.{i}.buf", case.name)), b.as_slice()).unwrap();

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use fuzz_input::{compressed_part, join};
 use ndpickle::codec::{Codec, Compression, Filter};
-use ndpickle::{WriteOptions, to_payload};
+use ndpickle::{WriteOptions, to_payload_with};
 
 type Seed = (Vec<u8>, Vec<Vec<u8>>);
 
@@ -48,8 +48,8 @@ fn oob_compressed() -> Vec<Vec<u8>> {
                 .build()
                 .unwrap();
             for p in [
-                to_payload(&walk, &opts).unwrap(),
-                to_payload(&labels, &opts).unwrap(),
+                to_payload_with(&walk, &opts).unwrap(),
+                to_payload_with(&labels, &opts).unwrap(),
             ] {
                 let mut parts = vec![p.pickle.clone()];
                 for b in &p.buffers {

@@ -135,7 +135,7 @@ fn write_all<T: Serialize>(dir: &Path, name: &str, value: &T, manifest: &mut Str
             "{{\"case\": \"{name}\", \"file\": \"{file}\", \"buffers\": []}}\n"
         ));
     }
-    let payload = ndpickle::serde::to_payload(value, &WriteOptions::default()).unwrap();
+    let payload = ndpickle::serde::to_payload(value).unwrap();
     let file = format!("{name}.oob.pkl");
     fs::write(dir.join(&file), &payload.pickle).unwrap();
     let mut bufs = Vec::new();

@@ -104,7 +104,8 @@ fn main() {
                     fs::write(out.join(format!("{stem}.pkl")), &pkl).expect("write");
                     let mut nbuf = 0;
                     if protocol == 5 {
-                        let payload = ndpickle::to_payload(&case.value, &opts).expect("to_payload");
+                        let payload =
+                            ndpickle::to_payload_with(&case.value, &opts).expect("to_payload_with");
                         fs::write(out.join(format!("{stem}.oob.pkl")), &payload.pickle)
                             .expect("write");
                         for (i, b) in payload.buffers.iter().enumerate() {
@@ -132,12 +133,12 @@ fn main() {
         Array::from_shape_fn(1001, |i| i as u8),
         Array::from_shape_fn((5, 3), |(i, j)| (i + j) as i16).reversed_axes(),
     );
-    ndpickle::to_file(
+    ndpickle::to_file_with(
         out.join("aligned.pkl"),
         &file_value,
         &WriteOptions::default(),
     )
-    .expect("to_file");
+    .expect("to_file_with");
     compressed_cases(&out);
     println!(
         "wrote {count} cases ({} values) to {}",

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, IxDyn, ShapeBuilder};
 
 use crate::dtype::{DType, Element, MAX_DIMS};
-use crate::error::{DecodeError, DecodeErrorKind, WireError};
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::layout::Extent;
 use crate::wire;
 
 /// A numpy-style n-dimensional array over a shared byte buffer.
@@ -22,57 +23,6 @@ pub struct NdArray {
     offset: usize,
     data: Bytes,
     readonly: bool,
-}
-
-/// The byte range an array touches inside its buffer, relative to element `[0, ..., 0]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Extent {
-    /// Lowest byte offset touched, relative to element zero (zero or negative).
-    pub low: isize,
-    /// One past the highest byte touched, relative to element zero.
-    pub high: isize,
-}
-
-impl Extent {
-    /// The extent of an array of `shape` with byte `strides` and `itemsize`-byte elements;
-    /// `None` for an empty array (it touches nothing) or on overflow.
-    pub fn of(
-        shape: &[usize],
-        strides: &[isize],
-        itemsize: usize,
-    ) -> Result<Option<Extent>, WireError> {
-        if shape.contains(&0) {
-            return Ok(None);
-        }
-        let mut low: isize = 0;
-        let mut high: isize = wire::isize_from(itemsize, "element size")?;
-        for (&d, &s) in shape.iter().zip(strides) {
-            let last = wire::isize_from(d - 1, "array dimension")?;
-            let reach = last.checked_mul(s).ok_or(WireError::Overflow {
-                what: "array extent",
-            })?;
-            if reach < 0 {
-                low = low.checked_add(reach).ok_or(WireError::Overflow {
-                    what: "array extent",
-                })?;
-            } else {
-                high = high.checked_add(reach).ok_or(WireError::Overflow {
-                    what: "array extent",
-                })?;
-            }
-        }
-        Ok(Some(Extent { low, high }))
-    }
-
-    /// Number of bytes from the lowest to one past the highest touched byte.
-    pub fn len(&self) -> usize {
-        (self.high - self.low) as usize
-    }
-
-    /// Whether the extent covers no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.high <= self.low
-    }
 }
 
 /// C-contiguous byte strides for `shape` with `itemsize`-byte elements.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::opcodes;
 
-/// A size or bounds problem found by the checked helpers in [`crate::wire`].
+/// A size or bounds problem found by the checked arithmetic on untrusted sizes (module `wire`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// A computed size does not fit in the machine's integers.

@@ -24,8 +24,8 @@ use ndarray::{
     ViewRepr,
 };
 
-use crate::array::Extent;
 use crate::dtype::Element;
+use crate::layout::Extent;
 
 mod sealed {
     /// Keeps [`super::SpanStorage`] implemented by `ndarray`'s storage kinds only.
@@ -92,7 +92,7 @@ impl<T> WholeStorage for OwnedArcRepr<T> {}
 ///
 /// let a = Array2::<f32>::zeros((6, 9));
 /// let even = SpanView::slice(&a, s![.., ..;2]);
-/// let payload = to_payload(&even, &WriteOptions::default())?;
+/// let payload = to_payload(&even)?;
 /// assert!(payload.buffers[0].is_borrowed()); // the span, zero copies
 /// # Ok::<(), ndpickle::EncodeError>(())
 /// ```

@@ -7,32 +7,32 @@
 use crate::error::WireError;
 
 /// `a * b`, or an error naming `what`.
-pub fn mul(a: usize, b: usize, what: &'static str) -> Result<usize, WireError> {
+pub(crate) fn mul(a: usize, b: usize, what: &'static str) -> Result<usize, WireError> {
     a.checked_mul(b).ok_or(WireError::Overflow { what })
 }
 
 /// `a + b`, or an error naming `what`.
-pub fn add(a: usize, b: usize, what: &'static str) -> Result<usize, WireError> {
+pub(crate) fn add(a: usize, b: usize, what: &'static str) -> Result<usize, WireError> {
     a.checked_add(b).ok_or(WireError::Overflow { what })
 }
 
 /// The product of all `dims`, or an error naming `what`.
-pub fn product(dims: &[usize], what: &'static str) -> Result<usize, WireError> {
+pub(crate) fn product(dims: &[usize], what: &'static str) -> Result<usize, WireError> {
     dims.iter().try_fold(1usize, |acc, &d| mul(acc, d, what))
 }
 
 /// Converts a `u64` length from the stream to `usize`.
-pub fn usize_from(n: u64, what: &'static str) -> Result<usize, WireError> {
+pub(crate) fn usize_from(n: u64, what: &'static str) -> Result<usize, WireError> {
     usize::try_from(n).map_err(|_| WireError::Overflow { what })
 }
 
 /// `isize` from `usize`, or an error naming `what`.
-pub fn isize_from(n: usize, what: &'static str) -> Result<isize, WireError> {
+pub(crate) fn isize_from(n: usize, what: &'static str) -> Result<isize, WireError> {
     isize::try_from(n).map_err(|_| WireError::Overflow { what })
 }
 
 /// `data[start..start + len]`, or an error naming `what` if it runs past the end.
-pub fn slice<'a>(
+pub(crate) fn slice<'a>(
     data: &'a [u8],
     start: usize,
     len: usize,
@@ -47,7 +47,7 @@ pub fn slice<'a>(
 }
 
 /// Reads `N` bytes at `pos`.
-pub fn array<const N: usize>(
+pub(crate) fn array<const N: usize>(
     data: &[u8],
     pos: usize,
     what: &'static str,
@@ -59,27 +59,27 @@ pub fn array<const N: usize>(
 }
 
 /// Reads a little-endian `u16` at `pos`.
-pub fn u16_le(data: &[u8], pos: usize, what: &'static str) -> Result<u16, WireError> {
+pub(crate) fn u16_le(data: &[u8], pos: usize, what: &'static str) -> Result<u16, WireError> {
     array::<2>(data, pos, what).map(u16::from_le_bytes)
 }
 
 /// Reads a little-endian `u32` at `pos`.
-pub fn u32_le(data: &[u8], pos: usize, what: &'static str) -> Result<u32, WireError> {
+pub(crate) fn u32_le(data: &[u8], pos: usize, what: &'static str) -> Result<u32, WireError> {
     array::<4>(data, pos, what).map(u32::from_le_bytes)
 }
 
 /// Reads a little-endian `i32` at `pos`.
-pub fn i32_le(data: &[u8], pos: usize, what: &'static str) -> Result<i32, WireError> {
+pub(crate) fn i32_le(data: &[u8], pos: usize, what: &'static str) -> Result<i32, WireError> {
     array::<4>(data, pos, what).map(i32::from_le_bytes)
 }
 
 /// Reads a little-endian `u64` at `pos`.
-pub fn u64_le(data: &[u8], pos: usize, what: &'static str) -> Result<u64, WireError> {
+pub(crate) fn u64_le(data: &[u8], pos: usize, what: &'static str) -> Result<u64, WireError> {
     array::<8>(data, pos, what).map(u64::from_le_bytes)
 }
 
 /// Reads a big-endian `f64` at `pos`.
-pub fn f64_be(data: &[u8], pos: usize, what: &'static str) -> Result<f64, WireError> {
+pub(crate) fn f64_be(data: &[u8], pos: usize, what: &'static str) -> Result<f64, WireError> {
     array::<8>(data, pos, what).map(f64::from_be_bytes)
 }
 

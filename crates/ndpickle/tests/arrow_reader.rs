@@ -233,7 +233,7 @@ fn older_pyarrow_fixtures_convert() {
 
 /// Reads what the writer wrote: out-of-band, in-band protocol 5 (aligned), protocol 4.
 fn round_trip(name: &str, value: &dyn ndpickle::ToPickle, check: &dyn Fn(&str, ArrowValue)) {
-    let payload = ndpickle::to_payload(value, &WriteOptions::default()).unwrap();
+    let payload = ndpickle::to_payload(value).unwrap();
     let oob: Vec<Bytes> = payload
         .buffers
         .iter()
@@ -1194,7 +1194,7 @@ mod prop {
             let len = cut.1.min(n - start);
             for a in [ints, strs, bools, ls, st] {
                 let a = a.slice(start, len);
-                let payload = ndpickle::to_payload(&a, &WriteOptions::default()).unwrap();
+                let payload = ndpickle::to_payload(&a).unwrap();
                 let oob: Vec<Bytes> = payload.buffers.iter().map(|b| Bytes::copy_from_slice(b.as_slice())).collect();
                 let ArrowValue::Array(g) = na::from_payload(&payload.pickle, oob.clone()).unwrap() else {
                     panic!("not an array")
@@ -1263,4 +1263,30 @@ fn in_band_buffers_slice_a_shared_input() {
         .map(|a| na::array_from_value(a).unwrap())
         .collect();
     assert_shared("bool_p5", &got, &[data]);
+}
+
+#[test]
+fn the_options_twins_apply_the_reader_limits() {
+    let a: ArrayRef = Arc::new(arrow_array::Int64Array::from_iter_values(0..1000));
+    let p = ndpickle::to_payload(&a).unwrap();
+    let bufs: Vec<Bytes> = p
+        .buffers
+        .iter()
+        .map(|b| Bytes::copy_from_slice(b))
+        .collect();
+    let defaults = ndpickle::ReadOptions::default();
+    let plain = na::from_payload(&p.pickle, bufs.clone()).unwrap();
+    let with = na::from_payload_with(&p.pickle, bufs.clone(), &defaults).unwrap();
+    assert!(
+        matches!((&plain, &with), (ArrowValue::Array(x), ArrowValue::Array(y)) if x.to_data() == y.to_data())
+    );
+    let tight = ndpickle::ReadOptions::builder()
+        .max_depth(2)
+        .build()
+        .unwrap();
+    assert!(na::from_payload_with(&p.pickle, bufs, &tight).is_err());
+    let inband = ndpickle::to_vec(&a).unwrap();
+    assert!(na::from_slice_with(&inband, &defaults).is_ok());
+    assert!(na::from_slice_with(&inband, &tight).is_err());
+    assert!(na::from_bytes_with(Bytes::from(inband), &tight).is_err());
 }

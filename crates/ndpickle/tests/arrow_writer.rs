@@ -25,7 +25,7 @@ fn ptr(b: &PayloadBuffer<'_>) -> usize {
 #[test]
 fn buffers_are_the_arrays_memory() {
     let a = ints(1000);
-    let p = ndpickle::to_payload(&a, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&a).unwrap();
     assert_eq!(p.buffers.len(), 2);
     assert!(p.buffers.iter().all(|b| b.is_borrowed()));
     assert_eq!(
@@ -41,7 +41,7 @@ fn buffers_are_the_arrays_memory() {
 fn byte_aligned_slice_ships_its_window_only() {
     let a = ints(1000);
     let s = a.slice(16, 100);
-    let p = ndpickle::to_payload(&s, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&s).unwrap();
     assert!(p.buffers.iter().all(|b| b.is_borrowed()));
     let validity = a.nulls().unwrap().validity().as_ptr() as usize;
     assert_eq!(ptr(&p.buffers[0]), validity + 2);
@@ -59,7 +59,7 @@ fn odd_bit_offset_realigns_the_bitmap_only() {
     // widened, so the bitmap alone is copied (realigned) and the values stay borrowed.
     let a = ints(1000);
     let s = a.slice(3, 100);
-    let p = ndpickle::to_payload(&s, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&s).unwrap();
     assert!(!p.buffers[0].is_borrowed());
     assert_eq!(p.buffers[0].len(), 13);
     assert!(p.buffers[1].is_borrowed());
@@ -72,7 +72,7 @@ fn odd_bit_offset_realigns_the_bitmap_only() {
         .map(|i| (i % 5 != 0).then_some(i % 3 == 0))
         .collect();
     let bs = b.slice(3, 100);
-    let p = ndpickle::to_payload(&bs, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&bs).unwrap();
     assert!(p.buffers.iter().all(|b| b.is_borrowed()));
     assert_eq!(ptr(&p.buffers[1]), b.values().values().as_ptr() as usize);
 }
@@ -81,7 +81,7 @@ fn odd_bit_offset_realigns_the_bitmap_only() {
 fn sliced_strings_ship_the_values_window() {
     let a: StringArray = (0..10_000).map(|i| Some(format!("value-{i}"))).collect();
     let s = a.slice(5000, 10);
-    let p = ndpickle::to_payload(&s, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&s).unwrap();
     // No nulls: no validity buffer. Offsets rebased (a copy of 11 offsets), values borrowed.
     assert_eq!(p.buffers.len(), 2);
     assert!(!p.buffers[0].is_borrowed());
@@ -95,7 +95,7 @@ fn sliced_strings_ship_the_values_window() {
         (0..10_000).map(|i| Some(vec![Some(i); 3])),
     );
     let ls = l.slice(9000, 5);
-    let p = ndpickle::to_payload(&ls, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&ls).unwrap();
     let child_values = p.buffers.last().unwrap();
     assert_eq!(child_values.len(), 15 * 4);
     assert!(p.total_len() < 1000);
@@ -106,7 +106,7 @@ fn shared_dictionary_is_written_once() {
     let d: DictionaryArray<Int32Type> = (0..100).map(|i| ["a", "b", "c"][i % 3]).collect();
     let d: ArrayRef = Arc::new(d);
     let c = ChunkedArray::from_chunks(vec![d.slice(0, 50), d.slice(50, 50)]).unwrap();
-    let p = ndpickle::to_payload(&c, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&c).unwrap();
     // Two chunks' keys, one dictionary (offsets + values).
     assert_eq!(p.buffers.len(), 4);
 }
@@ -169,7 +169,7 @@ fn in_band_payloads_are_aligned_in_files() {
 fn numpy_form_is_zero_copy() {
     let a: ArrayRef = Arc::new(Int64Array::from_iter_values(0..100));
     let w = AsNumpy(a.clone());
-    let p = ndpickle::to_payload(&w, &WriteOptions::default()).unwrap();
+    let p = ndpickle::to_payload(&w).unwrap();
     assert_eq!(p.buffers.len(), 1);
     assert!(p.buffers[0].is_borrowed());
     assert_eq!(p.buffers[0].len(), 800);

@@ -11,7 +11,7 @@ use ndpickle::codec::{Codec, Compression, Filter, FrameInfo};
 use ndpickle::opcodes::*;
 use ndpickle::{
     DecodeErrorKind, InBuffer, NumpyForm, ReadOptions, Value, WriteOptions, from_bytes,
-    from_payload, from_payload_with, from_slice, from_slice_with, to_payload, to_vec_with,
+    from_payload, from_payload_with, from_slice, from_slice_with, to_payload_with, to_vec_with,
 };
 
 fn settings() -> [Compression; 5] {
@@ -100,7 +100,7 @@ fn out_of_band_compressed_payloads_round_trip() {
     for c in settings() {
         for form in [NumpyForm::Portable, NumpyForm::NumpyV1, NumpyForm::NumpyV2] {
             for readonly in [false, true] {
-                let p = to_payload(&value, &opts(5, form, c, readonly)).unwrap();
+                let p = to_payload_with(&value, &opts(5, form, c, readonly)).unwrap();
                 assert!(
                     p.buffers.iter().any(|b| b.frame_info().is_some()),
                     "{c:?}: nothing compressed"
@@ -128,7 +128,7 @@ fn out_of_band_compressed_payloads_round_trip() {
 fn compressed_buffers_without_their_frame_info_are_refused() {
     let sm = smooth();
     let c = Compression::Fixed(Codec::Zstd { level: 1 }, Filter::None);
-    let p = to_payload(&sm, &opts(5, NumpyForm::Portable, c, false)).unwrap();
+    let p = to_payload_with(&sm, &opts(5, NumpyForm::Portable, c, false)).unwrap();
     let raw: Vec<Bytes> = p
         .buffers
         .iter()
@@ -445,7 +445,7 @@ fn inspect_shows_compressed_out_of_band_buffers_with_codec_and_ratio() {
     let c = Compression::Fixed(Codec::Zstd { level: 3 }, Filter::Shuffle { elem_size: 0 });
     let rows = sm.slice(s![1.., ..]);
     let value = (&sm, rows);
-    let p = to_payload(&value, &opts(5, NumpyForm::Portable, c, false)).unwrap();
+    let p = to_payload_with(&value, &opts(5, NumpyForm::Portable, c, false)).unwrap();
     let frame = p.buffers[0].frame_info().cloned().expect("compressed");
     let stored = (p.buffers[0].len() + frame.header_len()) as u64;
     let bufs: Vec<InBuffer> = p.buffers.into_iter().map(Into::into).collect();

@@ -432,10 +432,10 @@ fn round_trip<T: ndpickle::Element>(
         "to_vec -> from_bytes",
     )?;
     if protocol == 5 {
-        let p = ndpickle::to_payload(&view, &opts).unwrap();
+        let p = ndpickle::to_payload_with(&view, &opts).unwrap();
         check(
             &from_payload(&p.pickle, p.buffers).unwrap(),
-            "to_payload -> from_payload",
+            "to_payload_with -> from_payload",
         )?;
     }
     Ok(())
@@ -545,8 +545,40 @@ proptest! {
         prop_assert_eq!(&from_slice(&data).unwrap(), &v);
         prop_assert_eq!(&from_bytes(Bytes::from(data)).unwrap(), &v);
         if protocol == 5 {
-            let p = ndpickle::to_payload(&v, &opts).unwrap();
+            let p = ndpickle::to_payload_with(&v, &opts).unwrap();
             prop_assert_eq!(&from_payload(&p.pickle, p.buffers).unwrap(), &v);
         }
     }
+}
+
+#[test]
+fn every_entry_point_has_a_plain_and_an_options_twin() {
+    use ndpickle::{WriteOptions, to_file, to_file_with, to_payload, to_payload_with};
+    let a = ndarray::Array2::<f32>::from_shape_fn((64, 33), |(i, j)| (i * 33 + j) as f32);
+    let plain = to_payload(&a).unwrap();
+    let with = to_payload_with(&a, &WriteOptions::default()).unwrap();
+    assert_eq!(plain.pickle, with.pickle);
+    assert_eq!(plain.buffers.len(), 1);
+    let bufs: Vec<bytes::Bytes> = plain
+        .buffers
+        .iter()
+        .map(|b| bytes::Bytes::copy_from_slice(b))
+        .collect();
+    let pickle = bytes::Bytes::from(plain.pickle.clone());
+    let v = ndpickle::from_bytes_payload(pickle.clone(), bufs.clone()).unwrap();
+    assert_eq!(
+        v.as_array().unwrap().to_owned_array::<f32>().unwrap(),
+        a.clone().into_dyn()
+    );
+    // The options twin applies its limits.
+    let tight = ReadOptions::builder().max_depth(1).build().unwrap();
+    assert!(ndpickle::from_bytes_payload_with(pickle, bufs, &tight).is_err());
+
+    let dir = std::env::temp_dir().join(format!("ndpickle-twins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (p1, p2) = (dir.join("plain.pkl"), dir.join("with.pkl"));
+    to_file(&p1, &a).unwrap();
+    to_file_with(&p2, &a, &WriteOptions::default()).unwrap();
+    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,9 @@ use ndarray::{
     ArcArray1, ArcArray2, Array0, Array1, Array2, Array3, ArrayD, ArrayView2, CowArray, Ix2, IxDyn,
     s,
 };
-use ndpickle::serde::{from_payload, from_slice, from_value, to_payload, to_vec, to_vec_with};
+use ndpickle::serde::{
+    from_payload, from_slice, from_value, to_payload, to_payload_with, to_vec, to_vec_with,
+};
 use ndpickle::{
     DType, DecodeErrorKind, EncodeError, NdArray, NumpyForm, ReadOptions, Value, WriteOptions,
 };
@@ -390,7 +392,7 @@ fn arrays_are_numpy_arrays() {
 #[test]
 fn to_payload_shares_arc_and_ndarray_memory() {
     let m = model();
-    let p = to_payload(&m, &WriteOptions::default()).unwrap();
+    let p = to_payload(&m).unwrap();
     assert_eq!(p.buffers.len(), 5);
     // weights, any, ids: owned / borrowed memory, copied once; bias (ArcArray) and raw
     // (NdArray): shared with the payload, zero copies.
@@ -464,7 +466,7 @@ fn every_layout_round_trips() {
             assert_eq!(back.a, v, "{protocol_opts:?}");
             assert_eq!(back.b, v);
             if protocol_opts.protocol() == 5 {
-                let p = to_payload(&case, &protocol_opts).unwrap();
+                let p = to_payload_with(&case, &protocol_opts).unwrap();
                 let back: Owned =
                     from_payload(&p.pickle, p.buffers.iter().map(|b| b.to_vec())).unwrap();
                 assert_eq!(back.a, v);
@@ -838,7 +840,7 @@ fn reader_errors_and_limits_pass_through() {
     assert!(matches!(e.kind, DecodeErrorKind::Io(_)), "{e}");
     // Out-of-band arrays without their buffers.
     let m = model();
-    let p = to_payload(&m, &WriteOptions::default()).unwrap();
+    let p = to_payload(&m).unwrap();
     let e = from_payload::<Model, Vec<u8>>(&p.pickle, vec![]).unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::MissingBuffer), "{e}");
     let e = ndpickle::serde::from_payload_with::<Model, Vec<u8>>(
@@ -931,7 +933,7 @@ fn write_errors() {
     );
     // Options the writer refuses.
     assert!(matches!(
-        to_payload(&model(), &opts(4)),
+        to_payload_with(&model(), &opts(4)),
         Err(EncodeError::OutOfBandNeedsProtocol5(4))
     ));
     // A writer that fails.
@@ -1021,7 +1023,7 @@ fn arrow_fields() {
     let back: Frame = from_slice(&to_vec(&f).unwrap()).unwrap();
     assert_eq!(back.col.as_ref(), f.col.as_ref());
     assert_eq!(back.batch, f.batch);
-    let p = to_payload(&f, &WriteOptions::default()).unwrap();
+    let p = to_payload(&f).unwrap();
     assert!(!p.buffers.is_empty());
     assert!(
         p.buffers.iter().all(|b| b.is_shared()),
@@ -1121,7 +1123,7 @@ proptest! {
     fn prop_round_trip(v in sample(), protocol in 2u8..=5) {
         let bytes = to_vec_with(&v, &opts(protocol)).unwrap();
         prop_assert_eq!(&from_slice::<Sample>(&bytes).unwrap(), &v);
-        let p = to_payload(&v, &WriteOptions::default()).unwrap();
+        let p = to_payload(&v).unwrap();
         let back: Sample = from_payload(&p.pickle, p.buffers.iter().map(|b| b.to_vec())).unwrap();
         prop_assert_eq!(&back, &v);
     }

@@ -5,10 +5,10 @@ use std::io::Write;
 
 use bytes::Bytes;
 use ndarray::{Array1, Array2, Array3, s};
-use ndpickle::write::numpy::{Body, plan_parts};
+use ndpickle::internals::{Body, plan_parts};
 use ndpickle::{
     DType, Element, EncodeError, LayoutPolicy, NdArray, NumpyForm, SpanView, WriteOptions, opcodes,
-    to_payload, to_vec, to_vec_with, to_writer,
+    to_payload_with, to_vec, to_vec_with, to_writer,
 };
 
 fn opts() -> WriteOptions {
@@ -23,7 +23,7 @@ fn addr<T>(p: *const T) -> usize {
 fn contiguous_payload_borrows_the_array() {
     for n in [1usize, 1000, 1 << 16] {
         let a = Array1::from_shape_fn(n, |i| i as f64);
-        let p = to_payload(&a, &opts()).unwrap();
+        let p = to_payload_with(&a, &opts()).unwrap();
         assert_eq!(p.buffers.len(), 1);
         let b = &p.buffers[0];
         assert!(b.is_borrowed());
@@ -37,7 +37,7 @@ fn contiguous_payload_borrows_the_array() {
 fn fortran_payload_borrows_the_array() {
     let a = Array2::from_shape_fn((3, 5), |(i, j)| (i * 5 + j) as i32).reversed_axes();
     assert!(a.t().is_standard_layout());
-    let p = to_payload(&a, &opts()).unwrap();
+    let p = to_payload_with(&a, &opts()).unwrap();
     assert_eq!(addr(p.buffers[0].as_ptr()), addr(a.as_ptr()));
     assert_eq!(p.buffers[0].len(), 15 * 4);
 }
@@ -48,7 +48,7 @@ fn strided_span_borrows_the_span() {
     // [:, ::2]: used 6*5*4 = 120 of a span of (5*36 + 8*4 + 4) = 216 bytes -> span (of an
     // owned array borrowed whole: a plain view with gaps is packed, see below).
     let v = SpanView::slice(&base, s![.., ..;2]);
-    let p = to_payload(&v, &opts()).unwrap();
+    let p = to_payload_with(&v, &opts()).unwrap();
     let b = &p.buffers[0];
     assert!(b.is_borrowed());
     assert_eq!(addr(b.as_ptr()), addr(base.as_ptr()));
@@ -72,7 +72,7 @@ fn a_view_never_lends_the_gaps_another_mutable_view_owns() {
         LayoutPolicy::AlwaysPack,
     ] {
         let o = WriteOptions::builder().layout(policy).build().unwrap();
-        let p = to_payload(&even, &o).unwrap();
+        let p = to_payload_with(&even, &o).unwrap();
         for b in &p.buffers {
             let lent = addr(b.as_ptr())..addr(b.as_ptr()) + b.len();
             for r in &odd_bytes {
@@ -90,7 +90,7 @@ fn a_view_never_lends_the_gaps_another_mutable_view_owns() {
     }
     // The same views read-only (a reborrow of the mutable one) are packed too.
     let shared = even.view();
-    let p = to_payload(&shared, &opts()).unwrap();
+    let p = to_payload_with(&shared, &opts()).unwrap();
     assert!(!p.buffers[0].is_borrowed());
 }
 
@@ -102,7 +102,7 @@ fn gapless_views_keep_their_span() {
     let row = base.row(2);
     let reversed = row.slice(s![..;-1]);
     let broadcast = reversed.broadcast((4, 9)).unwrap();
-    let p = to_payload(&broadcast, &opts()).unwrap();
+    let p = to_payload_with(&broadcast, &opts()).unwrap();
     assert!(p.buffers[0].is_borrowed());
     assert_eq!(addr(p.buffers[0].as_ptr()), addr(row.as_ptr()));
     assert_eq!(p.buffers[0].len(), 9 * 4);
@@ -112,7 +112,7 @@ fn gapless_views_keep_their_span() {
 fn reversed_span_starts_at_the_lowest_element() {
     let base = Array1::from_shape_fn(10, |i| i as u64);
     let v = base.slice(s![..;-1]);
-    let p = to_payload(&v, &opts()).unwrap();
+    let p = to_payload_with(&v, &opts()).unwrap();
     let b = &p.buffers[0];
     assert_eq!(addr(b.as_ptr()), addr(base.as_ptr()));
     assert_eq!(b.len(), 80);
@@ -124,7 +124,7 @@ fn reversed_span_starts_at_the_lowest_element() {
 fn broadcast_sends_only_the_row() {
     let row = Array1::from_shape_fn(1000, |i| i as f64);
     let b = row.broadcast((1000, 1000)).unwrap();
-    let p = to_payload(&b, &opts()).unwrap();
+    let p = to_payload_with(&b, &opts()).unwrap();
     assert_eq!(p.buffers.len(), 1);
     assert_eq!(p.buffers[0].len(), 8000);
     assert_eq!(addr(p.buffers[0].as_ptr()), addr(row.as_ptr()));
@@ -141,13 +141,13 @@ fn broadcasts_are_written_read_only() {
     // As numpy.broadcast_to: a write to one element would change a whole row.
     let row = Array1::from_shape_fn(10, |i| i as f64);
     let b = row.broadcast((4, 10)).unwrap();
-    let p = to_payload(&b, &opts()).unwrap();
+    let p = to_payload_with(&b, &opts()).unwrap();
     assert!(p.buffers[0].is_readonly());
     let packed = WriteOptions::builder()
         .layout(LayoutPolicy::AlwaysPack)
         .build()
         .unwrap();
-    assert!(to_payload(&b, &packed).unwrap().buffers[0].is_readonly());
+    assert!(to_payload_with(&b, &packed).unwrap().buffers[0].is_readonly());
     // In-band the broadcast row is `bytes`, never a `bytearray`.
     let v = to_vec(&b).unwrap();
     assert!(!v.contains(&opcodes::BYTEARRAY8));
@@ -156,19 +156,19 @@ fn broadcasts_are_written_read_only() {
     // Arrays without zero strides stay writable; so does a length-1 axis with a zero
     // stride, which repeats nothing.
     let plain = Array1::from_shape_fn(10, |i| i as f64);
-    assert!(!to_payload(&plain, &opts()).unwrap().buffers[0].is_readonly());
+    assert!(!to_payload_with(&plain, &opts()).unwrap().buffers[0].is_readonly());
     let one = row.broadcast((1, 10)).unwrap();
-    assert!(!to_payload(&one, &opts()).unwrap().buffers[0].is_readonly());
+    assert!(!to_payload_with(&one, &opts()).unwrap().buffers[0].is_readonly());
     let strided = Array2::from_shape_fn((4, 10), |(i, j)| (i + j) as f64);
     let sparse = strided.slice(s![.., ..;3]);
-    assert!(!to_payload(&sparse, &opts()).unwrap().buffers[0].is_readonly());
+    assert!(!to_payload_with(&sparse, &opts()).unwrap().buffers[0].is_readonly());
 }
 
 #[test]
 fn sparse_views_are_packed_once() {
     let base = Array2::from_shape_fn((6, 9), |(i, j)| (i * 9 + j) as i64);
     let v = SpanView::slice(&base, s![..;-1, ..;3]);
-    let p = to_payload(&v, &opts()).unwrap();
+    let p = to_payload_with(&v, &opts()).unwrap();
     let b = &p.buffers[0];
     assert!(!b.is_borrowed());
     let want: Vec<i64> = v.view().iter().copied().collect();
@@ -178,13 +178,13 @@ fn sparse_views_are_packed_once() {
         .layout(LayoutPolicy::AlwaysSpan)
         .build()
         .unwrap();
-    assert!(to_payload(&v, &span).unwrap().buffers[0].is_borrowed());
+    assert!(to_payload_with(&v, &span).unwrap().buffers[0].is_borrowed());
     let pack = WriteOptions::builder()
         .layout(LayoutPolicy::AlwaysPack)
         .build()
         .unwrap();
     let dense = base.slice(s![.., ..;2]);
-    assert!(!to_payload(&dense, &pack).unwrap().buffers[0].is_borrowed());
+    assert!(!to_payload_with(&dense, &pack).unwrap().buffers[0].is_borrowed());
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn ndarray_from_owned_array_is_zero_copy_end_to_end() {
     let a = Array3::from_shape_fn((4, 5, 6), |(i, j, k)| (i + j + k) as u16);
     let ptr = addr(a.as_ptr());
     let nd = NdArray::from_array(a);
-    let p = to_payload(&nd, &opts()).unwrap();
+    let p = to_payload_with(&nd, &opts()).unwrap();
     assert_eq!(addr(p.buffers[0].as_ptr()), ptr);
 }
 
@@ -200,7 +200,7 @@ fn ndarray_from_owned_array_is_zero_copy_end_to_end() {
 fn readonly_flag_reaches_buffers_and_opcodes() {
     let a = Array1::from_shape_fn(4, |i| i as f32);
     let ro = WriteOptions::builder().readonly(true).build().unwrap();
-    let p = to_payload(&a, &ro).unwrap();
+    let p = to_payload_with(&a, &ro).unwrap();
     assert!(p.buffers[0].is_readonly());
     assert!(
         p.pickle
@@ -278,7 +278,7 @@ fn out_of_band_below_protocol_5_is_refused() {
     let a = Array1::<f64>::zeros(3);
     for p in 2..=4 {
         let o = WriteOptions::builder().protocol(p).build().unwrap();
-        let e = to_payload(&a, &o).unwrap_err();
+        let e = to_payload_with(&a, &o).unwrap_err();
         assert!(
             matches!(e, EncodeError::OutOfBandNeedsProtocol5(x) if x == p),
             "{e}"
@@ -295,7 +295,7 @@ fn impossible_layouts_are_refused() {
         .unwrap_err();
     assert!(matches!(e, EncodeError::Layout(_)), "{e}");
     // Strides that do not match the shape.
-    let e = ndpickle::layout::plan(&[2, 3], &[8], 8, LayoutPolicy::Auto, 0.5).unwrap_err();
+    let e = ndpickle::internals::plan(&[2, 3], &[8], 8, LayoutPolicy::Auto, 0.5).unwrap_err();
     assert!(matches!(e, EncodeError::Layout(_)), "{e}");
 }
 
@@ -312,7 +312,7 @@ fn overflowing_shapes_are_refused() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("overflows"), "{e}");
-    let e = ndpickle::layout::plan(&[1 << 62, 1 << 62], &[8, 8], 8, LayoutPolicy::Auto, 0.5)
+    let e = ndpickle::internals::plan(&[1 << 62, 1 << 62], &[8, 8], 8, LayoutPolicy::Auto, 0.5)
         .unwrap_err();
     assert!(e.to_string().contains("overflows"), "{e}");
 }
@@ -390,7 +390,7 @@ fn shared_arrays_are_written_once() {
     let a = Array1::from_shape_fn(1000, |i| i as f64);
     let b = Array1::from_shape_fn(1000, |i| -(i as f64));
     let list = vec![a.view(), b.view(), a.view()];
-    let p = to_payload(&list, &opts()).unwrap();
+    let p = to_payload_with(&list, &opts()).unwrap();
     // Two distinct arrays, two buffers; the third item is a memo fetch.
     assert_eq!(p.buffers.len(), 2);
     let nd = NdArray::from_array(a.clone());
@@ -398,11 +398,11 @@ fn shared_arrays_are_written_once() {
         ndpickle::Value::from(nd.clone()),
         ndpickle::Value::from(nd),
     ]);
-    assert_eq!(to_payload(&same, &opts()).unwrap().buffers.len(), 1);
+    assert_eq!(to_payload_with(&same, &opts()).unwrap().buffers.len(), 1);
     // A different view of the same memory is a different array.
     let rev = a.slice(s![..;-1]);
     let two = (a.view(), rev);
-    assert_eq!(to_payload(&two, &opts()).unwrap().buffers.len(), 2);
+    assert_eq!(to_payload_with(&two, &opts()).unwrap().buffers.len(), 2);
 }
 
 #[test]
@@ -419,7 +419,7 @@ fn compressed_buffers_carry_their_frame_info() {
             .compression(settings)
             .build()
             .unwrap();
-        let p = to_payload(&a, &o).unwrap();
+        let p = to_payload_with(&a, &o).unwrap();
         let b = &p.buffers[0];
         let info = b.frame_info().expect("smooth data compresses");
         assert!(b.len() < raw.len());
@@ -442,7 +442,7 @@ fn compressed_buffers_carry_their_frame_info() {
         .compression(Compression::Auto(Default::default()))
         .build()
         .unwrap();
-    let p = to_payload(&noise, &o).unwrap();
+    let p = to_payload_with(&noise, &o).unwrap();
     assert!(p.buffers[0].frame_info().is_none());
     assert!(p.buffers[0].is_borrowed());
 }

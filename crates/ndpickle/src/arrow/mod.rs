@@ -3,7 +3,7 @@
 //! Writing: [`ToPickle`] is implemented for `dyn Array` (so for [`ArrayRef`]), every concrete
 //! arrow-rs array, [`RecordBatch`], [`ChunkedArray`], [`Table`], and the schema types
 //! [`DataType`], [`Field`], [`Schema`]. Arrays become `pyarrow.Array.from_buffers(...)` calls
-//! whose buffers travel out-of-band with zero copies (see [`write`] for what a sliced array
+//! whose buffers travel out-of-band with zero copies (see [`write`](mod@write) for what a sliced array
 //! ships), record batches `pyarrow.RecordBatch.from_arrays`, tables
 //! `pyarrow.Table.from_batches`, chunked arrays `pyarrow.chunked_array`, types pyarrow's type
 //! factories. All need protocol 4 or higher (dotted global names). [`AsNumpy`] sends
@@ -21,7 +21,7 @@
 //! use ndpickle::WriteOptions;
 //!
 //! let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
-//! let payload = ndpickle::to_payload(&a, &WriteOptions::default()).unwrap();
+//! let payload = ndpickle::to_payload(&a).unwrap();
 //! // Python: pickle.loads(payload.pickle, buffers=payload.buffers) is a pyarrow.Int64Array.
 //! assert!(payload.buffers.iter().all(|b| b.is_borrowed()));
 //! ```
@@ -43,8 +43,8 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 pub use numpy::AsNumpy;
 pub use read::{
     ArrowValue, array_from_value, chunked_from_value, data_type_from_value, field_from_value,
-    from_bytes, from_payload, from_slice, from_value, record_batch_from_value, schema_from_value,
-    table_from_value,
+    from_bytes, from_bytes_with, from_payload, from_payload_with, from_slice, from_slice_with,
+    from_value, record_batch_from_value, schema_from_value, table_from_value,
 };
 pub use types::{write_field, write_schema, write_type};
 

@@ -47,6 +47,7 @@ use arrow_schema::{
 use bytes::Bytes;
 
 use super::{ChunkedArray, Table};
+use crate::ReadOptions;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::value::{Object, Value};
 
@@ -71,13 +72,23 @@ pub enum ArrowValue {
 
 /// Reads a pickle of one pyarrow object (in-band buffers are copied once).
 pub fn from_slice(pickle: &[u8]) -> Result<ArrowValue, DecodeError> {
-    from_value(&crate::read::from_slice(pickle)?)
+    from_slice_with(pickle, &ReadOptions::default())
+}
+
+/// [`from_slice`] with the reader's limits and options.
+pub fn from_slice_with(pickle: &[u8], opts: &ReadOptions) -> Result<ArrowValue, DecodeError> {
+    from_value(&crate::read::from_slice_with(pickle, opts)?)
 }
 
 /// Reads a pickle of one pyarrow object held in shared memory: in-band buffers are slices
 /// of `pickle`.
 pub fn from_bytes(pickle: Bytes) -> Result<ArrowValue, DecodeError> {
-    from_value(&crate::read::from_bytes(pickle)?)
+    from_bytes_with(pickle, &ReadOptions::default())
+}
+
+/// [`from_bytes`] with the reader's limits and options.
+pub fn from_bytes_with(pickle: Bytes, opts: &ReadOptions) -> Result<ArrowValue, DecodeError> {
+    from_value(&crate::read::from_bytes_with(pickle, opts)?)
 }
 
 /// Reads a protocol-5 pickle of one pyarrow object with its out-of-band buffers, in the
@@ -90,7 +101,19 @@ pub fn from_payload<B>(
 where
     B: Into<crate::InBuffer>,
 {
-    from_value(&crate::read::from_payload(pickle, buffers)?)
+    from_payload_with(pickle, buffers, &ReadOptions::default())
+}
+
+/// [`from_payload`] with the reader's limits and options.
+pub fn from_payload_with<B>(
+    pickle: &[u8],
+    buffers: impl IntoIterator<Item = B>,
+    opts: &ReadOptions,
+) -> Result<ArrowValue, DecodeError>
+where
+    B: Into<crate::InBuffer>,
+{
+    from_value(&crate::read::from_payload_with(pickle, buffers, opts)?)
 }
 
 /// The pyarrow object a read value stands for.

@@ -9,7 +9,7 @@
 //! - [`Scratch`] holds what is worth reusing across buffers: codec contexts, lz4 match tables,
 //!   shuffle and output buffers, one set per worker thread.
 //!
-//! Frame and header byte formats are in [`header`]; the shuffle layout in [`shuffle`]; the
+//! Frame and header byte formats are in [`header`]; the shuffle layout in `codec/shuffle.rs`; the
 //! measurements behind the defaults in `DEFAULTS.md` next to this file.
 //!
 //! ```
@@ -29,7 +29,7 @@ mod blocks;
 pub mod header;
 mod lz4;
 mod named;
-pub mod shuffle;
+pub(crate) mod shuffle;
 mod zstd;
 
 pub use header::FrameInfo;
@@ -103,7 +103,7 @@ impl Codec {
 pub enum Filter {
     /// The bytes as they are.
     None,
-    /// Byte transposition by element size (blosc's shuffle; see [`shuffle`]).
+    /// Byte transposition by element size (blosc's shuffle: the first byte of every element, then every second byte...).
     ///
     /// `elem_size: 0` in a [`Compression`] means "the buffer's item size", filled in per buffer
     /// by [`Compression::with_elem_size`]; [`compress`] refuses a 0 that was never filled in.

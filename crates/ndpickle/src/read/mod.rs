@@ -201,6 +201,17 @@ where
 }
 
 /// [`from_payload`] over a pickle held in shared memory (in-band data is sliced, not copied).
+pub fn from_bytes_payload<B>(
+    pickle: Bytes,
+    buffers: impl IntoIterator<Item = B>,
+) -> Result<Value, DecodeError>
+where
+    B: Into<InBuffer>,
+{
+    from_bytes_payload_with(pickle, buffers, &ReadOptions::default())
+}
+
+/// [`from_bytes_payload`] with `opts`.
 pub fn from_bytes_payload_with<B>(
     pickle: Bytes,
     buffers: impl IntoIterator<Item = B>,

@@ -154,7 +154,7 @@ impl ReadOptions {
         self.opaque
     }
 
-    /// Whether bytes after the `STOP` opcode are refused ([`DecodeErrorKind::TrailingData`])
+    /// Whether bytes after the `STOP` opcode are refused ([`crate::DecodeErrorKind::TrailingData`])
     /// instead of ignored as `pickle.loads` ignores them. Off by default.
     pub fn strict(&self) -> bool {
         self.strict

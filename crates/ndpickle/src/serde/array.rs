@@ -43,9 +43,10 @@ use ndarray::{
     ArrayBase, CowRepr, Data, DataOwned, Dimension, OwnedArcRepr, OwnedRepr, RawData, ViewRepr,
 };
 
-use crate::array::{Extent, NdArray};
+use crate::array::NdArray;
 use crate::dtype::Element;
 use crate::error::EncodeError;
+use crate::layout::Extent;
 use crate::serde::de::dtype_name;
 use crate::serde::handoff::{self, Layout, OwnedField, Slot};
 use crate::value::Value;
@@ -71,7 +72,7 @@ where
 
 /// The message when a field is written by another serializer than ndpickle's.
 const FOREIGN_SER: &str = "fields marked #[serde(with = \"ndpickle::serde::...\")] can only be \
-                           written by ndpickle::serde (to_vec, to_writer, to_payload)";
+                           written by ndpickle::serde (to_vec, to_writer, to_payload_with)";
 /// The message when a field is read by another deserializer than ndpickle's.
 const FOREIGN_DE: &str = "fields marked #[serde(with = \"ndpickle::serde::...\")] can only be \
                           read by ndpickle::serde (from_slice, from_reader, from_payload)";

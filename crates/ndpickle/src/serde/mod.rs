@@ -30,7 +30,7 @@
 //!
 //! # Arrays
 //!
-//! See [`array`]: any `ndarray` array of an [`crate::Element`] type, any dimensionality,
+//! See [`array`](mod@array): any `ndarray` array of an [`crate::Element`] type, any dimensionality,
 //! owned, shared ([`ndarray::ArcArray`]) or a view; and [`crate::NdArray`]. They are written
 //! as numpy arrays in the portable form (or the form the [`WriteOptions`] select) by the same
 //! writer as [`crate::to_vec`]. [`to_writer`] streams their memory to the writer with no
@@ -98,7 +98,12 @@ pub fn to_writer_with<W: Write, T: Serialize + ?Sized>(
 /// [`crate::to_payload`]: pass `pickle` and `buffers` to
 /// `pickle.loads(pickle, buffers=buffers)`. Shared arrays (`ArcArray`, `NdArray`, arrow) are
 /// not copied; owned arrays and views are copied once (see the [module docs](self)).
-pub fn to_payload<'a, T: Serialize + ?Sized>(
+pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Payload<'_>, EncodeError> {
+    to_payload_with(value, &WriteOptions::default())
+}
+
+/// [`to_payload`] with the given options.
+pub fn to_payload_with<'a, T: Serialize + ?Sized>(
     value: &'a T,
     opts: &WriteOptions,
 ) -> Result<Payload<'a>, EncodeError> {

@@ -23,6 +23,12 @@ use crate::write::to_pickle::ToPickle;
 /// Alignment of array payloads in files.
 pub const FILE_ALIGN: usize = 64;
 
+/// Writes `value` to a file at `path` as an aligned protocol-5 pickle with the default
+/// options (see [`to_file_with`]).
+pub fn to_file<T: ToPickle + ?Sized>(path: impl AsRef<Path>, value: &T) -> Result<(), EncodeError> {
+    to_file_with(path, value, &WriteOptions::default())
+}
+
 /// Writes `value` to a file at `path` as an aligned protocol-5 pickle (the options'
 /// alignment defaults to [`FILE_ALIGN`] when unset).
 ///
@@ -30,7 +36,7 @@ pub const FILE_ALIGN: usize = 64;
 /// complete ([`AtomicFile`]), flushed to the device first unless the options turn
 /// [`crate::WriteOptionsBuilder::fsync`] off: a failed write leaves an existing file intact
 /// and no temporary behind.
-pub fn to_file<T: ToPickle + ?Sized>(
+pub fn to_file_with<T: ToPickle + ?Sized>(
     path: impl AsRef<Path>,
     value: &T,
     opts: &WriteOptions,

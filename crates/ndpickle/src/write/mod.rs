@@ -4,7 +4,7 @@ pub mod atomic;
 mod chunked;
 mod encoder;
 mod file;
-pub mod numpy;
+pub(crate) mod numpy;
 mod options;
 mod to_pickle;
 
@@ -16,6 +16,7 @@ pub(crate) use encoder::MemoKey;
 pub use encoder::{BytesKind, ChunkSink, ChunkSource, Encoder, FRAME_MAX, ItemFn, LARGE_PAYLOAD};
 pub use file::{
     FILE_ALIGN, inline_buffers, inline_buffers_compressing, inline_buffers_lazy, to_file,
+    to_file_with,
 };
 pub use options::{COMPRESS_CHUNK, NumpyForm, WriteOptions, WriteOptionsBuilder};
 pub use to_pickle::ToPickle;
@@ -74,9 +75,14 @@ pub fn to_writer_with<W: Write, T: ToPickle + ?Sized>(
     enc.finish().map(|_| ())
 }
 
-/// Pickles `value` with array data out-of-band (protocol 5): contiguous arrays and dense
-/// spans are borrowed, not copied.
-pub fn to_payload<'a, T: ToPickle + ?Sized>(
+/// Pickles `value` with array data out-of-band (protocol 5, portable form): contiguous
+/// arrays and dense spans are borrowed, not copied.
+pub fn to_payload<T: ToPickle + ?Sized>(value: &T) -> Result<Payload<'_>, EncodeError> {
+    to_payload_with(value, &WriteOptions::default())
+}
+
+/// [`to_payload`] with the given options.
+pub fn to_payload_with<'a, T: ToPickle + ?Sized>(
     value: &'a T,
     opts: &WriteOptions,
 ) -> Result<Payload<'a>, EncodeError> {

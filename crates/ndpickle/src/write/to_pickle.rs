@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use ndarray::{ArrayBase, Data, Dimension};
 
-use crate::array::{Extent, NdArray};
+use crate::array::NdArray;
 use crate::dtype::Element;
 use crate::error::EncodeError;
+use crate::layout::Extent;
 use crate::span::{SpanStorage, SpanView};
 use crate::value::{Object, Value};
 use crate::write::encoder::{Encoder, MemoKey};
@@ -330,7 +331,7 @@ where
         // Contiguous memory (C, F, or with reversed axes): the slice starts at the lowest
         // address, element zero sits `-low` bytes into it.
         let bytes: &'a [u8] = bytemuck::cast_slice(slice);
-        let low = crate::array::Extent::of(a.shape(), &strides, size)?.map_or(0, |e| e.low);
+        let low = crate::layout::Extent::of(a.shape(), &strides, size)?.map_or(0, |e| e.low);
         return numpy::plan_parts(dtype, shape, &strides, bytes, low.unsigned_abs(), opts);
     }
     let plan = crate::layout::plan(

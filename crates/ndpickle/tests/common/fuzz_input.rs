@@ -10,9 +10,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use bytes::Bytes;
-use ndpickle::codec::{
-    self, Codec, CodecOptions, Compression, Filter, FrameInfo, Scratch, shuffle,
-};
+use ndpickle::codec::{self, Codec, CodecOptions, Compression, Filter, FrameInfo, Scratch};
+use ndpickle::internals::shuffle;
 use ndpickle::{DType, InBuffer, NdArray, ReadOptions, Scalar, Value};
 
 /// Separates the parts of an input (six bytes unlikely in a pickle or a frame).
