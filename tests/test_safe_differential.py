@@ -34,6 +34,9 @@ scalar_dtypes = st.one_of(
     hnp.unsigned_integer_dtypes(endianness="?"),
     hnp.floating_dtypes(endianness="?"),
     hnp.complex_number_dtypes(endianness="?"),
+    # longdouble and clongdouble, in the platform's 16-byte storage.
+    hnp.floating_dtypes(endianness="?", sizes=(8 * np.dtype(np.longdouble).itemsize,)),
+    hnp.complex_number_dtypes(endianness="?", sizes=(16 * np.dtype(np.longdouble).itemsize,)),
     hnp.datetime64_dtypes(endianness="?"),
     hnp.timedelta64_dtypes(endianness="?"),
     hnp.byte_string_dtypes(max_len=8),

@@ -622,3 +622,19 @@ def test_array_buffer_must_be_contiguous():
         pickle.loads(blob)
     with pytest.raises(ndpickle.DecodeError, match="must be contiguous"):
         ndpickle.safe_loads(blob)
+
+
+@pytest.mark.parametrize("dt", [np.longdouble, np.clongdouble])
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_longdouble_arrays_and_scalars_load_as_pickle_loads_them(dt, protocol):
+    a = np.arange(12, dtype=dt).reshape(3, 4) / 3
+    for obj in (a, a[:, ::2], a.T, a.astype(a.dtype.newbyteorder(">")), dt(1) / 3,
+                np.zeros(2, np.dtype([("x", dt), ("y", "i1")], align=True))):
+        data = pickle.dumps(obj, protocol=protocol)
+        got, want = ndpickle.safe_loads(data), pickle.loads(data)
+        assert type(got) is type(want) and got.dtype == want.dtype
+        assert got.tobytes() == want.tobytes()
+    # ndpickle's own writers: a plain pickle for numpy, and the safe path back.
+    assert pickle.loads(ndpickle.dumps(a, protocol=protocol)).tobytes() == a.tobytes()
+    header, frames = ndpickle.serialize({"a": a})
+    assert ndpickle.safe_deserialize(header, frames)["a"].tobytes() == a.tobytes()

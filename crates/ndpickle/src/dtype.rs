@@ -97,6 +97,12 @@ pub enum Scalar {
     C64,
     /// `complex128`: two `float64`.
     C128,
+    /// `longdouble` stored in 16 bytes (`f16`, type code `g`): the platform's extended
+    /// precision (x87 80-bit on x86-64, IEEE binary128 on aarch64 Linux). Its bytes are
+    /// carried as they are; Rust has no element type for it.
+    LongDouble,
+    /// `clongdouble` (`c32`, type code `G`): two 16-byte `longdouble`s.
+    CLongDouble,
 }
 
 impl Scalar {
@@ -107,7 +113,8 @@ impl Scalar {
             Scalar::I16 | Scalar::U16 | Scalar::F16 => 2,
             Scalar::I32 | Scalar::U32 | Scalar::F32 => 4,
             Scalar::I64 | Scalar::U64 | Scalar::F64 | Scalar::C64 => 8,
-            Scalar::C128 => 16,
+            Scalar::C128 | Scalar::LongDouble => 16,
+            Scalar::CLongDouble => 32,
         }
     }
 
@@ -117,8 +124,8 @@ impl Scalar {
             Scalar::Bool => 'b',
             Scalar::I8 | Scalar::I16 | Scalar::I32 | Scalar::I64 => 'i',
             Scalar::U8 | Scalar::U16 | Scalar::U32 | Scalar::U64 => 'u',
-            Scalar::F16 | Scalar::F32 | Scalar::F64 => 'f',
-            Scalar::C64 | Scalar::C128 => 'c',
+            Scalar::F16 | Scalar::F32 | Scalar::F64 | Scalar::LongDouble => 'f',
+            Scalar::C64 | Scalar::C128 | Scalar::CLongDouble => 'c',
         }
     }
 
@@ -127,6 +134,7 @@ impl Scalar {
         match self {
             Scalar::C64 => 4,
             Scalar::C128 => 8,
+            Scalar::CLongDouble => 16,
             other => other.itemsize(),
         }
     }
@@ -148,6 +156,8 @@ impl Scalar {
             ('f', 8) => Scalar::F64,
             ('c', 8) => Scalar::C64,
             ('c', 16) => Scalar::C128,
+            ('f', 16) => Scalar::LongDouble,
+            ('c', 32) => Scalar::CLongDouble,
             _ => return None,
         })
     }
@@ -169,6 +179,8 @@ impl Scalar {
             Scalar::F64 => "float64",
             Scalar::C64 => "complex64",
             Scalar::C128 => "complex128",
+            Scalar::LongDouble => "longdouble",
+            Scalar::CLongDouble => "clongdouble",
         }
     }
 }
@@ -568,6 +580,8 @@ impl DType {
                 'd' => Some(Scalar::F64),
                 'F' => Some(Scalar::C64),
                 'D' => Some(Scalar::C128),
+                'g' => Some(Scalar::LongDouble),
+                'G' => Some(Scalar::CLongDouble),
                 _ => None,
             };
             if let Some(kind) = scalar {

@@ -85,7 +85,7 @@ fn scalar_number(a: &NdArray) -> Option<Number> {
         Scalar::F16 => Number::Float(one::<half::f16>(a)?.to_f64()),
         Scalar::F32 => Number::Float(one::<f32>(a)?.into()),
         Scalar::F64 => Number::Float(one::<f64>(a)?),
-        Scalar::C64 | Scalar::C128 => return None,
+        Scalar::C64 | Scalar::C128 | Scalar::LongDouble | Scalar::CLongDouble => return None,
     })
 }
 

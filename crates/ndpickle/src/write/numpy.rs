@@ -622,6 +622,8 @@ fn struct_alignment(dtype: &DType) -> usize {
         DType::Scalar { kind, .. } => match kind {
             crate::dtype::Scalar::C64 => 4,
             crate::dtype::Scalar::C128 => 8,
+            // numpy aligns both to 16 bytes on the 64-bit platforms that have them.
+            crate::dtype::Scalar::LongDouble | crate::dtype::Scalar::CLongDouble => 16,
             k => k.itemsize(),
         },
         DType::Time { .. } => 8,
