@@ -638,3 +638,17 @@ def test_longdouble_arrays_and_scalars_load_as_pickle_loads_them(dt, protocol):
     assert pickle.loads(ndpickle.dumps(a, protocol=protocol)).tobytes() == a.tobytes()
     header, frames = ndpickle.serialize({"a": a})
     assert ndpickle.safe_deserialize(header, frames)["a"].tobytes() == a.tobytes()
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_unicode_arrays_with_code_points_over_10ffff_are_refused(protocol):
+    # numpy keeps whatever 4-byte words it is given; reading such an element raises
+    # SystemError (Python has no str for it). safe_loads refuses the array instead.
+    bad = np.frombuffer(struct.pack("<3I", 0x41, 0x110000, 0x42), dtype="<U1")
+    for obj in (bad, bad[1:], bad.astype(">U1"),
+                np.frombuffer(struct.pack("<2I", 7, 0xFFFFFFFF), dtype=[("n", "<i4"), ("s", "<U1")])):
+        with pytest.raises(ndpickle.DecodeError, match=r"over U\+10FFFF"):
+            ndpickle.safe_loads(pickle.dumps(obj, protocol=protocol))
+    fine = np.array(["\ud800x", "\U0010ffff"])  # lone surrogates and U+10FFFF are str
+    got = ndpickle.safe_loads(pickle.dumps(fine, protocol=protocol))
+    assert got.tolist() == fine.tolist()

@@ -112,14 +112,86 @@ impl NdArray {
                 }
             }
         }
-        Ok(NdArray {
+        let array = NdArray {
             dtype,
             shape,
             strides,
             offset,
             data,
             readonly,
-        })
+        };
+        if array.dtype.has_unicode() {
+            array.check_code_points()?;
+        }
+        Ok(array)
+    }
+
+    /// Every code point in the array's `U` strings is at most U+10FFFF (what a Python `str`
+    /// can hold). The work is bounded by the buffer, not the shape: axes of stride zero repeat
+    /// the same memory and are visited once; a plain `U` array whose strides are multiples of
+    /// 4 is checked by one pass over the bytes it spans; other layouts element by element, and
+    /// only when they have no more elements than their span has bytes.
+    fn check_code_points(&self) -> Result<(), DecodeError> {
+        let itemsize = self.dtype.itemsize();
+        let (shape, strides): (Vec<usize>, Vec<isize>) = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|&(_, &s)| s != 0)
+            .map(|(&d, &s)| (d, s))
+            .unzip();
+        let Some(ext) = Extent::of(&shape, &strides, itemsize)? else {
+            return Ok(()); // no elements
+        };
+        // In bounds: checked by `new` for the full shape, which reaches at least as far.
+        let lo = (self.offset as isize + ext.low) as usize;
+        let hi = (self.offset as isize + ext.high) as usize;
+        let refuse = |cp: u32| {
+            bad(format!(
+                "a unicode element holds code point {cp:#x}, over U+10FFFF (not a str)"
+            ))
+        };
+        if let DType::Unicode { order, .. } = &self.dtype
+            && strides.iter().all(|s| s % 4 == 0)
+        {
+            // Every code point lies on the 4-byte grid of element zero.
+            let start = lo + (self.offset - lo) % 4;
+            let span = DType::Unicode {
+                chars: (hi - start) / 4,
+                order: *order,
+            };
+            return match span.bad_code_point(&self.data[start..hi]) {
+                Some(cp) => Err(refuse(cp)),
+                None => Ok(()),
+            };
+        }
+        let count = wire::product(&shape, "element count")?;
+        if count > hi - lo {
+            return Err(bad(format!(
+                "{count} overlapping elements of {} over {} bytes",
+                self.dtype,
+                hi - lo
+            )));
+        }
+        let mut index = vec![0usize; shape.len()];
+        for _ in 0..count {
+            let at = index
+                .iter()
+                .zip(&strides)
+                .fold(self.offset as isize, |acc, (&i, &s)| acc + i as isize * s)
+                as usize;
+            if let Some(cp) = self.dtype.bad_code_point(&self.data[at..at + itemsize]) {
+                return Err(refuse(cp));
+            }
+            for (i, &d) in index.iter_mut().zip(&shape).rev() {
+                *i += 1;
+                if *i < d {
+                    break;
+                }
+                *i = 0;
+            }
+        }
+        Ok(())
     }
 
     /// A C-contiguous array over `data`, which must hold exactly the elements.

@@ -490,6 +490,50 @@ impl DType {
         }
     }
 
+    /// Whether elements hold `U` strings anywhere (fields and sub-arrays included).
+    pub fn has_unicode(&self) -> bool {
+        match self {
+            DType::Unicode { .. } => true,
+            DType::Struct { fields, .. } => fields.iter().any(|f| f.dtype.has_unicode()),
+            DType::SubArray { base, .. } => base.has_unicode(),
+            _ => false,
+        }
+    }
+
+    /// The first code point over U+10FFFF in the `U` strings of one element's bytes (`elem`
+    /// holds at least [`DType::itemsize`] bytes): Python cannot make a `str` of it, so numpy
+    /// raises `SystemError` reading such an element.
+    pub(crate) fn bad_code_point(&self, elem: &[u8]) -> Option<u32> {
+        match self {
+            DType::Unicode { chars, order } => elem
+                .get(..chars.checked_mul(4)?)?
+                .chunks_exact(4)
+                .map(|c| {
+                    let b = [c[0], c[1], c[2], c[3]];
+                    match order {
+                        ByteOrder::Big => u32::from_be_bytes(b),
+                        ByteOrder::Little => u32::from_le_bytes(b),
+                        ByteOrder::NotApplicable => u32::from_ne_bytes(b),
+                    }
+                })
+                .find(|&cp| cp > 0x10_FFFF),
+            DType::Struct { fields, .. } => fields.iter().find_map(|f| {
+                f.dtype
+                    .bad_code_point(elem.get(f.offset..f.offset.checked_add(f.dtype.itemsize())?)?)
+            }),
+            DType::SubArray { base, .. } => {
+                let size = base.itemsize();
+                if size == 0 {
+                    return None;
+                }
+                elem.get(..self.itemsize())?
+                    .chunks_exact(size)
+                    .find_map(|e| base.bad_code_point(e))
+            }
+            _ => None,
+        }
+    }
+
     /// numpy's one-letter kind: `b i u f c M m S U V O`, and `V` for ml_dtypes and structs.
     pub fn kind_char(&self) -> char {
         match self {

@@ -578,3 +578,60 @@ fn strict_refuses_trailing_bytes() {
     let single = P::new(5).int(1).stop();
     assert_eq!(from_slice_with(&single, &strict).unwrap(), Value::Int(1));
 }
+
+#[test]
+fn unicode_code_points_beyond_u10ffff_are_refused_in_bounded_time() {
+    use bytes::Bytes;
+    use ndpickle::{ByteOrder, DType, Field, NdArray};
+    let u1 = |order| DType::Unicode { chars: 1, order };
+    let words = |w: &[u32]| Bytes::from(w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>());
+    let new = |dtype: DType, shape: Vec<usize>, strides: Vec<isize>, data: Bytes| {
+        NdArray::new(dtype, shape, strides, 0, data, true)
+    };
+    // Surrogates and U+10FFFF are str; U+110000 is not.
+    let ok = words(&[0x41, 0xD800, 0x10_FFFF]);
+    assert!(new(u1(ByteOrder::Little), vec![3], vec![4], ok.clone()).is_ok());
+    let bad = words(&[0x41, 0x11_0000, 0x42]);
+    let e = new(u1(ByteOrder::Little), vec![3], vec![4], bad.clone()).unwrap_err();
+    assert!(e.to_string().contains("0x110000"), "{e}");
+    // Big-endian: the same bytes are other code points.
+    assert!(new(u1(ByteOrder::Big), vec![3], vec![4], ok).is_err());
+    // A broadcast of a huge shape is checked once per distinct element.
+    assert!(
+        new(
+            u1(ByteOrder::Little),
+            vec![1 << 40, 3],
+            vec![0, 4],
+            bad.clone()
+        )
+        .is_err()
+    );
+    // Odd strides: element by element; overlapping elements beyond the span are refused.
+    let odd = Bytes::from(vec![0u8; 4096]);
+    assert!(new(u1(ByteOrder::Little), vec![10], vec![5], odd.clone()).is_ok());
+    let e = new(u1(ByteOrder::Little), vec![1000, 1000], vec![1, 1], odd).unwrap_err();
+    assert!(e.to_string().contains("overlapping"), "{e}");
+    // A field of a struct.
+    let rec = DType::Struct {
+        fields: vec![
+            Field {
+                name: "n".into(),
+                dtype: DType::Bytes(4),
+                offset: 0,
+                title: None,
+            },
+            Field {
+                name: "s".into(),
+                dtype: u1(ByteOrder::Little),
+                offset: 4,
+                title: None,
+            },
+        ],
+        itemsize: 8,
+        aligned: false,
+    };
+    let fine = words(&[0xFFFF_FFFF, 0x263A]);
+    assert!(new(rec.clone(), vec![1], vec![8], fine).is_ok());
+    let e = new(rec, vec![1], vec![8], words(&[0, 0xFFFF_FFFF])).unwrap_err();
+    assert!(e.to_string().contains("0xffffffff"), "{e}");
+}
