@@ -74,7 +74,7 @@ fn arrow_batch(c: &mut Criterion) {
             ours_sliced.total_len(),
         ));
         drop((ours, ours_sliced));
-        g.bench_with_input(BenchmarkId::new("to_payload_with", label), &full, |b, x| {
+        g.bench_with_input(BenchmarkId::new("to_payload", label), &full, |b, x| {
             b.iter(|| black_box(to_payload_with(black_box(x), &opts).unwrap()))
         });
         g.bench_with_input(

@@ -32,7 +32,7 @@ impl Write for Prealloc<'_> {
 
 fn payload(c: &mut Criterion) {
     let opts = WriteOptions::default();
-    let mut g = c.benchmark_group("to_payload_with");
+    let mut g = c.benchmark_group("to_payload");
     for (label, bytes) in [
         ("1KiB", 1usize << 10),
         ("1MiB", 1 << 20),
@@ -103,7 +103,7 @@ fn small_arrays(c: &mut Criterion) {
     g.bench_function("to_vec", |b| {
         b.iter(|| black_box(to_vec(black_box(&arrays)).unwrap()))
     });
-    g.bench_function("to_payload_with", |b| {
+    g.bench_function("to_payload", |b| {
         b.iter(|| black_box(to_payload_with(black_box(&arrays), &opts).unwrap()))
     });
     g.finish();

@@ -259,13 +259,13 @@ fn print_array(runs: usize) {
         ratio(r_peer, r_ours)
     );
     println!(
-        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload_with, ArcArray {:8.4} ms  {:7.0}x (zero-copy)",
+        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload, ArcArray {:8.4} ms  {:7.0}x (zero-copy)",
         ms(w_peer),
         ms(p_arc),
         ratio(w_peer, p_arc)
     );
     println!(
-        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload_with, owned Array {:8.2} ms  {:7.1}x (one copy)",
+        "write  serde-pickle (list) {:9.2} ms  ndpickle to_payload, owned Array {:8.2} ms  {:7.1}x (one copy)",
         ms(w_peer),
         ms(p_owned),
         ratio(w_peer, p_owned)
@@ -274,7 +274,7 @@ fn print_array(runs: usize) {
 
 fn print_payload(runs: usize) {
     let opts = ndpickle::WriteOptions::default();
-    println!("== to_payload_with of the ArcArray struct by array size (best of {runs}) ==");
+    println!("== to_payload of the ArcArray struct by array size (best of {runs}) ==");
     for (label, len) in [
         ("4 KiB", 1usize << 10),
         ("1 MiB", 1 << 18),
@@ -288,6 +288,6 @@ fn print_payload(runs: usize) {
         let t = best_of(runs, || {
             ndpickle::serde::to_payload_with(&s, &opts).unwrap()
         });
-        println!("to_payload_with {label:>7}  {:8.4} ms", ms(t));
+        println!("to_payload {label:>7}  {:8.4} ms", ms(t));
     }
 }

@@ -105,7 +105,7 @@ fn main() {
                     let mut nbuf = 0;
                     if protocol == 5 {
                         let payload =
-                            ndpickle::to_payload_with(&case.value, &opts).expect("to_payload_with");
+                            ndpickle::to_payload_with(&case.value, &opts).expect("to_payload");
                         fs::write(out.join(format!("{stem}.oob.pkl")), &payload.pickle)
                             .expect("write");
                         for (i, b) in payload.buffers.iter().enumerate() {
@@ -138,7 +138,7 @@ fn main() {
         &file_value,
         &WriteOptions::default(),
     )
-    .expect("to_file_with");
+    .expect("to_file");
     compressed_cases(&out);
     println!(
         "wrote {count} cases ({} values) to {}",

@@ -435,7 +435,7 @@ fn round_trip<T: ndpickle::Element>(
         let p = ndpickle::to_payload_with(&view, &opts).unwrap();
         check(
             &from_payload(&p.pickle, p.buffers).unwrap(),
-            "to_payload_with -> from_payload",
+            "to_payload -> from_payload",
         )?;
     }
     Ok(())
