@@ -1329,11 +1329,7 @@ fn converter_fuzz_reproducers_give_valid_arrays_or_errors() {
     let (mut read, mut arrays) = (0, 0);
     for p in &files {
         let data = fs::read(p).unwrap();
-        let mut parts = data
-            .split_inclusive(|_| false)
-            .next()
-            .map(|_| Vec::new())
-            .unwrap();
+        let mut parts: Vec<Bytes> = Vec::new();
         let mut rest: &[u8] = &data;
         let sep = b"\xfe\xfdNDFZ";
         while parts.len() < 31 {
