@@ -744,3 +744,18 @@ def test_pyarrow_partition_through_the_dask_family():
     # Every transfer was encoded by the family; uncompressed frames are marked as Dask's
     # "pickle" family (stock peers decode them too), so not every load comes back here.
     assert calls["dumps"] >= 3 and calls["loads"] >= 1, calls
+
+
+def test_empty_slices_of_nested_arrays_load_safely():
+    # An empty slice keeps its offset and its parent's children: the safe reader's checks
+    # that children cover the rows (struct, sparse union, fixed-size list) and that offsets
+    # lie within the values (lists) accept every real one.
+    st = pa.array([{"a": i, "b": str(i)} for i in range(10)])
+    fl = pa.array([[1.0, 2.0]] * 10, pa.list_(pa.float32(), 2))
+    un = pa.UnionArray.from_sparse(pa.array([0, 1] * 5, pa.int8()),
+                                   [pa.array(range(10)), pa.array([str(i) for i in range(10)])])
+    ll = pa.array([[1], [2, 3]] * 5, pa.large_list(pa.int64()))
+    for a in (st, fl, un, ll):
+        for part in (a[5:5], a[10:], a[3:7], a[0:0]):
+            got = ndpickle.safe_loads(pickle.dumps(part, protocol=5))
+            assert got.equals(part) and got.offset == part.offset, (a.type, part.offset)

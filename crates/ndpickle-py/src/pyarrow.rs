@@ -504,12 +504,36 @@ impl<'py> ArrayParts<'py> {
             }
         }
         let offsets = self.offsets_bounds(py)?;
+        let per_row = self.child_values_per_row(py)?;
+        let children = self
+            .children
+            .iter()
+            .map(|c| c.len().map(|n| n as i64))
+            .collect::<PyResult<Vec<_>>>()?;
         let out = self.construct(py, pa, g)?;
         validate_full(pa, &out)?;
+        let range = offset_range(&out)?;
         if let Some((buffer, width, values)) = offsets {
-            check_offsets(g, &buffer, width, values, offset_range(&out)?)?;
+            check_offsets(g, &buffer, width, values, range)?;
+        }
+        if let Some(per_row) = per_row {
+            check_children_cover(g, &children, per_row, range)?;
         }
         Ok(out)
+    }
+
+    /// For arrays whose children are sliced by the parent's offset (structs, sparse unions:
+    /// one child value per row; fixed-size lists: `list_size` per row), how many child values
+    /// one row takes.
+    fn child_values_per_row(&self, py: Python<'py>) -> PyResult<Option<i64>> {
+        let types = py.import("pyarrow.types")?;
+        let is =
+            |name: &str| -> PyResult<bool> { types.call_method1(name, (&self.ty,))?.extract() };
+        if is("is_fixed_size_list")? {
+            return Ok(Some(self.ty.getattr("list_size")?.extract()?));
+        }
+        let sparse = is("is_union")? && self.ty.getattr("mode")?.extract::<String>()? == "sparse";
+        Ok((is("is_struct")? || sparse).then_some(1))
     }
 
     /// For arrays whose values are found through an offsets buffer (lists, maps, strings,
@@ -708,4 +732,31 @@ fn check_offsets(
         ));
     }
     Ok(())
+}
+
+/// Arrow C++ checks that children cover their parent only for the rows the parent has: the
+/// children of an empty struct, sparse union or fixed-size list at an offset past their end
+/// are sliced there by an IPC write (or `take`, a cast), which aborts the process. Every
+/// child must hold the values of rows `0..offset + length`.
+fn check_children_cover(
+    g: &Global,
+    children: &[i64],
+    per_row: i64,
+    (offset, length): (i64, i64),
+) -> PyResult<()> {
+    let needed = offset
+        .checked_add(length)
+        .and_then(|rows| rows.checked_mul(per_row))
+        .ok_or_else(|| refused(g, "offset + length overflows"))?;
+    match children.iter().position(|&n| n < needed) {
+        Some(i) => Err(refused(
+            g,
+            format!(
+                "child {i} has {} values, rows up to {} need {needed} (array offset {offset}, length {length})",
+                children[i],
+                offset + length
+            ),
+        )),
+        None => Ok(()),
+    }
 }
