@@ -1312,6 +1312,14 @@ fn converter_fuzz_reproducers_give_valid_arrays_or_errors() {
                 };
                 for d in data {
                     d.validate_full().expect("a returned array is valid");
+                    // Used as Arrow code would: sliced, written with IPC.
+                    let a = arrow_array::make_array(d);
+                    let _ = a.slice(0, a.len());
+                    let batch = RecordBatch::try_from_iter([("x", a.clone())]).unwrap();
+                    let mut w =
+                        arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema())
+                            .unwrap();
+                    w.write(&batch).expect("IPC write");
                     *found += 1;
                 }
             }
