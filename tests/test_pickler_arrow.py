@@ -677,9 +677,9 @@ def test_pyarrow_pickle_suite(loads, tmp_path):
         assert not refused
     else:
         # safe_loads refuses only globals outside its allow-list: the tests' own Python
-        # extension classes (reached through `getattr` at protocol 2), and pyarrow's own
-        # reduce form for dictionary scalars (not an array form; ndpickle leaves scalars to
-        # pyarrow). Every array, table, schema and type form loads.
+        # extension classes and, at protocols 2-3, names pickle reaches through `getattr`
+        # (pyarrow's DictionaryScalar._reconstruct). Every array, table, schema, type and
+        # scalar form loads.
         for x in refused:
             if "test_union" in x and "refused its arguments: ArrowNotImplementedError" in x:
                 # pyarrow cannot rebuild union scalars itself (the test expects
@@ -688,7 +688,7 @@ def test_pyarrow_pickle_suite(loads, tmp_path):
                 continue
             name = x.split("global ")[-1]
             assert "ForbiddenGlobal" in x, x
-            assert "pyarrow.lib." not in name or "DictionaryScalar._reconstruct" in name, x
+            assert "pyarrow.lib." not in name, x
         assert len(refused) <= 10
 
 
@@ -759,3 +759,27 @@ def test_empty_slices_of_nested_arrays_load_safely():
         for part in (a[5:5], a[10:], a[3:7], a[0:0]):
             got = ndpickle.safe_loads(pickle.dumps(part, protocol=5))
             assert got.equals(part) and got.offset == part.offset, (a.type, part.offset)
+
+
+def test_dictionary_scalars_load_safely():
+    d = pa.array(["a", "b", "a", None]).dictionary_encode()
+    ordered = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()), pa.array(["x", "y"]), ordered=True)
+    for array in (d, pa.array([1, 5, 1]).dictionary_encode(), ordered):
+        for i in range(len(array)):
+            s = array[i]
+            for protocol in (4, 5):
+                got = ndpickle.safe_loads(pickle.dumps(s, protocol=protocol))
+                assert type(got) is type(s) and got.equals(s) and got.type == s.type
+                assert got.is_valid == s.is_valid
+    # An index past the dictionary, or of the wrong type, is refused, not built.
+    class Forged:
+        def __init__(self, index):
+            self.index = index
+
+        def __reduce__(self):
+            return (pa.lib.DictionaryScalar._reconstruct, (d.type, True, self.index, d.dictionary))
+
+    assert ndpickle.safe_loads(pickle.dumps(Forged(pa.scalar(1, pa.int32())), protocol=5)).equals(d[1])
+    for index in (pa.scalar(7, pa.int32()), pa.scalar(-1, pa.int32()), pa.scalar(1, pa.int64())):
+        with pytest.raises(ndpickle.DecodeError):
+            ndpickle.safe_loads(pickle.dumps(Forged(index), protocol=5))

@@ -94,6 +94,7 @@ fn build<'py>(conv: &Converter<'_>, py: Python<'py>, o: Object) -> PyResult<Boun
             parts.build(py, &pa, &g)
         }
         "scalar" => scalar(conv, py, &pa, &g, o.args),
+        "DictionaryScalar._reconstruct" => dictionary_scalar(conv, py, &pa, &g, o.args),
         _ => {
             let callable = global(py, &g)?;
             let args = o
@@ -149,6 +150,71 @@ fn scalar<'py>(
     }
     let out = pa.getattr("scalar")?.call1((value, ty))?;
     Ok(out)
+}
+
+/// `DictionaryScalar._reconstruct(type, is_valid, index, dictionary)`, as pyarrow pickles a
+/// dictionary scalar: rebuilt as element 0 of a one-element `DictionaryArray` made from an
+/// index array (built from buffers) and the dictionary, with the index checked against the
+/// dictionary's length (`from_arrays(..., safe=True)`) and the array validated in full.
+fn dictionary_scalar<'py>(
+    conv: &Converter<'_>,
+    py: Python<'py>,
+    pa: &Bound<'py, PyModule>,
+    g: &Global,
+    args: Vec<Value>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let [ty, is_valid, index, dictionary]: [Value; 4] =
+        args.try_into().map_err(|a: Vec<Value>| {
+            refused(
+                g,
+                format!(
+                    "takes (type, is_valid, index, dictionary), not {} arguments",
+                    a.len()
+                ),
+            )
+        })?;
+    let Value::Bool(is_valid) = is_valid else {
+        return Err(refused(g, "is_valid must be a bool"));
+    };
+    let ty = conv.to_py(py, ty)?;
+    if !ty.is_instance(&pa.getattr("DictionaryType")?)? {
+        return Err(refused(g, "the type must be a pyarrow DictionaryType"));
+    }
+    let dictionary = conv.to_py(py, dictionary)?;
+    if !dictionary.is_instance(&pa.getattr("Array")?)?
+        || !dictionary.getattr("type")?.eq(ty.getattr("value_type")?)?
+    {
+        return Err(refused(
+            g,
+            "the dictionary must be an array of the type's value type",
+        ));
+    }
+    let index = conv.to_py(py, index)?;
+    let index_type = ty.getattr("index_type")?;
+    if !index.is_instance(&pa.getattr("Scalar")?)? || !index.getattr("type")?.eq(&index_type)? {
+        return Err(refused(
+            g,
+            "the index must be a scalar of the type's index type",
+        ));
+    }
+    let value = if is_valid {
+        index.call_method0("as_py")?
+    } else {
+        py.None().into_bound(py)
+    };
+    let Some(indices) = one_element_array(py, pa, &index_type, &value)? else {
+        return Err(refused(g, "the index type must be an integer type"));
+    };
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("ordered", ty.getattr("ordered")?)?;
+    kwargs.set_item("safe", true)?;
+    let array = pa.getattr("DictionaryArray")?.call_method(
+        "from_arrays",
+        (indices, dictionary),
+        Some(&kwargs),
+    )?;
+    validate_full(pa, &array)?;
+    array.get_item(0)
 }
 
 /// A one-element array of `ty` holding `value`, built from buffers, for the types whose

@@ -82,6 +82,7 @@ pub const PYARROW_NAMES: &[&str] = &[
     "schema",
     "field",
     "scalar",
+    "DictionaryScalar._reconstruct",
     "KeyValueMetadata",
     "Array.from_buffers",
     "DictionaryArray.from_buffers",
