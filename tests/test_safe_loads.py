@@ -649,6 +649,14 @@ def test_unicode_arrays_with_code_points_over_10ffff_are_refused(protocol):
                 np.frombuffer(struct.pack("<2I", 7, 0xFFFFFFFF), dtype=[("n", "<i4"), ("s", "<U1")])):
         with pytest.raises(ndpickle.DecodeError, match=r"over U\+10FFFF"):
             ndpickle.safe_loads(pickle.dumps(obj, protocol=protocol))
+    # A view of a struct's U field: its gaps (the other field, -1 here) are not elements.
+    rec = np.zeros(1000, [("n", "<i4"), ("s", "<U1")])
+    rec["n"], rec["s"] = -1, "x"
+    view = rec["s"]
+    assert ndpickle.safe_loads(ndpickle.dumps(view, protocol=protocol)).tolist() == view.tolist()
+    if protocol == 5:
+        header, frames = ndpickle.serialize(view)
+        assert ndpickle.safe_deserialize(header, frames).tolist() == view.tolist()
     fine = np.array(["\ud800x", "\U0010ffff"])  # lone surrogates and U+10FFFF are str
     got = ndpickle.safe_loads(pickle.dumps(fine, protocol=protocol))
     assert got.tolist() == fine.tolist()

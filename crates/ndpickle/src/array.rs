@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, Axis, Data, Dimension, IxDyn, ShapeBuilder};
 
-use crate::dtype::{DType, Element, MAX_DIMS};
+use crate::dtype::{ByteOrder, DType, Element, MAX_DIMS};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::layout::Extent;
 use crate::wire;
@@ -128,9 +128,12 @@ impl NdArray {
 
     /// Every code point in the array's `U` strings is at most U+10FFFF (what a Python `str`
     /// can hold). The work is bounded by the buffer, not the shape: axes of stride zero repeat
-    /// the same memory and are visited once; a plain `U` array whose strides are multiples of
-    /// 4 is checked by one pass over the bytes it spans; other layouts element by element, and
-    /// only when they have no more elements than their span has bytes.
+    /// the same memory and are visited once; a contiguous `U` array is checked by one pass
+    /// over its bytes; other layouts element by element (their gaps may hold anything, such
+    /// as the other fields of a struct a view was taken from), when they have no more
+    /// elements than their span has bytes. A `U` view overlapping itself more than that is
+    /// checked on the 4-byte grid of its span, where almost every word lies in an element;
+    /// other such views are refused.
     fn check_code_points(&self) -> Result<(), DecodeError> {
         let itemsize = self.dtype.itemsize();
         let (shape, strides): (Vec<usize>, Vec<isize>) = self
@@ -151,21 +154,26 @@ impl NdArray {
                 "a unicode element holds code point {cp:#x}, over U+10FFFF (not a str)"
             ))
         };
-        if let DType::Unicode { order, .. } = &self.dtype
-            && strides.iter().all(|s| s % 4 == 0)
-        {
+        let count = wire::product(&shape, "element count")?;
+        let grid = |order: ByteOrder| {
             // Every code point lies on the 4-byte grid of element zero.
             let start = lo + (self.offset - lo) % 4;
             let span = DType::Unicode {
                 chars: (hi - start) / 4,
-                order: *order,
+                order,
             };
-            return match span.bad_code_point(&self.data[start..hi]) {
+            match span.bad_code_point(&self.data[start..hi]) {
                 Some(cp) => Err(refuse(cp)),
                 None => Ok(()),
-            };
+            }
+        };
+        let dense = is_contiguous(&shape, &strides, &c_strides(&shape, itemsize))
+            || is_contiguous(&shape, &strides, &f_strides(&shape, itemsize));
+        if let DType::Unicode { order, .. } = &self.dtype
+            && (dense || (count > hi - lo && strides.iter().all(|s| s % 4 == 0)))
+        {
+            return grid(*order);
         }
-        let count = wire::product(&shape, "element count")?;
         if count > hi - lo {
             return Err(bad(format!(
                 "{count} overlapping elements of {} over {} bytes",

@@ -611,6 +611,10 @@ fn unicode_code_points_beyond_u10ffff_are_refused_in_bounded_time() {
     assert!(new(u1(ByteOrder::Little), vec![10], vec![5], odd.clone()).is_ok());
     let e = new(u1(ByteOrder::Little), vec![1000, 1000], vec![1, 1], odd).unwrap_err();
     assert!(e.to_string().contains("overlapping"), "{e}");
+    // A view of a struct's U field: the gaps hold the other field (here 0xffffffff), which
+    // is not part of any element.
+    let gaps = words(&[0xFFFF_FFFF, 0x78, 0xFFFF_FFFF, 0x79]);
+    assert!(new(u1(ByteOrder::Little), vec![2], vec![8], gaps.slice(4..)).is_ok());
     // A field of a struct.
     let rec = DType::Struct {
         fields: vec![

@@ -166,9 +166,9 @@ impl Inflater {
         }
     }
 
-    /// The buffers decompressed so far.
-    pub(crate) fn inflated(&self) -> &[Inflated] {
-        &self.inflated
+    /// The buffers decompressed so far, handed over (the read is done with them).
+    pub(crate) fn take_inflated(&mut self) -> Vec<Inflated> {
+        std::mem::take(&mut self.inflated)
     }
 
     /// The bytes of `buf`: as given, or decompressed. `alloc` is the read's running

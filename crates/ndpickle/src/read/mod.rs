@@ -130,7 +130,7 @@ fn run_accounted(
     Ok(Outcome {
         graph: value,
         left,
-        inflated: inflater.inflated().to_vec(),
+        inflated: inflater.take_inflated(),
     })
 }
 
