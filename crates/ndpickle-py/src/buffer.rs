@@ -317,3 +317,72 @@ fn zero_dim_bytes(obj: &Bound<'_, PyAny>) -> Option<PyResult<(Bytes, bool)>> {
             .map(|v| (Bytes::from(v), false)),
     )
 }
+
+/// A new writable numpy array of `dtype`, `shape` and byte `strides` whose memory numpy
+/// allocates and which holds a copy of `bytes`, element zero at its first byte: the array
+/// `pickle` gives for a small in-band array, made without a Python-level call. `None` when
+/// the layout does not fit this shape of copy (a sub-array dtype, which numpy would fold
+/// into the shape; more dimensions than numpy 1.x allows; a negative stride, an element
+/// reached past `bytes` or `bytes` not exactly the array's size) and the caller must build
+/// the array another way.
+pub(crate) fn new_array_copy<'py>(
+    dtype: &Bound<'py, PyArrayDescr>,
+    shape: &[usize],
+    strides: &[isize],
+    bytes: &[u8],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = dtype.py();
+    let itemsize = dtype.itemsize();
+    /// `NPY_MAXDIMS` of numpy 1.x (numpy 2 allows 64).
+    const MAX_DIMS: usize = 32;
+    let nbytes = shape
+        .iter()
+        .try_fold(itemsize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n == bytes.len());
+    let unfit = dtype.has_subarray()
+        || shape.len() != strides.len()
+        || shape.len() > MAX_DIMS
+        || nbytes.is_none()
+        || strides.iter().any(|&s| s < 0);
+    let extent = Extent::of(shape, strides, itemsize).map_err(|e| buffer_err(e.to_string()))?;
+    // numpy allocates `nbytes`; every element must lie inside it.
+    let inside = extent.is_some_and(|e| e.low == 0 && e.len() <= bytes.len());
+    if unfit || !inside || isize::try_from(bytes.len()).is_err() {
+        return Ok(None);
+    }
+    let mut dims: Vec<npyffi::npy_intp> = shape.iter().map(|&d| d as npyffi::npy_intp).collect();
+    let mut strides: Vec<npyffi::npy_intp> = strides.to_vec();
+    // SAFETY: the dims and strides vectors hold `shape.len()` entries each (checked above
+    // to be at most numpy 1.x's limit), all dims fit `npy_intp` (their product with the
+    // itemsize is `bytes.len()`, which does); `PyArray_NewFromDescr` steals the dtype
+    // reference that `into_dtype_ptr` adds and, with no data pointer, allocates `nbytes`
+    // bytes itself, every element of which lies inside (the extent check above).
+    let raw = unsafe {
+        npyffi::PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            dtype.clone().into_dtype_ptr(),
+            shape.len() as c_int,
+            dims.as_mut_ptr(),
+            strides.as_mut_ptr(),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if raw.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: `raw` is a new reference to the array just made.
+    let array = unsafe { Bound::from_owned_ptr(py, raw) };
+    // SAFETY: `raw` is a numpy array whose data block numpy allocated with `bytes.len()`
+    // bytes (its size, checked above); nothing else can see it yet.
+    unsafe {
+        let data = (*raw.cast::<npyffi::PyArrayObject>())
+            .fields
+            .data
+            .cast::<u8>();
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+    }
+    Ok(Some(array))
+}

@@ -12,8 +12,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyTuple};
 
-use crate::buffer::RawBuffer;
+use crate::buffer::{RawBuffer, new_array_copy};
 use crate::error::decode_msg;
+use numpy::PyArrayDescr;
 
 static NUMPY_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static NUMPY_NDARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -557,6 +558,17 @@ impl<'a> Converter<'a> {
         let zero = a.offset() as isize;
         let from = (zero + extent.low) as usize;
         let bytes = &a.data()[from..from + extent.len()];
+        if bytes.len() < SMALL_COPY && extent.low == 0 {
+            let dtype = self.dtype(py, a.dtype())?;
+            let made = match dtype.cast::<PyArrayDescr>() {
+                Ok(descr) => new_array_copy(descr, a.shape(), a.strides(), bytes)
+                    .map_err(|e| as_decode_error(py, "numpy refused the array", e))?,
+                Err(_) => None,
+            };
+            if let Some(array) = made {
+                return Ok(array);
+            }
+        }
         if bytes.len() >= SMALL_COPY && (a.is_c_contiguous() || a.is_f_contiguous()) {
             // numpy's own copy of a large contiguous array gets huge pages.
             let view = self.ndarray(

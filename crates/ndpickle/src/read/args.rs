@@ -10,9 +10,10 @@ use super::allow::Known;
 
 /// A call with its arguments and everything later applied to its result, as values.
 #[derive(Debug)]
-pub(crate) struct CallParts {
-    /// The callable as the stream names it.
-    pub global: Global,
+pub(crate) struct CallParts<'g> {
+    /// The callable as the stream names it (borrowed from the arena, where other calls of
+    /// it read it too).
+    pub global: &'g Global,
     /// What the callable stands for.
     pub known: Known,
     /// Positional arguments.
@@ -27,7 +28,7 @@ pub(crate) struct CallParts {
     pub pairs: Vec<(Value, Value)>,
 }
 
-impl CallParts {
+impl CallParts<'_> {
     /// Fails if `APPEND`/`SETITEM` targeted an object that takes none, or if keyword
     /// arguments were given; `state_ok` says whether a `BUILD` state is acceptable.
     pub(crate) fn plain(&self, state_ok: bool) -> Result<(), DecodeErrorKind> {
@@ -60,7 +61,7 @@ impl CallParts {
     pub(crate) fn into_object(self) -> Result<Value, DecodeErrorKind> {
         self.plain(true)?;
         Ok(Value::Object(Box::new(Object {
-            callable: self.global,
+            callable: self.global.clone(),
             args: self.args,
             state: self.state,
         })))
@@ -167,33 +168,83 @@ pub(crate) fn str_of<'v>(
 /// Encodes a `str` as latin-1 (each character one byte), as numpy's Python-2-era rawdata
 /// and `_codecs.encode(s, 'latin1')` need.
 pub(crate) fn latin1(s: &str, what: &str) -> Result<Bytes, DecodeErrorKind> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        let b = u8::try_from(u32::from(c)).map_err(|_| DecodeErrorKind::Invalid {
-            what: "latin-1 text",
-            detail: format!(
-                "{what} has character U+{:04X}, outside latin-1",
-                u32::from(c)
-            ),
-        })?;
-        out.push(b);
+    if s.is_ascii() {
+        return Ok(Bytes::copy_from_slice(s.as_bytes()));
+    }
+    // `s` is UTF-8: code points below U+0100 are one byte, or 0xC2/0xC3 and one
+    // continuation byte carrying the low six bits. Written without branches on the data
+    // (float bytes are half non-ASCII); any other lead byte is caught at the end.
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let (mut i, mut bad) = (0, false);
+    while let Some(&c) = b.get(i) {
+        let high = c >= 0x80;
+        let next = b.get(i + 1).copied().unwrap_or(0);
+        bad |= high & (c & 0xFE != 0xC2);
+        out.push(if high {
+            ((c & 0x03) << 6) | (next & 0x3F)
+        } else {
+            c
+        });
+        i += 1 + usize::from(high);
+    }
+    if bad {
+        let at = s.chars().position(|c| u32::from(c) > 0xFF).unwrap_or(0);
+        return Err(not_latin1(s, at, what));
     }
     Ok(Bytes::from(out))
 }
 
+/// The error for the character at index `at` of `s`, outside latin-1.
+fn not_latin1(s: &str, at: usize, what: &str) -> DecodeErrorKind {
+    let c = s.chars().nth(at).map_or(0, u32::from);
+    DecodeErrorKind::Invalid {
+        what: "latin-1 text",
+        detail: format!("{what} has character U+{c:04X}, outside latin-1"),
+    }
+}
+
+/// Whether codec name `name` is one of `names`, ignoring case and `_` against `-`.
+fn codec_is(name: &str, names: &[&str]) -> bool {
+    let norm = |b: u8| {
+        if b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    names
+        .iter()
+        .any(|n| n.len() == name.len() && n.bytes().zip(name.bytes()).all(|(a, b)| a == norm(b)))
+}
+
 /// Encodes `s` in the named codec (latin-1, ASCII or UTF-8).
 pub(crate) fn encode(s: &str, encoding: &str, what: &str) -> Result<Bytes, DecodeErrorKind> {
-    match encoding.to_ascii_lowercase().replace('_', "-").as_str() {
-        "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" | "l1" | "8859" | "cp819" => {
-            latin1(s, what)
+    const LATIN1: &[&str] = &[
+        "latin1",
+        "latin-1",
+        "iso-8859-1",
+        "iso8859-1",
+        "l1",
+        "8859",
+        "cp819",
+    ];
+    if codec_is(encoding, LATIN1) {
+        latin1(s, what)
+    } else if codec_is(encoding, &["utf-8", "utf8"]) {
+        Ok(Bytes::copy_from_slice(s.as_bytes()))
+    } else if codec_is(encoding, &["ascii", "us-ascii"]) {
+        if s.is_ascii() {
+            Ok(Bytes::copy_from_slice(s.as_bytes()))
+        } else {
+            Err(DecodeErrorKind::Invalid {
+                what: "ascii text",
+                detail: format!("{what} is not ASCII"),
+            })
         }
-        "utf-8" | "utf8" => Ok(Bytes::copy_from_slice(s.as_bytes())),
-        "ascii" | "us-ascii" if s.is_ascii() => Ok(Bytes::copy_from_slice(s.as_bytes())),
-        "ascii" | "us-ascii" => Err(DecodeErrorKind::Invalid {
-            what: "ascii text",
-            detail: format!("{what} is not ASCII"),
-        }),
-        other => Err(refused(format!("encoding '{other}' is not supported"))),
+    } else {
+        let other = encoding.to_ascii_lowercase().replace('_', "-");
+        Err(refused(format!("encoding '{other}' is not supported")))
     }
 }
 
@@ -204,5 +255,53 @@ pub(crate) fn buffer_of(v: &Value) -> Option<(Bytes, bool)> {
         Value::Bytes(b) => Some((b.clone(), true)),
         Value::ByteArray(b) => Some((b.clone(), false)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_maps_every_code_point_below_256_to_its_byte() {
+        let all: String = (0u8..=255).map(char::from).collect();
+        assert_eq!(
+            &latin1(&all, "t").unwrap()[..],
+            &(0u8..=255).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(&latin1("abc", "t").unwrap()[..], b"abc");
+        assert!(latin1("", "t").unwrap().is_empty());
+    }
+
+    #[test]
+    fn latin1_names_the_first_character_outside_it() {
+        for (s, want) in [
+            ("a\u{e9}\u{20ac}x", "U+20AC"),
+            ("\u{100}", "U+0100"),
+            ("\u{1F600}", "U+1F600"),
+        ] {
+            let e = latin1(s, "rawdata").unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("rawdata"), "{e}");
+        }
+    }
+
+    #[test]
+    fn codec_names_ignore_case_and_underscores() {
+        for name in ["latin1", "Latin-1", "ISO_8859_1", "L1", "cp819"] {
+            assert_eq!(&encode("\u{e9}", name, "t").unwrap()[..], b"\xe9", "{name}");
+        }
+        assert_eq!(
+            &encode("\u{e9}", "UTF_8", "t").unwrap()[..],
+            "\u{e9}".as_bytes()
+        );
+        assert_eq!(&encode("ab", "US-ASCII", "t").unwrap()[..], b"ab");
+        assert!(
+            encode("\u{e9}", "ascii", "t")
+                .unwrap_err()
+                .to_string()
+                .contains("not ASCII")
+        );
+        let e = encode("a", "Shift_JIS", "t").unwrap_err().to_string();
+        assert!(e.contains("'shift-jis' is not supported"), "{e}");
     }
 }

@@ -95,7 +95,7 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
                 return stdlib::call(
                     Std::Uuid,
                     CallParts {
-                        global: cls,
+                        global: &cls,
                         known,
                         args: Vec::new(),
                         kwargs: None,
@@ -123,7 +123,7 @@ pub(crate) fn call(p: CallParts, opts: &ReadOptions) -> Result<Value, DecodeErro
             };
             dispatch(
                 CallParts {
-                    global: cls,
+                    global: &cls,
                     known,
                     args,
                     kwargs: None,

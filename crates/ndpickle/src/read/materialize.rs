@@ -34,7 +34,8 @@ struct Frame {
     idx: u32,
     node: Node,
     next: usize,
-    vals: Vec<Value>,
+    /// Where the frame's child values start in [`Materializer::vals`].
+    start: usize,
     cost: u64,
     /// Whether the children are materialized in graph mode.
     graph: bool,
@@ -56,6 +57,9 @@ pub(crate) struct Materializer<'a> {
     shared: Vec<Value>,
     /// Whether each shared value is built.
     done: Vec<bool>,
+    /// The child values of the frames being built, each frame's after its parent's: one
+    /// stack instead of a vector per frame.
+    vals: Vec<Value>,
 }
 
 fn leaf_cost(v: &Value) -> u64 {
@@ -161,6 +165,7 @@ impl<'a> Materializer<'a> {
             graph: false,
             shared: Vec::new(),
             done: Vec::new(),
+            vals: Vec::new(),
         }
     }
 
@@ -423,14 +428,16 @@ impl<'a> Materializer<'a> {
                 };
                 let mark = shared.map_or(Node::Visiting, Node::Pending);
                 let node = std::mem::replace(&mut self.arena.nodes[idx], mark);
-                let n = child_count(&node);
+                // Room for the children, bounded: the slots exist, but a node can be
+                // reached many times (nothing here is charged yet).
+                self.vals.reserve(child_count(&node).min(1 << 16));
                 // Calls are matched on plain values: their arguments are trees.
                 let graph = graph && !matches!(node, Node::Call(_));
                 frames.push(Frame {
                     idx: i,
                     node,
                     next: 0,
-                    vals: Vec::with_capacity(n.min(1 << 16)),
+                    start: self.vals.len(),
                     cost: VALUE_COST,
                     graph,
                     shared,
@@ -460,7 +467,7 @@ impl<'a> Materializer<'a> {
                     let f = frames
                         .last_mut()
                         .ok_or_else(|| DecodeError::new(internal("no frame")))?;
-                    f.vals.push(v);
+                    self.vals.push(v);
                     f.cost = f.cost.saturating_add(c);
                 }
                 continue;
@@ -471,7 +478,7 @@ impl<'a> Materializer<'a> {
             let (v, c) = self.finish(frame)?;
             match frames.last_mut() {
                 Some(parent) => {
-                    parent.vals.push(v);
+                    self.vals.push(v);
                     parent.cost = parent.cost.saturating_add(c);
                 }
                 None => return Ok(v),
@@ -483,35 +490,36 @@ impl<'a> Materializer<'a> {
         let Frame {
             idx,
             node,
-            vals,
+            start,
             cost,
             shared,
             ..
         } = frame;
         let value = match &node {
-            Node::List(_) => Value::List(vals),
-            Node::Tuple(_) => Value::Tuple(vals),
-            Node::Set(_) => Value::Set(vals),
-            Node::FrozenSet(_) => Value::FrozenSet(vals),
-            Node::Dict(_) => Value::Dict(pairs(vals.into_iter())),
+            Node::List(_) => Value::List(self.vals.split_off(start)),
+            Node::Tuple(_) => Value::Tuple(self.vals.split_off(start)),
+            Node::Set(_) => Value::Set(self.vals.split_off(start)),
+            Node::FrozenSet(_) => Value::FrozenSet(self.vals.split_off(start)),
+            Node::Dict(_) => Value::Dict(pairs(self.vals.drain(start..))),
             Node::Call(c) => {
-                let mut it = vals.into_iter();
-                let args = match it.next() {
-                    Some(Value::Tuple(a)) => a,
-                    _ => return Err(self.at(idx, internal("call without argument tuple"))),
-                };
-                let kwargs = match c.kwargs {
-                    Some(_) => match it.next() {
-                        Some(Value::Dict(d)) => Some(d),
-                        _ => return Err(self.at(idx, internal("call without keyword dict"))),
-                    },
-                    None => None,
-                };
+                let mut it = self.vals.drain(start..);
+                let args = it.next();
+                let kwargs = c.kwargs.and_then(|_| it.next());
                 let state = if c.state.is_some() { it.next() } else { None };
                 let items: Vec<Value> = it.by_ref().take(c.items.len()).collect();
                 let pairs = pairs(it);
+                let Some(Value::Tuple(args)) = args else {
+                    return Err(self.at(idx, internal("call without argument tuple")));
+                };
+                let kwargs = match (c.kwargs, kwargs) {
+                    (None, _) => None,
+                    (Some(_), Some(Value::Dict(d))) => Some(d),
+                    (Some(_), _) => {
+                        return Err(self.at(idx, internal("call without keyword dict")));
+                    }
+                };
                 let (global, known) = match &self.arena.nodes[c.callable as usize] {
-                    Node::Global(g, k) => (g.clone(), *k),
+                    Node::Global(g, k) => (g, *k),
                     _ => return Err(self.at(idx, internal("callable is not a global"))),
                 };
                 let parts = CallParts {

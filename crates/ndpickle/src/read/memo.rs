@@ -51,7 +51,9 @@ impl Memo {
             self.len += 1;
             // Keys PUT ahead of time join the dense part once it reaches them.
             let mut next = key + 1;
-            while let Some(s) = self.sparse.remove(&next) {
+            while !self.sparse.is_empty()
+                && let Some(s) = self.sparse.remove(&next)
+            {
                 self.dense.push(Some(s));
                 next += 1;
             }

@@ -264,7 +264,7 @@ impl<'a> Vm<'a> {
     fn push_utf8(&mut self, len: u64, what: &'static str, start: usize, op: u8) -> Step {
         let (s, n) = self.len_prefixed(len, what)?;
         let bytes = &self.input[s..s + n];
-        let v = match std::str::from_utf8(bytes) {
+        let v = match simdutf8::basic::from_utf8(bytes) {
             Ok(text) => Value::Str(text.to_owned()),
             // CPython writes lone surrogates with `surrogatepass`.
             Err(_) => text::str_value(bytes.to_vec())?,
