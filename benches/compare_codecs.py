@@ -31,6 +31,9 @@ import numpy as np
 
 LEN = 8 << 20
 U = np.uint64
+#: (name, element size) of every dataset, in the order ``datasets()`` builds them.
+DATASETS = [("f64_walk", 8), ("f64_uniform", 8), ("f64_sine_f32", 8), ("i32_labels", 4),
+            ("u8_image", 1), ("f32_field", 4), ("i64_timestamps", 8), ("u16_counts", 2)]
 
 
 def mix(seed: int, i: np.ndarray) -> np.ndarray:
@@ -66,7 +69,7 @@ def datasets() -> list[tuple[str, int, bytes]]:
         stamps = (U(1_700_000_000_000_000_000) + i8 * U(1_000_000) + mix(7, i8) % U(1000))
     m = mix(8, i2)
     counts = np.where(m % U(100) < U(85), U(0), (m >> U(32)) % U(60)).astype(np.uint16)
-    return [
+    out = [
         ("f64_walk", 8, walk.tobytes()),
         ("f64_uniform", 8, unif.tobytes()),
         ("f64_sine_f32", 8, sine.tobytes()),
@@ -76,6 +79,8 @@ def datasets() -> list[tuple[str, int, bytes]]:
         ("i64_timestamps", 8, stamps.astype(np.int64).tobytes()),
         ("u16_counts", 2, counts.tobytes()),
     ]
+    assert [(n, e) for n, e, _ in out] == DATASETS
+    return out
 
 
 def checksum(data: bytes) -> int:
@@ -227,8 +232,7 @@ def plot(results: dict, path: str) -> None:
 
 
 def datasets_meta() -> list[tuple[str, int, None]]:
-    return [("f64_walk", 8, None), ("f64_uniform", 8, None), ("f64_sine_f32", 8, None),
-            ("i32_labels", 4, None), ("u8_image", 1, None)]
+    return [(name, elem, None) for name, elem in DATASETS]
 
 
 def size_of(r) -> int:
