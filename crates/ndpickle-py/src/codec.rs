@@ -43,7 +43,8 @@ pub(crate) fn with_scratch<R>(options: CodecOptions, f: impl FnOnce(&mut Scratch
 }
 
 /// Decompresses one frame described by `header` (a serialized [`FrameInfo`]) into a new
-/// `bytearray` (`writable`) or `bytes`, with the GIL released while decoding.
+/// writable buffer (a `RawBuffer`) or a `bytes` (not `writable`), with the GIL released
+/// while decoding.
 ///
 /// `max_len`, when given, bounds the raw length the header may claim (checked before any
 /// allocation); a frame that does not decode to exactly that header's raw length, or whose

@@ -20,7 +20,9 @@
 //! ([`ndpickle::codec::compress_if_smaller`]), so the two cannot be confused.
 
 use bytes::Bytes;
-use ndpickle::codec::{CodecOptions, Compression, FrameInfo, compress_if_smaller, decompress_into};
+use ndpickle::codec::{
+    CodecOptions, Compression, FrameInfo, compress_if_smaller, decompress_into, decompress_with,
+};
 use ndpickle::{DecodeError, DecodeErrorKind, EncodeError, InBuffer};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -451,8 +453,9 @@ fn decode<'py>(
     decompress_to_python(py, frame, info, writable, CodecOptions::default())
 }
 
-/// Decompresses `frame` (described by `info`) into a new `bytearray` (`writable`) or
-/// `bytes` of `info.raw_len()` bytes, with the GIL released while decoding.
+/// Decompresses `frame` (described by `info`) into a new writable buffer (a
+/// [`RawBuffer`] over Rust memory, never zeroed first) or a `bytes` (not `writable`) of
+/// `info.raw_len()` bytes, with the GIL released while decoding.
 pub(crate) fn decompress_to_python<'py>(
     py: Python<'py>,
     frame: &Bound<'py, PyAny>,
@@ -466,23 +469,30 @@ pub(crate) fn decompress_to_python<'py>(
             what: "raw length",
         }))
     })?;
-    let mut failure = None;
-    let fill = |out: &mut [u8]| {
-        let r = py.detach(|| with_scratch(options, |s| decompress_into(&frame, info, out, s)));
-        if let Err(e) = r {
-            failure = Some(e);
-        }
-        Ok(())
-    };
-    let obj = if writable {
-        PyByteArray::new_with(py, len, fill)?.into_any()
-    } else {
-        PyBytes::new_with(py, len, fill)?.into_any()
-    };
-    match failure {
-        Some(e) => Err(decode_err(e)),
-        None => Ok(obj),
+    if !writable {
+        // A real `bytes`: numpy's protocol-2 array state takes nothing else as raw data.
+        let mut failure = None;
+        let obj = PyBytes::new_with(py, len, |out: &mut [u8]| {
+            let r = py.detach(|| with_scratch(options, |s| decompress_into(&frame, info, out, s)));
+            failure = r.err();
+            Ok(())
+        })?;
+        return match failure {
+            Some(e) => Err(decode_err(e)),
+            None => Ok(obj.into_any()),
+        };
     }
+    // Decoded into fresh Rust memory that nothing zeroes first (the pass over the output a
+    // zeroed bytearray costs), handed to Python without a copy.
+    let data = py
+        .detach(|| with_scratch(options, |s| decompress_with(&frame, info, len, s)))
+        .map_err(decode_err)?;
+    let raw = match Bytes::from(data).try_into_mut() {
+        // The only handle to a new allocation: unique, so no copy.
+        Ok(unique) => RawBuffer::from_unique(unique),
+        Err(shared) => RawBuffer::from_unique(bytes::BytesMut::from(&shared[..])),
+    };
+    Ok(Bound::new(py, raw)?.into_any())
 }
 
 /// `safe_deserialize(header, frames, limits, strict)`: [`deserialize`] through the safe

@@ -6,11 +6,12 @@
 //! (`std::thread::scope`, the calling thread takes the first run), so their outputs concatenate
 //! in order.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::header::FrameInfo;
 use super::lz4::{self, Lz4State};
-use super::shuffle::{shuffle, unshuffle};
+use super::shuffle::{shuffle, unshuffle_uninit};
 use super::zstd::ZstdState;
 use super::{Codec, Filter};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
@@ -190,14 +191,17 @@ impl Worker {
         Ok(true)
     }
 
-    /// Decodes one block into `out` (exactly its raw length).
+    /// Decodes one block into `out` (exactly its raw length), writing every byte of it when
+    /// it succeeds. A shuffled block is decoded into the worker's scratch and unshuffled
+    /// into `out`, which need not be initialized (a fresh output buffer is never zeroed
+    /// first); other blocks are decoded in place, after zeroing.
     fn decompress_block(
         &mut self,
         codec: Codec,
         elem: usize,
         split: bool,
         block: &[u8],
-        out: &mut [u8],
+        out: &mut [MaybeUninit<u8>],
     ) -> Result<(), DecodeError> {
         if elem > 1 {
             let mut shuf = std::mem::take(&mut self.shuf);
@@ -208,12 +212,12 @@ impl Worker {
                 self.decode(codec, block, &mut shuf)
             };
             if r.is_ok() {
-                unshuffle(elem, &shuf, out);
+                unshuffle_uninit(elem, &shuf, out);
             }
             self.shuf = shuf;
             r
         } else {
-            self.decode(codec, block, out)
+            self.decode(codec, block, zeroed(out))
         }
     }
 
@@ -393,11 +397,26 @@ pub(crate) fn compress_blocks(
     Ok(Some((lens, frame)))
 }
 
-/// Decodes a validated frame into `out` (exactly `info.raw_len()` bytes).
+/// One block to decode: its compressed bytes and its place in the output.
+type BlockJob<'a> = (&'a [u8], &'a mut [MaybeUninit<u8>]);
+
+/// `out` filled with zeros, as the initialized bytes it then is.
+fn zeroed(out: &mut [MaybeUninit<u8>]) -> &mut [u8] {
+    out.fill(MaybeUninit::new(0));
+    // SAFETY: every element was just initialized, and `[MaybeUninit<u8>]` has the layout of
+    // `[u8]`; the borrow of `out` moves into the result.
+    #[allow(unsafe_code)]
+    unsafe {
+        &mut *(std::ptr::from_mut(out) as *mut [u8])
+    }
+}
+
+/// Decodes a validated frame into `out` (exactly `info.raw_len()` bytes, which need not be
+/// initialized); when it returns `Ok`, every byte of `out` has been written.
 pub(crate) fn decompress_blocks(
     frame: &[u8],
     info: &FrameInfo,
-    out: &mut [u8],
+    out: &mut [MaybeUninit<u8>],
     workers: &mut [Worker],
 ) -> Result<(), DecodeError> {
     let codec = info.codec();
@@ -406,7 +425,7 @@ pub(crate) fn decompress_blocks(
     let lens = info.block_lens();
     let n_blocks = lens.len();
     // One job per block: (compressed bytes, raw output slice), in order.
-    let mut jobs: Vec<(&[u8], &mut [u8])> = Vec::with_capacity(n_blocks);
+    let mut jobs: Vec<BlockJob<'_>> = Vec::with_capacity(n_blocks);
     let (mut src, mut dst) = (frame, out);
     let short = || {
         DecodeError::new(DecodeErrorKind::Codec(
@@ -423,7 +442,7 @@ pub(crate) fn decompress_blocks(
         dst = d_rest;
     }
     let threads = workers.len().min(n_blocks).max(1);
-    let run = |w: &mut Worker, jobs: &mut [(&[u8], &mut [u8])]| -> Result<(), DecodeError> {
+    let run = |w: &mut Worker, jobs: &mut [BlockJob<'_>]| -> Result<(), DecodeError> {
         for (s, d) in jobs.iter_mut() {
             w.decompress_block(codec, elem, split, s, d)?;
         }
@@ -433,8 +452,8 @@ pub(crate) fn decompress_blocks(
         return run(&mut workers[0], &mut jobs);
     }
     // Split the job list into contiguous runs, one per thread.
-    let mut parts: Vec<&mut [(&[u8], &mut [u8])]> = Vec::with_capacity(threads);
-    let mut rest: &mut [(&[u8], &mut [u8])] = &mut jobs;
+    let mut parts: Vec<&mut [BlockJob<'_>]> = Vec::with_capacity(threads);
+    let mut rest: &mut [BlockJob<'_>] = &mut jobs;
     for (a, b) in runs(n_blocks, threads) {
         let (head, tail) = rest.split_at_mut(b - a);
         parts.push(head);

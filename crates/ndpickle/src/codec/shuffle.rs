@@ -25,6 +25,8 @@
 //! for shuffling sizes 2, 4, 8 and unshuffling 4 and 8 (8–9 GB/s), and a fixed-size stack tile
 //! of [`LANES`] elements for the rest. Other element sizes use a plain scalar loop.
 
+use std::mem::MaybeUninit;
+
 /// Elements transposed per tile by the blocked kernels.
 pub const LANES: usize = 16;
 
@@ -33,26 +35,6 @@ pub const LANES: usize = 16;
 /// # Panics
 /// If `src.len() != dst.len()` or `elem_size == 0` (internal callers guarantee both).
 pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
-    transpose(elem_size, src, dst, Direction::Shuffle);
-}
-
-/// Inverts [`shuffle`]: `unshuffle(e, shuffled, out)` restores the original bytes.
-///
-/// # Panics
-/// If `src.len() != dst.len()` or `elem_size == 0`.
-pub fn unshuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
-    transpose(elem_size, src, dst, Direction::Unshuffle);
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Shuffle,
-    Unshuffle,
-}
-
-/// [`shuffle`] or [`unshuffle`]: the whole elements through the fastest kernel for
-/// `elem_size`, then the `len % elem_size` tail bytes as they are.
-fn transpose(elem_size: usize, src: &[u8], dst: &mut [u8], dir: Direction) {
     assert_eq!(src.len(), dst.len(), "shuffle buffers differ in length");
     assert!(elem_size > 0, "element size is zero");
     let n = src.len() / elem_size;
@@ -62,39 +44,91 @@ fn transpose(elem_size: usize, src: &[u8], dst: &mut [u8], dir: Direction) {
         return;
     }
     let (s, d) = (&src[..body], &mut dst[..body]);
-    use Direction::{Shuffle as Fwd, Unshuffle as Inv};
     // SAFETY: the kernels only need SSE2, which every x86-64 CPU has (it is part of the
     // target's baseline); they are otherwise safe code.
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     unsafe {
-        match (elem_size, dir) {
-            (2, Fwd) => sse2::shuffle::<2>(s, d, n),
-            (4, Fwd) => sse2::shuffle::<4>(s, d, n),
-            (8, Fwd) => sse2::shuffle::<8>(s, d, n),
-            (16, Fwd) => sse2::shuffle::<16>(s, d, n),
-            (2, Inv) => sse2::unshuffle::<2>(s, d, n),
-            (4, Inv) => sse2::unshuffle::<4>(s, d, n),
-            (8, Inv) => sse2::unshuffle::<8>(s, d, n),
-            (16, Inv) => sse2::unshuffle::<16>(s, d, n),
-            (_, Fwd) => shuffle_scalar(elem_size, s, d, 0, n),
-            (_, Inv) => unshuffle_scalar(elem_size, s, d, 0, n),
+        match elem_size {
+            2 => sse2::shuffle::<2>(s, d, n),
+            4 => sse2::shuffle::<4>(s, d, n),
+            8 => sse2::shuffle::<8>(s, d, n),
+            16 => sse2::shuffle::<16>(s, d, n),
+            _ => shuffle_scalar(elem_size, s, d, 0, n),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    match (elem_size, dir) {
-        (2, Fwd) => shuffle_words::<2>(s, d, n),
-        (4, Fwd) => shuffle_words::<4>(s, d, n),
-        (8, Fwd) => shuffle_words::<8>(s, d, n),
-        (16, Fwd) => shuffle_tiles::<16>(s, d, n),
-        (2, Inv) => unshuffle_tiles::<2>(s, d, n),
-        (4, Inv) => unshuffle_words::<4>(s, d, n),
-        (8, Inv) => unshuffle_words::<8>(s, d, n),
-        (16, Inv) => unshuffle_tiles::<16>(s, d, n),
-        (_, Fwd) => shuffle_scalar(elem_size, s, d, 0, n),
-        (_, Inv) => unshuffle_scalar(elem_size, s, d, 0, n),
+    match elem_size {
+        2 => shuffle_words::<2>(s, d, n),
+        4 => shuffle_words::<4>(s, d, n),
+        8 => shuffle_words::<8>(s, d, n),
+        16 => shuffle_tiles::<16>(s, d, n),
+        _ => shuffle_scalar(elem_size, s, d, 0, n),
     }
     dst[body..].copy_from_slice(&src[body..]);
+}
+
+/// Inverts [`shuffle`]: `unshuffle(e, shuffled, out)` restores the original bytes.
+///
+/// # Panics
+/// If `src.len() != dst.len()` or `elem_size == 0`.
+pub fn unshuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `unshuffle_uninit`
+    // only writes initialized bytes, so `dst` stays initialized.
+    #[allow(unsafe_code)]
+    let dst = unsafe { &mut *(std::ptr::from_mut(dst) as *mut [MaybeUninit<u8>]) };
+    unshuffle_uninit(elem_size, src, dst);
+}
+
+/// [`unshuffle`] into memory that need not be initialized (a decoder's fresh output):
+/// every byte of `dst` is written, so the caller may treat it as initialized afterwards.
+///
+/// # Panics
+/// If `src.len() != dst.len()` or `elem_size == 0`.
+pub(crate) fn unshuffle_uninit(elem_size: usize, src: &[u8], dst: &mut [MaybeUninit<u8>]) {
+    assert_eq!(src.len(), dst.len(), "shuffle buffers differ in length");
+    assert!(elem_size > 0, "element size is zero");
+    let n = src.len() / elem_size;
+    let body = n * elem_size;
+    if elem_size == 1 || n == 0 {
+        write_bytes(dst, src);
+        return;
+    }
+    let (s, d) = (&src[..body], &mut dst[..body]);
+    // SAFETY: as in `shuffle`: SSE2 is part of the x86-64 baseline.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    unsafe {
+        match elem_size {
+            2 => sse2::unshuffle::<2>(s, d, n),
+            4 => sse2::unshuffle::<4>(s, d, n),
+            8 => sse2::unshuffle::<8>(s, d, n),
+            16 => sse2::unshuffle::<16>(s, d, n),
+            _ => unshuffle_scalar(elem_size, s, d, 0, n),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    match elem_size {
+        2 => unshuffle_tiles::<2>(s, d, n),
+        4 => unshuffle_words::<4>(s, d, n),
+        8 => unshuffle_words::<8>(s, d, n),
+        16 => unshuffle_tiles::<16>(s, d, n),
+        _ => unshuffle_scalar(elem_size, s, d, 0, n),
+    }
+    write_bytes(&mut dst[body..], &src[body..]);
+}
+
+/// Copies `src` into `dst` (of the same length), which need not be initialized
+/// (`<[MaybeUninit<u8>]>::write_copy_of_slice`, stable only since Rust 1.93).
+pub(crate) fn write_bytes(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "copy between slices of different lengths"
+    );
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
 }
 
 /// The reference transposition of elements `from..n`, one byte at a time.
@@ -108,11 +142,17 @@ fn shuffle_scalar(elem_size: usize, src: &[u8], dst: &mut [u8], from: usize, n: 
 }
 
 /// The reference inverse transposition of elements `from..n`.
-fn unshuffle_scalar(elem_size: usize, src: &[u8], dst: &mut [u8], from: usize, n: usize) {
+fn unshuffle_scalar(
+    elem_size: usize,
+    src: &[u8],
+    dst: &mut [MaybeUninit<u8>],
+    from: usize,
+    n: usize,
+) {
     for j in 0..elem_size {
         let plane = &src[j * n..(j + 1) * n];
         for i in from..n {
-            dst[i * elem_size + j] = plane[i];
+            dst[i * elem_size + j].write(plane[i]);
         }
     }
 }
@@ -138,7 +178,7 @@ fn shuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
 
 #[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_tiles`].
-fn unshuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
+fn unshuffle_tiles<const N: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: usize) {
     let tiles = n / LANES;
     for (t, chunk) in dst.chunks_exact_mut(LANES * N).enumerate() {
         let at = t * LANES;
@@ -148,7 +188,7 @@ fn unshuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
         }
         for (i, elem) in chunk.chunks_exact_mut(N).enumerate() {
             for j in 0..N {
-                elem[j] = tile[j][i];
+                elem[j].write(tile[j][i]);
             }
         }
     }
@@ -212,7 +252,7 @@ fn shuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
 
 #[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_words`] (the transposition is its own inverse).
-fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
+fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: usize) {
     let g_per_word = 8 / E;
     let group = 8 * g_per_word;
     for (g, chunk) in dst.chunks_exact_mut(64).enumerate() {
@@ -228,7 +268,7 @@ fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
             let bytes = w.to_le_bytes();
             for k in 0..g_per_word {
                 let e = (i + 8 * k) * E;
-                chunk[e..e + E].copy_from_slice(&bytes[k * E..k * E + E]);
+                write_bytes(&mut chunk[e..e + E], &bytes[k * E..k * E + E]);
             }
         }
     }
@@ -252,6 +292,7 @@ fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
 mod sse2 {
     use super::{shuffle_scalar, unshuffle_scalar};
     use std::arch::x86_64::{__m128i, _mm_unpackhi_epi8, _mm_unpacklo_epi8};
+    use std::mem::MaybeUninit;
 
     /// Elements per tile.
     const TILE: usize = 16;
@@ -264,6 +305,11 @@ mod sse2 {
     #[inline(always)]
     fn store(bytes: &mut [u8], v: __m128i) {
         bytes[..16].copy_from_slice(&bytemuck::cast::<__m128i, [u8; 16]>(v));
+    }
+
+    #[inline(always)]
+    fn store_uninit(bytes: &mut [MaybeUninit<u8>], v: __m128i) {
+        super::write_bytes(&mut bytes[..16], &bytemuck::cast::<__m128i, [u8; 16]>(v));
     }
 
     #[inline]
@@ -297,7 +343,7 @@ mod sse2 {
 
     /// Inverse of [`shuffle`].
     #[target_feature(enable = "sse2")]
-    pub(super) fn unshuffle<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
+    pub(super) fn unshuffle<const E: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: usize) {
         let tiles = n / TILE;
         for (t, chunk) in dst.chunks_exact_mut(TILE * E).take(tiles).enumerate() {
             let mut r: [__m128i; E] = std::array::from_fn(|b| load(&src[b * n + TILE * t..]));
@@ -305,7 +351,7 @@ mod sse2 {
                 r = stage(r);
             }
             for (k, v) in r.into_iter().enumerate() {
-                store(&mut chunk[16 * k..], v);
+                store_uninit(&mut chunk[16 * k..], v);
             }
         }
         unshuffle_scalar(E, src, dst, tiles * TILE, n);
@@ -355,7 +401,8 @@ mod tests {
     fn portable_kernels_match_reference() {
         // The kernels other targets use, checked here on every target.
         type Kernel = fn(&[u8], &mut [u8], usize);
-        let kernels: [(usize, Kernel, Kernel); 4] = [
+        type Inverse = fn(&[u8], &mut [MaybeUninit<u8>], usize);
+        let kernels: [(usize, Kernel, Inverse); 4] = [
             (2, shuffle_words::<2>, unshuffle_tiles::<2>),
             (4, shuffle_words::<4>, unshuffle_words::<4>),
             (8, shuffle_words::<8>, unshuffle_words::<8>),
@@ -364,12 +411,18 @@ mod tests {
         for (elem, fwd, inv) in kernels {
             for n in [0, 1, 15, 16, 17, 63, 64, 65, 500] {
                 let src = data(n * elem);
-                let (mut fast, mut slow, mut back) =
-                    (vec![0; n * elem], vec![0; n * elem], vec![0; n * elem]);
+                let (mut fast, mut slow) = (vec![0; n * elem], vec![0; n * elem]);
+                // Initialized with a filler, so that reading it back is defined even if a
+                // kernel missed a byte (the comparison then fails).
+                let mut back = vec![MaybeUninit::new(0xA5); n * elem];
                 fwd(&src, &mut fast, n);
                 shuffle_naive(elem, &src, &mut slow);
                 assert_eq!(fast, slow, "elem {elem} n {n}");
                 inv(&fast, &mut back, n);
+                // SAFETY: every byte was initialized with the filler before the call, and
+                // the kernel writes only initialized bytes.
+                #[allow(unsafe_code)]
+                let back: Vec<u8> = back.iter().map(|b| unsafe { b.assume_init() }).collect();
                 assert_eq!(back, src, "elem {elem} n {n}");
             }
         }
