@@ -117,6 +117,29 @@ def test_auto_keeps_random_data_raw_and_compresses_the_rest():
     assert memoryview(frames[2]).nbytes < 0.9 * walk.nbytes
 
 
+@pytest.mark.parametrize("dtype", ["<f8", "<i4", "<c16", "<f2"])
+@pytest.mark.parametrize("compression", ["lz4", "zstd"])
+def test_packed_views_shuffle_by_their_item_size(dtype, compression):
+    # A sparse strided view is packed into a new buffer before it is compressed; the shuffle
+    # must still work on the dtype's elements, as for the contiguous array (packed as bytes
+    # it did not compress at all).
+    rng = np.random.default_rng(3)
+    base = np.cumsum(rng.random((400, 1000)) - 0.5, axis=1).astype(dtype)
+    view = base[:, ::10]
+    dense = np.ascontiguousarray(view)
+    sizes = []
+    for x in (view, dense):
+        header, frames = ndpickle.serialize(x, compression=compression, shuffle=True)
+        assert header["codec"][1] == compression, header
+        sizes.append(sum(memoryview(f).nbytes for f in frames[1:]))
+        assert np.array_equal(ndpickle.deserialize(header, frames), x)
+    assert sizes[0] == sizes[1]
+    data = ndpickle.dumps(view, compression=compression)
+    assert abs(len(data) - len(ndpickle.dumps(dense, compression=compression))) < 64
+    assert np.array_equal(ndpickle.loads(data), view)
+    assert np.array_equal(ndpickle.safe_loads(data), view)
+
+
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("compression", CODECS)
 def test_dumps_loads_round_trip(compression, shuffle):

@@ -43,6 +43,9 @@ pub struct RawBuffer {
     len: usize,
     readonly: bool,
     owner: Owner,
+    /// Size of the elements the bytes hold (1: unknown), for the shuffle filter when the
+    /// owner is no numpy array (a packed copy of a strided view).
+    elem_size: usize,
 }
 
 impl RawBuffer {
@@ -57,6 +60,7 @@ impl RawBuffer {
             len,
             readonly,
             owner,
+            elem_size: 1,
         }
     }
 
@@ -69,6 +73,18 @@ impl RawBuffer {
         unsafe { RawBuffer::new(ptr, len, false, Owner::Shared(Arc::new(data))) }
     }
 
+    /// This buffer, recording that its bytes hold elements of `size` bytes (what the
+    /// shuffle filter transposes by).
+    pub(crate) fn with_elem_size(mut self, size: usize) -> RawBuffer {
+        self.elem_size = size.max(1);
+        self
+    }
+
+    /// Size of the elements the bytes hold, as recorded (1 when unknown).
+    pub(crate) fn elem_size(&self) -> usize {
+        self.elem_size
+    }
+
     /// A read-only buffer over a [`Bytes`], which it keeps alive.
     pub fn from_bytes(data: Bytes) -> RawBuffer {
         RawBuffer {
@@ -76,6 +92,7 @@ impl RawBuffer {
             len: data.len(),
             readonly: true,
             owner: Owner::Bytes(data),
+            elem_size: 1,
         }
     }
 
@@ -97,6 +114,7 @@ impl RawBuffer {
             len: part.len(),
             readonly: true,
             owner: Owner::Shared(owner),
+            elem_size: size,
         })
     }
 }
@@ -224,6 +242,7 @@ impl<'a, 'py> ArrayMemory<'a, 'py> {
             len: part.len(),
             readonly: !self.writeable,
             owner: Owner::Python(owner.clone().unbind()),
+            elem_size: self.itemsize,
         })
     }
 

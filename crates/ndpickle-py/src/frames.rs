@@ -110,16 +110,23 @@ impl<'py> OutBuffer<'py> {
 }
 
 /// Element size of an out-of-band buffer, for the shuffle filter: the dtype's item size
-/// when the buffer views a numpy array (directly, or through a [`RawBuffer`] it owns).
+/// when the buffer views a numpy array (directly, or through a [`RawBuffer`] it owns), or
+/// what a [`RawBuffer`] records of its elements (a packed copy of a strided view).
 #[pyfunction(name = "buffer_itemsize")]
 pub(crate) fn itemsize(buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
     let view = PyMemoryView::from(buffer)?;
     let mut size: usize = view.getattr("itemsize")?.extract()?;
-    if size == 1
-        && let Ok(owner) = view.getattr("obj")?.getattr("owner")
-        && let Ok(dtype) = owner.getattr("dtype")
-    {
-        size = dtype.getattr("itemsize")?.extract()?;
+    if size == 1 {
+        let obj = view.getattr("obj")?;
+        if let Ok(raw) = obj.cast::<RawBuffer>() {
+            size = raw.get().elem_size();
+        }
+        if size == 1
+            && let Ok(owner) = obj.getattr("owner")
+            && let Ok(dtype) = owner.getattr("dtype")
+        {
+            size = dtype.getattr("itemsize")?.extract()?;
+        }
     }
     Ok(size.max(1))
 }

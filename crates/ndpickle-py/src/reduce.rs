@@ -131,6 +131,8 @@ where
             } else {
                 RawBuffer::from_unique(BytesMut::from(Bytes::from(bytes)))
             };
+            // The copy's elements keep the dtype's size for the shuffle filter.
+            let raw = raw.with_elem_size(src.itemsize);
             pickle_buffer_type(py)?.call1((Bound::new(py, raw)?,))?
         }
     };
