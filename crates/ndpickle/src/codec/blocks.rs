@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::header::FrameInfo;
 use super::lz4::{self, Lz4State};
-use super::shuffle::{shuffle, unshuffle_uninit};
+use super::shuffle::{shuffle, unshuffle_planes, unshuffle_uninit};
 use super::zstd::ZstdState;
 use super::{Codec, Filter};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
@@ -207,13 +207,14 @@ impl Worker {
             let mut shuf = std::mem::take(&mut self.shuf);
             shuf.resize(out.len(), 0);
             let r = if split {
-                self.decode_split(codec, elem, block, &mut shuf)
+                self.decode_split(codec, elem, block, &mut shuf, out)
             } else {
-                self.decode(codec, block, &mut shuf)
+                let r = self.decode(codec, block, &mut shuf);
+                if r.is_ok() {
+                    unshuffle_uninit(elem, &shuf, out);
+                }
+                r
             };
-            if r.is_ok() {
-                unshuffle_uninit(elem, &shuf, out);
-            }
             self.shuf = shuf;
             r
         } else {
@@ -221,23 +222,29 @@ impl Worker {
         }
     }
 
-    /// Inverse of [`Worker::encode_split`]: decodes the planes into `shuf`.
+    /// Inverse of [`Worker::encode_split`]: decodes the compressed planes into `shuf` and
+    /// unshuffles every plane into `out`, raw planes straight from the frame (no copy into
+    /// `shuf` first).
     fn decode_split(
         &mut self,
         codec: Codec,
         elem: usize,
         block: &[u8],
         shuf: &mut [u8],
+        out: &mut [MaybeUninit<u8>],
     ) -> Result<(), DecodeError> {
         let n = shuf.len() / elem;
         let table_len = wire::mul(elem, 4, "stream table length")?;
         let mut pos = table_len;
+        // Per plane, the frame's bytes when it is stored raw.
+        let mut raw: Vec<Option<&[u8]>> = Vec::with_capacity(elem);
         for p in 0..elem {
             let entry = wire::u32_le(block, 4 * p, "stream table")?;
             let len = (entry & STREAM_LEN) as usize;
             let stream = wire::slice(block, pos, len, "byte-plane stream")?;
             pos += len;
             let dst = &mut shuf[p * n..(p + 1) * n];
+            raw.push(None);
             if entry & RAW_STREAM != 0 && entry & RUN_STREAM != 0 {
                 return Err(corrupt("byte plane marked both raw and a run"));
             } else if entry & RUN_STREAM != 0 {
@@ -249,7 +256,7 @@ impl Worker {
                 if len != n {
                     return Err(corrupt("raw byte plane of the wrong length"));
                 }
-                dst.copy_from_slice(stream);
+                raw[p] = Some(stream);
             } else {
                 self.decode(codec, stream, dst)?;
             }
@@ -258,7 +265,12 @@ impl Worker {
         if tail.len() != shuf.len() - elem * n {
             return Err(corrupt("split block has the wrong length"));
         }
-        shuf[elem * n..].copy_from_slice(tail);
+        let planes: Vec<&[u8]> = raw
+            .iter()
+            .enumerate()
+            .map(|(p, r)| r.unwrap_or(&shuf[p * n..(p + 1) * n]))
+            .collect();
+        unshuffle_planes(elem, &planes, tail, out);
         Ok(())
     }
 

@@ -89,33 +89,66 @@ pub(crate) fn unshuffle_uninit(elem_size: usize, src: &[u8], dst: &mut [MaybeUni
     assert_eq!(src.len(), dst.len(), "shuffle buffers differ in length");
     assert!(elem_size > 0, "element size is zero");
     let n = src.len() / elem_size;
+    let planes: Vec<&[u8]> = (0..elem_size).map(|p| &src[p * n..(p + 1) * n]).collect();
+    unshuffle_planes(elem_size, &planes, &src[elem_size * n..], dst);
+}
+
+/// [`unshuffle_uninit`] from byte planes that need not be adjacent (a decoder's planes,
+/// some decoded into scratch, some still in the frame): `planes[b]` holds byte `b` of every
+/// element, and `tail` the trailing bytes that form no whole element. Every byte of `dst`
+/// is written.
+///
+/// # Panics
+/// Unless there are `elem_size` planes of one length `n` and `dst` is `elem_size * n +
+/// tail.len()` bytes long.
+pub(crate) fn unshuffle_planes(
+    elem_size: usize,
+    planes: &[&[u8]],
+    tail: &[u8],
+    dst: &mut [MaybeUninit<u8>],
+) {
+    assert!(elem_size > 0, "element size is zero");
+    assert_eq!(planes.len(), elem_size, "one plane per byte of an element");
+    let n = planes[0].len();
+    assert!(
+        planes.iter().all(|p| p.len() == n),
+        "planes differ in length"
+    );
     let body = n * elem_size;
+    assert_eq!(
+        dst.len(),
+        body + tail.len(),
+        "shuffle buffers differ in length"
+    );
+    let (d, rest) = dst.split_at_mut(body);
     if elem_size == 1 || n == 0 {
-        write_bytes(dst, src);
+        if n > 0 {
+            write_bytes(d, planes[0]);
+        }
+        write_bytes(rest, tail);
         return;
     }
-    let (s, d) = (&src[..body], &mut dst[..body]);
     // SAFETY: as in `shuffle`: SSE2 is part of the x86-64 baseline.
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     unsafe {
         match elem_size {
-            2 => sse2::unshuffle::<2>(s, d, n),
-            4 => sse2::unshuffle::<4>(s, d, n),
-            8 => sse2::unshuffle::<8>(s, d, n),
-            16 => sse2::unshuffle::<16>(s, d, n),
-            _ => unshuffle_scalar(elem_size, s, d, 0, n),
+            2 => sse2::unshuffle::<2>(planes, d, n),
+            4 => sse2::unshuffle::<4>(planes, d, n),
+            8 => sse2::unshuffle::<8>(planes, d, n),
+            16 => sse2::unshuffle::<16>(planes, d, n),
+            _ => unshuffle_scalar(elem_size, planes, d, 0, n),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     match elem_size {
-        2 => unshuffle_tiles::<2>(s, d, n),
-        4 => unshuffle_words::<4>(s, d, n),
-        8 => unshuffle_words::<8>(s, d, n),
-        16 => unshuffle_tiles::<16>(s, d, n),
-        _ => unshuffle_scalar(elem_size, s, d, 0, n),
+        2 => unshuffle_tiles::<2>(planes, d, n),
+        4 => unshuffle_words::<4>(planes, d, n),
+        8 => unshuffle_words::<8>(planes, d, n),
+        16 => unshuffle_tiles::<16>(planes, d, n),
+        _ => unshuffle_scalar(elem_size, planes, d, 0, n),
     }
-    write_bytes(&mut dst[body..], &src[body..]);
+    write_bytes(rest, tail);
 }
 
 /// Copies `src` into `dst` (of the same length), which need not be initialized
@@ -141,16 +174,15 @@ fn shuffle_scalar(elem_size: usize, src: &[u8], dst: &mut [u8], from: usize, n: 
     }
 }
 
-/// The reference inverse transposition of elements `from..n`.
+/// The reference inverse transposition of elements `from..n`, from byte planes.
 fn unshuffle_scalar(
     elem_size: usize,
-    src: &[u8],
+    planes: &[&[u8]],
     dst: &mut [MaybeUninit<u8>],
     from: usize,
     n: usize,
 ) {
-    for j in 0..elem_size {
-        let plane = &src[j * n..(j + 1) * n];
+    for (j, plane) in planes.iter().enumerate().take(elem_size) {
         for i in from..n {
             dst[i * elem_size + j].write(plane[i]);
         }
@@ -178,13 +210,13 @@ fn shuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
 
 #[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_tiles`].
-fn unshuffle_tiles<const N: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: usize) {
+fn unshuffle_tiles<const N: usize>(planes: &[&[u8]], dst: &mut [MaybeUninit<u8>], n: usize) {
     let tiles = n / LANES;
     for (t, chunk) in dst.chunks_exact_mut(LANES * N).enumerate() {
         let at = t * LANES;
         let mut tile = [[0u8; LANES]; N];
         for (j, row) in tile.iter_mut().enumerate() {
-            row.copy_from_slice(&src[j * n + at..j * n + at + LANES]);
+            row.copy_from_slice(&planes[j][at..at + LANES]);
         }
         for (i, elem) in chunk.chunks_exact_mut(N).enumerate() {
             for j in 0..N {
@@ -192,7 +224,7 @@ fn unshuffle_tiles<const N: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: u
             }
         }
     }
-    unshuffle_scalar(N, src, dst, tiles * LANES, n);
+    unshuffle_scalar(N, planes, dst, tiles * LANES, n);
 }
 
 #[cfg(any(not(target_arch = "x86_64"), test))]
@@ -252,7 +284,7 @@ fn shuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
 
 #[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_words`] (the transposition is its own inverse).
-fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: usize) {
+fn unshuffle_words<const E: usize>(planes: &[&[u8]], dst: &mut [MaybeUninit<u8>], n: usize) {
     let g_per_word = 8 / E;
     let group = 8 * g_per_word;
     for (g, chunk) in dst.chunks_exact_mut(64).enumerate() {
@@ -260,8 +292,8 @@ fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: u
         let mut a = [0u64; 8];
         for (j, w) in a.iter_mut().enumerate() {
             let (b, k) = (j % E, j / E);
-            let pos = b * n + at + 8 * k;
-            *w = u64::from_le_bytes(src[pos..pos + 8].try_into().unwrap_or([0; 8]));
+            let pos = at + 8 * k;
+            *w = u64::from_le_bytes(planes[b][pos..pos + 8].try_into().unwrap_or([0; 8]));
         }
         transpose8x8(&mut a);
         for (i, w) in a.iter().enumerate() {
@@ -273,7 +305,7 @@ fn unshuffle_words<const E: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: u
         }
     }
     let done = dst.len() / 64 * group;
-    unshuffle_scalar(E, src, dst, done, n);
+    unshuffle_scalar(E, planes, dst, done, n);
 }
 
 /// SSE2 tile kernels for element sizes 2, 4, 8 and 16 (SSE2 is part of the x86-64 baseline).
@@ -343,10 +375,14 @@ mod sse2 {
 
     /// Inverse of [`shuffle`].
     #[target_feature(enable = "sse2")]
-    pub(super) fn unshuffle<const E: usize>(src: &[u8], dst: &mut [MaybeUninit<u8>], n: usize) {
+    pub(super) fn unshuffle<const E: usize>(
+        planes: &[&[u8]],
+        dst: &mut [MaybeUninit<u8>],
+        n: usize,
+    ) {
         let tiles = n / TILE;
         for (t, chunk) in dst.chunks_exact_mut(TILE * E).take(tiles).enumerate() {
-            let mut r: [__m128i; E] = std::array::from_fn(|b| load(&src[b * n + TILE * t..]));
+            let mut r: [__m128i; E] = std::array::from_fn(|b| load(&planes[b][TILE * t..]));
             for _ in 0..E.trailing_zeros() {
                 r = stage(r);
             }
@@ -354,7 +390,7 @@ mod sse2 {
                 store_uninit(&mut chunk[16 * k..], v);
             }
         }
-        unshuffle_scalar(E, src, dst, tiles * TILE, n);
+        unshuffle_scalar(E, planes, dst, tiles * TILE, n);
     }
 }
 
@@ -401,7 +437,7 @@ mod tests {
     fn portable_kernels_match_reference() {
         // The kernels other targets use, checked here on every target.
         type Kernel = fn(&[u8], &mut [u8], usize);
-        type Inverse = fn(&[u8], &mut [MaybeUninit<u8>], usize);
+        type Inverse = fn(&[&[u8]], &mut [MaybeUninit<u8>], usize);
         let kernels: [(usize, Kernel, Inverse); 4] = [
             (2, shuffle_words::<2>, unshuffle_tiles::<2>),
             (4, shuffle_words::<4>, unshuffle_words::<4>),
@@ -418,7 +454,8 @@ mod tests {
                 fwd(&src, &mut fast, n);
                 shuffle_naive(elem, &src, &mut slow);
                 assert_eq!(fast, slow, "elem {elem} n {n}");
-                inv(&fast, &mut back, n);
+                let planes: Vec<&[u8]> = fast.chunks(n.max(1)).collect();
+                inv(if n == 0 { &[] } else { &planes }, &mut back, n);
                 // SAFETY: every byte was initialized with the filler before the call, and
                 // the kernel writes only initialized bytes.
                 #[allow(unsafe_code)]
