@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndpickle::codec::{CodecOptions, Compression, Scratch, compress, decompress_with};
-use ndpickle::internals::shuffle::{shuffle, shuffle_naive, unshuffle};
+use ndpickle::internals::shuffle::{Kernels, shuffle_naive, shuffle_with, unshuffle_with};
 use ndpickle_benches::{codec_configs, datasets};
 
 fn one_thread() -> Scratch {
@@ -46,7 +46,9 @@ fn codecs(c: &mut Criterion) {
 }
 
 fn shuffles(c: &mut Criterion) {
-    let data = datasets::f64_walk();
+    // One block of the codec's default size: what the codec shuffles at a time.
+    let mut data = datasets::f64_walk();
+    data.truncate(ndpickle::codec::DEFAULT_BLOCK_SIZE);
     let mut out = vec![0u8; data.len()];
     let mut g = c.benchmark_group("shuffle");
     g.throughput(Throughput::Bytes(data.len() as u64));
@@ -54,12 +56,14 @@ fn shuffles(c: &mut Criterion) {
         g.bench_function(format!("naive/{elem}"), |b| {
             b.iter(|| shuffle_naive(elem, black_box(&data), &mut out))
         });
-        g.bench_function(format!("shuffle/{elem}"), |b| {
-            b.iter(|| shuffle(elem, black_box(&data), &mut out))
-        });
-        g.bench_function(format!("unshuffle/{elem}"), |b| {
-            b.iter(|| unshuffle(elem, black_box(&data), &mut out))
-        });
+        for kernels in Kernels::ALL.into_iter().filter(|k| k.is_available()) {
+            g.bench_function(format!("shuffle/{kernels:?}/{elem}"), |b| {
+                b.iter(|| shuffle_with(kernels, elem, black_box(&data), &mut out))
+            });
+            g.bench_function(format!("unshuffle/{kernels:?}/{elem}"), |b| {
+                b.iter(|| unshuffle_with(kernels, elem, black_box(&data), &mut out))
+            });
+        }
     }
     g.finish();
 }

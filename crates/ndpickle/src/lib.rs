@@ -44,7 +44,9 @@ pub use write::{
 pub mod internals {
     /// The byte-shuffle kernels (and the naive reference the tests compare them with).
     pub mod shuffle {
-        pub use crate::codec::shuffle::{LANES, shuffle, shuffle_naive, unshuffle};
+        pub use crate::codec::shuffle::{
+            Kernels, LANES, shuffle, shuffle_naive, shuffle_with, unshuffle, unshuffle_with,
+        };
     }
     pub use crate::layout::{Extent, Order, Plan, pack_chunks, pack_into, packed_strides, plan};
     pub use crate::write::numpy::{

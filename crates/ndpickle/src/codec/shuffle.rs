@@ -8,33 +8,108 @@
 //! high-order bytes (sign, exponent, top of the mantissa) vary slowly and end up next to each
 //! other, which is what lets lz4 / zstd find long matches.
 //!
-//! Speed (one core, 8 MiB buffer, GB/s shuffle / unshuffle;
-//! `cargo bench -p ndpickle-benches --bench codec -- "^shuffle/"`):
+//! Speed (one core, one 1 MiB block of `f64_walk`, the codec's default block size; GiB/s
+//! shuffle / unshuffle; `cargo bench -p ndpickle-benches --bench codec -- "^shuffle/"`):
 //!
-//! | elem size | naive byte loop | this module (SSE2 kernels) |
-//! |---|---|---|
-//! | 2 | 1.7 / – | 36 / 40 |
-//! | 4 | 1.4 / – | 24 / 30 |
-//! | 8 | 1.6 / – | 17 / 28 |
-//! | 16 | 0.4 / – | 6.9 / 14 |
+//! | elem size | naive byte loop | portable | SSE2 | AVX2 |
+//! |---|---|---|---|---|
+//! | 2 | 0.9 / – | 3.7 / 25 | 17 / 22 | 33 / 32 |
+//! | 4 | 1.3 / – | 4.5 / 5.3 | 17 / 20 | 30 / 28 |
+//! | 8 | 1.2 / – | 4.0 / 4.8 | 12 / 14 | 15 / 24 |
+//! | 16 | 0.3 / – | 2.3 / 2.4 | 6.3 / 6.2 | 8.8 / 11 |
 //!
-//! On x86-64, sizes 2, 4, 8 and 16 use SSE2 byte-interleave kernels (module `sse2`; SSE2
-//! is part of the x86-64 baseline). Elsewhere they use portable kernels with compile-time
-//! element sizes, so that every index is a constant and bounds checks vanish: a word-level
-//! 8 × 8 byte transposition (three rounds of masked swaps on eight `u64`s, 64 bytes at a time)
-//! for shuffling sizes 2, 4, 8 and unshuffling 4 and 8 (8–9 GB/s), and a fixed-size stack tile
-//! of [`LANES`] elements for the rest. Other element sizes use a plain scalar loop.
+//! Three kernel sets ([`Kernels`]) cover sizes 2, 4, 8 and 16; [`Kernels::detect`] picks the
+//! fastest the CPU runs, once per call (`std` caches the feature test). On x86-64, the SSE2
+//! byte-interleave kernels (module `sse2`; SSE2 is part of the x86-64 baseline) and, on CPUs
+//! with AVX2, the same network on two tiles at once (module `avx2`). Elsewhere, portable
+//! kernels with compile-time element sizes, so that every index is a constant and bounds
+//! checks vanish: a word-level 8 × 8 byte transposition (three rounds of masked swaps on eight
+//! `u64`s, 64 bytes at a time) for shuffling sizes 2, 4, 8 and unshuffling 4 and 8, and a
+//! fixed-size stack tile of [`LANES`] elements for the rest. Other element sizes use a plain
+//! scalar loop. Tests force every set on every machine ([`shuffle_with`]).
 
 use std::mem::MaybeUninit;
 
 /// Elements transposed per tile by the blocked kernels.
 pub const LANES: usize = 16;
 
-/// Shuffles `src` into `dst` by `elem_size`.
+/// A set of shuffle kernels. [`Kernels::detect`] picks the fastest one this CPU runs; the
+/// others stay selectable so that tests and benchmarks run every path on one machine. A set
+/// the CPU cannot run falls back to the next slower one it can (AVX2, then SSE2, then
+/// portable), so every choice is safe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// Portable Rust: the word-level 8 × 8 transposition and fixed-size stack tiles.
+    Portable,
+    /// SSE2 byte-interleave tiles of 16 elements (part of the x86-64 baseline).
+    Sse2,
+    /// AVX2 byte-interleave tiles of 32 elements (x86-64 CPUs that report AVX2).
+    Avx2,
+}
+
+impl Kernels {
+    /// Every kernel set, slowest first.
+    pub const ALL: [Kernels; 3] = [Kernels::Portable, Kernels::Sse2, Kernels::Avx2];
+
+    /// The fastest set this CPU runs (the feature test is cached by `std`).
+    pub fn detect() -> Self {
+        if Self::Avx2.is_available() {
+            Self::Avx2
+        } else if Self::Sse2.is_available() {
+            Self::Sse2
+        } else {
+            Self::Portable
+        }
+    }
+
+    /// Whether this CPU runs the set itself rather than a fallback.
+    pub fn is_available(self) -> bool {
+        match self {
+            Self::Portable => true,
+            Self::Sse2 => cfg!(target_arch = "x86_64"),
+            Self::Avx2 => avx2_detected(),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_detected() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx2_detected() -> bool {
+    false
+}
+
+/// Runs `$($kernel)::+::<E>($args)` for the element sizes with dedicated SIMD kernels (2, 4,
+/// 8, 16) and evaluates to whether one ran.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_size {
+    ($elem:expr, $($kernel:ident)::+, ($($arg:expr),*)) => {
+        match $elem {
+            2 => { $($kernel)::+::<2>($($arg),*); true }
+            4 => { $($kernel)::+::<4>($($arg),*); true }
+            8 => { $($kernel)::+::<8>($($arg),*); true }
+            16 => { $($kernel)::+::<16>($($arg),*); true }
+            _ => false,
+        }
+    };
+}
+
+/// Shuffles `src` into `dst` by `elem_size` with the kernels this CPU runs fastest.
 ///
 /// # Panics
 /// If `src.len() != dst.len()` or `elem_size == 0` (internal callers guarantee both).
 pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
+    shuffle_with(Kernels::detect(), elem_size, src, dst);
+}
+
+/// [`shuffle`] with a chosen kernel set.
+///
+/// # Panics
+/// As [`shuffle`].
+pub fn shuffle_with(kernels: Kernels, elem_size: usize, src: &[u8], dst: &mut [u8]) {
     assert_eq!(src.len(), dst.len(), "shuffle buffers differ in length");
     assert!(elem_size > 0, "element size is zero");
     let n = src.len() / elem_size;
@@ -43,21 +118,31 @@ pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
         dst.copy_from_slice(src);
         return;
     }
-    let (s, d) = (&src[..body], &mut dst[..body]);
-    // SAFETY: the kernels only need SSE2, which every x86-64 CPU has (it is part of the
-    // target's baseline); they are otherwise safe code.
+    shuffle_body(kernels, elem_size, &src[..body], &mut dst[..body], n);
+    dst[body..].copy_from_slice(&src[body..]);
+}
+
+/// Transposes the `n` whole elements of `s` into `d`.
+fn shuffle_body(kernels: Kernels, elem_size: usize, s: &[u8], d: &mut [u8], n: usize) {
     #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    unsafe {
-        match elem_size {
-            2 => sse2::shuffle::<2>(s, d, n),
-            4 => sse2::shuffle::<4>(s, d, n),
-            8 => sse2::shuffle::<8>(s, d, n),
-            16 => sse2::shuffle::<16>(s, d, n),
-            _ => shuffle_scalar(elem_size, s, d, 0, n),
+    {
+        if kernels == Kernels::Avx2 && avx2_detected() {
+            // SAFETY: AVX2 was detected at run time just above; the kernels are otherwise
+            // safe code.
+            #[allow(unsafe_code)]
+            if unsafe { by_size!(elem_size, avx2::shuffle, (s, d, n)) } {
+                return;
+            }
+        }
+        if kernels != Kernels::Portable {
+            // SAFETY: SSE2 is part of the x86-64 baseline, so every x86-64 CPU has it.
+            #[allow(unsafe_code)]
+            if unsafe { by_size!(elem_size, sse2::shuffle, (s, d, n)) } {
+                return;
+            }
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernels;
     match elem_size {
         2 => shuffle_words::<2>(s, d, n),
         4 => shuffle_words::<4>(s, d, n),
@@ -65,7 +150,6 @@ pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
         16 => shuffle_tiles::<16>(s, d, n),
         _ => shuffle_scalar(elem_size, s, d, 0, n),
     }
-    dst[body..].copy_from_slice(&src[body..]);
 }
 
 /// Inverts [`shuffle`]: `unshuffle(e, shuffled, out)` restores the original bytes.
@@ -73,11 +157,23 @@ pub fn shuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
 /// # Panics
 /// If `src.len() != dst.len()` or `elem_size == 0`.
 pub fn unshuffle(elem_size: usize, src: &[u8], dst: &mut [u8]) {
-    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `unshuffle_uninit`
-    // only writes initialized bytes, so `dst` stays initialized.
+    unshuffle_with(Kernels::detect(), elem_size, src, dst);
+}
+
+/// [`unshuffle`] with a chosen kernel set.
+///
+/// # Panics
+/// As [`unshuffle`].
+pub fn unshuffle_with(kernels: Kernels, elem_size: usize, src: &[u8], dst: &mut [u8]) {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and the kernels only
+    // write initialized bytes, so `dst` stays initialized.
     #[allow(unsafe_code)]
     let dst = unsafe { &mut *(std::ptr::from_mut(dst) as *mut [MaybeUninit<u8>]) };
-    unshuffle_uninit(elem_size, src, dst);
+    assert_eq!(src.len(), dst.len(), "shuffle buffers differ in length");
+    assert!(elem_size > 0, "element size is zero");
+    let n = src.len() / elem_size;
+    let planes: Vec<&[u8]> = (0..elem_size).map(|p| &src[p * n..(p + 1) * n]).collect();
+    unshuffle_planes_with(kernels, elem_size, &planes, &src[elem_size * n..], dst);
 }
 
 /// [`unshuffle`] into memory that need not be initialized (a decoder's fresh output):
@@ -107,6 +203,17 @@ pub(crate) fn unshuffle_planes(
     tail: &[u8],
     dst: &mut [MaybeUninit<u8>],
 ) {
+    unshuffle_planes_with(Kernels::detect(), elem_size, planes, tail, dst);
+}
+
+/// [`unshuffle_planes`] with a chosen kernel set.
+fn unshuffle_planes_with(
+    kernels: Kernels,
+    elem_size: usize,
+    planes: &[&[u8]],
+    tail: &[u8],
+    dst: &mut [MaybeUninit<u8>],
+) {
     assert!(elem_size > 0, "element size is zero");
     assert_eq!(planes.len(), elem_size, "one plane per byte of an element");
     let n = planes[0].len();
@@ -128,19 +235,36 @@ pub(crate) fn unshuffle_planes(
         write_bytes(rest, tail);
         return;
     }
-    // SAFETY: as in `shuffle`: SSE2 is part of the x86-64 baseline.
+    unshuffle_body(kernels, elem_size, planes, d, n);
+    write_bytes(rest, tail);
+}
+
+/// Interleaves the `n`-byte `planes` into `d`.
+fn unshuffle_body(
+    kernels: Kernels,
+    elem_size: usize,
+    planes: &[&[u8]],
+    d: &mut [MaybeUninit<u8>],
+    n: usize,
+) {
     #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    unsafe {
-        match elem_size {
-            2 => sse2::unshuffle::<2>(planes, d, n),
-            4 => sse2::unshuffle::<4>(planes, d, n),
-            8 => sse2::unshuffle::<8>(planes, d, n),
-            16 => sse2::unshuffle::<16>(planes, d, n),
-            _ => unshuffle_scalar(elem_size, planes, d, 0, n),
+    {
+        if kernels == Kernels::Avx2 && avx2_detected() {
+            // SAFETY: AVX2 was detected at run time just above.
+            #[allow(unsafe_code)]
+            if unsafe { by_size!(elem_size, avx2::unshuffle, (planes, d, n)) } {
+                return;
+            }
+        }
+        if kernels != Kernels::Portable {
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            #[allow(unsafe_code)]
+            if unsafe { by_size!(elem_size, sse2::unshuffle, (planes, d, n)) } {
+                return;
+            }
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernels;
     match elem_size {
         2 => unshuffle_tiles::<2>(planes, d, n),
         4 => unshuffle_words::<4>(planes, d, n),
@@ -148,7 +272,6 @@ pub(crate) fn unshuffle_planes(
         16 => unshuffle_tiles::<16>(planes, d, n),
         _ => unshuffle_scalar(elem_size, planes, d, 0, n),
     }
-    write_bytes(rest, tail);
 }
 
 /// Copies `src` into `dst` (of the same length), which need not be initialized
@@ -189,7 +312,6 @@ fn unshuffle_scalar(
     }
 }
 
-#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Transposes whole tiles of [`LANES`] elements of `N` bytes, then the leftover elements.
 fn shuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     let tiles = n / LANES;
@@ -208,7 +330,6 @@ fn shuffle_tiles<const N: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     shuffle_scalar(N, src, dst, tiles * LANES, n);
 }
 
-#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_tiles`].
 fn unshuffle_tiles<const N: usize>(planes: &[&[u8]], dst: &mut [MaybeUninit<u8>], n: usize) {
     let tiles = n / LANES;
@@ -227,7 +348,6 @@ fn unshuffle_tiles<const N: usize>(planes: &[&[u8]], dst: &mut [MaybeUninit<u8>]
     unshuffle_scalar(N, planes, dst, tiles * LANES, n);
 }
 
-#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Transposes an 8 × 8 byte matrix held as eight little-endian words: afterwards byte `i` of
 /// word `j` is what byte `j` of word `i` was. Three rounds swap 1-, 2- and 4-byte sub-blocks.
 #[inline(always)]
@@ -252,7 +372,6 @@ fn transpose8x8(a: &mut [u64; 8]) {
     }
 }
 
-#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Element sizes 2, 4 and 8: a group is `8 * G`
 /// elements where `G = 8 / E` elements share a word: word `i` holds elements `i, i + 8, ...,
 /// i + 8 (G - 1)` side by side. After the 8 × 8 byte transposition, word `b + E g` holds byte `b`
@@ -282,7 +401,6 @@ fn shuffle_words<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
     shuffle_scalar(E, src, dst, done, n);
 }
 
-#[cfg(any(not(target_arch = "x86_64"), test))]
 /// Inverse of [`shuffle_words`] (the transposition is its own inverse).
 fn unshuffle_words<const E: usize>(planes: &[&[u8]], dst: &mut [MaybeUninit<u8>], n: usize) {
     let g_per_word = 8 / E;
@@ -394,6 +512,94 @@ mod sse2 {
     }
 }
 
+/// AVX2 kernels: the SSE2 network of module `sse2` on two tiles at once. AVX2's byte
+/// interleaves work within each 128-bit lane, so lane 0 of every vector carries a tile of 16
+/// elements and lane 1 the next one. Shuffling, each vector is loaded from the two tiles'
+/// matching 16 bytes, and after the four stages vector `b` holds plane `b` of 32 consecutive
+/// elements, one 32-byte store. Unshuffling, a 32-byte load of a plane already splits into
+/// the two tiles, and each output vector's lanes go to the two tiles' places.
+///
+/// As in `sse2`, the kernels are safe code; entering them needs `unsafe` because the caller
+/// must know the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{shuffle_scalar, unshuffle_scalar, write_bytes};
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm256_set_m128i, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
+    };
+    use std::mem::MaybeUninit;
+
+    /// Elements per tile pair.
+    const TILE: usize = 32;
+
+    #[inline(always)]
+    fn load128(bytes: &[u8]) -> __m128i {
+        bytemuck::cast::<[u8; 16], __m128i>(bytes[..16].try_into().unwrap_or([0; 16]))
+    }
+
+    #[inline(always)]
+    fn load(bytes: &[u8]) -> __m256i {
+        bytemuck::cast::<[u8; 32], __m256i>(bytes[..32].try_into().unwrap_or([0; 32]))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn stage<const E: usize>(r: [__m256i; E]) -> [__m256i; E] {
+        std::array::from_fn(|j| {
+            let (a, b) = (r[j / 2], r[j / 2 + E / 2]);
+            if j % 2 == 0 {
+                _mm256_unpacklo_epi8(a, b)
+            } else {
+                _mm256_unpackhi_epi8(a, b)
+            }
+        })
+    }
+
+    /// Shuffles whole tile pairs of `src` (`n` elements of `E` bytes), then the leftover
+    /// elements.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn shuffle<const E: usize>(src: &[u8], dst: &mut [u8], n: usize) {
+        let tiles = n / TILE;
+        let half = 16 * E;
+        for (t, chunk) in src.chunks_exact(TILE * E).take(tiles).enumerate() {
+            let mut r: [__m256i; E] = std::array::from_fn(|k| {
+                _mm256_set_m128i(load128(&chunk[half + 16 * k..]), load128(&chunk[16 * k..]))
+            });
+            for _ in 0..4 {
+                r = stage(r);
+            }
+            for (b, v) in r.into_iter().enumerate() {
+                let at = b * n + TILE * t;
+                dst[at..at + 32].copy_from_slice(&bytemuck::cast::<__m256i, [u8; 32]>(v));
+            }
+        }
+        shuffle_scalar(E, src, dst, tiles * TILE, n);
+    }
+
+    /// Inverse of [`shuffle`].
+    #[target_feature(enable = "avx2")]
+    pub(super) fn unshuffle<const E: usize>(
+        planes: &[&[u8]],
+        dst: &mut [MaybeUninit<u8>],
+        n: usize,
+    ) {
+        let tiles = n / TILE;
+        for (t, chunk) in dst.chunks_exact_mut(TILE * E).take(tiles).enumerate() {
+            let mut r: [__m256i; E] = std::array::from_fn(|b| load(&planes[b][TILE * t..]));
+            for _ in 0..E.trailing_zeros() {
+                r = stage(r);
+            }
+            let (lo, hi) = chunk.split_at_mut(16 * E);
+            for (k, v) in r.into_iter().enumerate() {
+                let bytes = bytemuck::cast::<__m256i, [u8; 32]>(v);
+                write_bytes(&mut lo[16 * k..16 * k + 16], &bytes[..16]);
+                write_bytes(&mut hi[16 * k..16 * k + 16], &bytes[16..]);
+            }
+        }
+        unshuffle_scalar(E, planes, dst, tiles * TILE, n);
+    }
+}
+
 /// The naive byte-at-a-time shuffle, kept as the reference for tests and benchmarks.
 pub fn shuffle_naive(elem_size: usize, src: &[u8], dst: &mut [u8]) {
     assert_eq!(src.len(), dst.len(), "shuffle buffers differ in length");
@@ -434,35 +640,51 @@ mod tests {
     }
 
     #[test]
-    fn portable_kernels_match_reference() {
-        // The kernels other targets use, checked here on every target.
-        type Kernel = fn(&[u8], &mut [u8], usize);
-        type Inverse = fn(&[&[u8]], &mut [MaybeUninit<u8>], usize);
-        let kernels: [(usize, Kernel, Inverse); 4] = [
-            (2, shuffle_words::<2>, unshuffle_tiles::<2>),
-            (4, shuffle_words::<4>, unshuffle_words::<4>),
-            (8, shuffle_words::<8>, unshuffle_words::<8>),
-            (16, shuffle_tiles::<16>, unshuffle_tiles::<16>),
-        ];
-        for (elem, fwd, inv) in kernels {
-            for n in [0, 1, 15, 16, 17, 63, 64, 65, 500] {
-                let src = data(n * elem);
-                let (mut fast, mut slow) = (vec![0; n * elem], vec![0; n * elem]);
-                // Initialized with a filler, so that reading it back is defined even if a
-                // kernel missed a byte (the comparison then fails).
-                let mut back = vec![MaybeUninit::new(0xA5); n * elem];
-                fwd(&src, &mut fast, n);
-                shuffle_naive(elem, &src, &mut slow);
-                assert_eq!(fast, slow, "elem {elem} n {n}");
-                let planes: Vec<&[u8]> = fast.chunks(n.max(1)).collect();
-                inv(if n == 0 { &[] } else { &planes }, &mut back, n);
-                // SAFETY: every byte was initialized with the filler before the call, and
-                // the kernel writes only initialized bytes.
-                #[allow(unsafe_code)]
-                let back: Vec<u8> = back.iter().map(|b| unsafe { b.assume_init() }).collect();
-                assert_eq!(back, src, "elem {elem} n {n}");
+    fn every_kernel_set_matches_reference() {
+        // Each set forced in turn (a set this CPU lacks runs its fallback, checked as well),
+        // on lengths around the tile sizes of every kernel (16 and 32 elements, 64 bytes),
+        // with and without trailing bytes.
+        for kernels in Kernels::ALL {
+            for elem in [1, 2, 3, 4, 5, 8, 12, 16, 17] {
+                for n in [0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 95, 96, 500] {
+                    for extra in [0, elem / 2] {
+                        let len = n * elem + extra;
+                        let src = data(len);
+                        let (mut fast, mut slow) = (vec![0; len], vec![0; len]);
+                        shuffle_with(kernels, elem, &src, &mut fast);
+                        shuffle_naive(elem, &src, &mut slow);
+                        assert_eq!(fast, slow, "{kernels:?} elem {elem} len {len}");
+                        let mut back = vec![0x5A; len];
+                        unshuffle_with(kernels, elem, &fast, &mut back);
+                        assert_eq!(back, src, "{kernels:?} elem {elem} len {len}");
+                        // Into memory the kernels must fill entirely: initialized with a
+                        // filler, so that reading it back is defined even if a kernel missed
+                        // a byte (the comparison then fails).
+                        let mut back = vec![MaybeUninit::new(0xA5); len];
+                        let planes: Vec<&[u8]> =
+                            (0..elem).map(|p| &fast[p * n..(p + 1) * n]).collect();
+                        unshuffle_planes_with(kernels, elem, &planes, &fast[n * elem..], &mut back);
+                        // SAFETY: every byte was initialized with the filler before the call,
+                        // and the kernels write only initialized bytes.
+                        #[allow(unsafe_code)]
+                        let back: Vec<u8> =
+                            back.iter().map(|b| unsafe { b.assume_init() }).collect();
+                        assert_eq!(back, src, "{kernels:?} elem {elem} len {len}");
+                    }
+                }
             }
         }
+    }
+
+    #[test]
+    fn detect_picks_an_available_set() {
+        assert!(Kernels::detect().is_available());
+        assert!(Kernels::Portable.is_available());
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            Kernels::detect() == Kernels::Avx2,
+            std::arch::is_x86_feature_detected!("avx2")
+        );
     }
 
     #[test]
