@@ -212,8 +212,9 @@ pub fn exercise_array(a: &NdArray) {
 ///   [`codec::decompress_with`] under the limit, and with [`codec::decompress_into`];
 /// - mode 1: part 1 is a plain lz4 (even limit) or zstd (odd) frame, described by
 ///   [`FrameInfo::from_plain_frame`] and decoded under the limit;
-/// - mode 2: part 1 is data shuffled and unshuffled by element size `limit % 64 + 1`: the
-///   round trip must give the data back and agree with the reference shuffle;
+/// - mode 2: part 1 is data shuffled and unshuffled by element size `limit % 64 + 1` with
+///   every kernel set: each round trip must give the data back and agree with the reference
+///   shuffle;
 /// - mode 3: a chunked in-band chain: `_decompress_target(limit)` then one
 ///   `_decompress_into(out, offset, header, frame[, writable])` per triple of parts
 ///   (`[offset u32 LE, writable: 0 absent / 1 true / 2 false]`, header, frame), read by
@@ -255,17 +256,22 @@ pub fn check_codec(data: &[u8]) {
         2 => {
             let elem = limit_kib % 64 + 1;
             let src = part(1);
-            let mut shuffled = vec![0u8; src.len()];
-            shuffle::shuffle(elem, src, &mut shuffled);
             let mut naive = vec![0u8; src.len()];
             shuffle::shuffle_naive(elem, src, &mut naive);
-            assert_eq!(
-                shuffled, naive,
-                "shuffle by {elem} differs from the reference"
-            );
-            let mut back = vec![0u8; src.len()];
-            shuffle::unshuffle(elem, &shuffled, &mut back);
-            assert_eq!(back, src, "unshuffle by {elem} does not invert shuffle");
+            for kernels in shuffle::Kernels::ALL {
+                let mut shuffled = vec![0u8; src.len()];
+                shuffle::shuffle_with(kernels, elem, src, &mut shuffled);
+                assert_eq!(
+                    shuffled, naive,
+                    "{kernels:?} shuffle by {elem} differs from the reference"
+                );
+                let mut back = vec![0u8; src.len()];
+                shuffle::unshuffle_with(kernels, elem, &shuffled, &mut back);
+                assert_eq!(
+                    back, src,
+                    "{kernels:?} unshuffle by {elem} does not invert shuffle"
+                );
+            }
         }
         _ => check_chain(&parts, limit_kib),
     }
