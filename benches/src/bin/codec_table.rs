@@ -1,13 +1,14 @@
 //! Prints one markdown table: ratio, single-thread compress and decompress GB/s for every
 //! dataset × codec configuration. A quick companion to the criterion bench `codec`:
 //! `cargo run --release -p ndpickle-benches --bin codec_table [-- --block-size N --threads N
-//! --only NAME --csv]`.
+//! --only NAME --csv]`. With `--scaling`, the speed-up of `--threads N` (default 2) threads
+//! over one on 64 MiB buffers (each dataset repeated eight times) instead.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use ndpickle::codec::{
-    Codec, CodecOptions, Compression, Filter, Scratch, compress, decompress_with,
+    Codec, CodecOptions, Compression, Filter, Scratch, compress, decompress_into, decompress_with,
 };
 use ndpickle_benches::{checksum, codec_configs, datasets};
 
@@ -27,7 +28,8 @@ fn best<T>(mut f: impl FnMut() -> T, min_total: Duration) -> f64 {
 
 fn main() {
     let mut block = ndpickle::codec::DEFAULT_BLOCK_SIZE;
-    let mut threads = 1;
+    let scaling = std::env::args().any(|a| a == "--scaling");
+    let mut threads = if scaling { 2 } else { 1 };
     let mut accel = ndpickle::codec::DEFAULT_LZ4_ACCELERATION;
     let mut only: Option<String> = None;
     let csv = std::env::args().any(|a| a == "--csv");
@@ -49,6 +51,22 @@ fn main() {
         .unwrap();
     let mut scratch = Scratch::with_options(opts);
     let budget = Duration::from_millis(300);
+    if scaling {
+        let one = CodecOptions::builder()
+            .block_size(block)
+            .threads(1)
+            .lz4_acceleration(accel)
+            .build()
+            .unwrap();
+        scaling_report(
+            &mut Scratch::with_options(one),
+            &mut scratch,
+            threads,
+            3 * budget,
+            only.as_deref(),
+        );
+        return;
+    }
     if std::env::args().any(|a| a == "--auto") {
         auto_report(&mut scratch, budget);
         return;
@@ -152,4 +170,88 @@ fn auto_report(scratch: &mut Scratch, budget: Duration) {
             raw / with_auto
         );
     }
+}
+
+/// Compress and decompress speed with one thread and with `threads` threads on 64 MiB
+/// buffers, for the two shuffled configurations the blosc2 comparison uses. Decompression is
+/// timed twice: into a new buffer each time (`decompress_with`: the kernel supplies fresh
+/// pages, which it zeroes first) and into one reused destination (`decompress_into`).
+fn scaling_report(
+    one: &mut Scratch,
+    many: &mut Scratch,
+    threads: usize,
+    budget: Duration,
+    only: Option<&str>,
+) {
+    println!("64 MiB buffers (each dataset eight times), GB/s with 1 thread / {threads}, speed-up");
+    println!(
+        "| dataset | config | compress | decompress, new buffer | decompress into a reused buffer |"
+    );
+    println!("|---|---|---|---|---|");
+    // The memory's own limit: a copy of 64 MiB into a reused buffer, by one thread and split
+    // between `threads` threads.
+    let src = datasets::f64_uniform().repeat(8);
+    let mut dst = vec![0u8; src.len()];
+    let copy = |dst: &mut [u8], parts: usize| {
+        let chunk = src.len().div_ceil(parts);
+        std::thread::scope(|s| {
+            for (d, c) in dst.chunks_mut(chunk).zip(src.chunks(chunk)) {
+                s.spawn(move || d.copy_from_slice(black_box(c)));
+            }
+        });
+    };
+    let gb = |t: f64| src.len() as f64 / t / 1e9;
+    let one_copy = gb(best(|| dst.copy_from_slice(black_box(&src)), budget));
+    let many_copy = gb(best(|| copy(&mut dst, threads), budget));
+    println!(
+        "| memcpy (the memory's limit) | | | | {one_copy:.2} / {many_copy:.2}, {:.2}× |",
+        many_copy / one_copy
+    );
+    drop((src, dst));
+    let mut worst = [f64::MAX; 3];
+    for (name, elem, data) in datasets::all() {
+        if only.is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let data = data.repeat(8);
+        let mut dst = vec![0u8; data.len()];
+        for (cname, settings) in codec_configs(elem) {
+            if !matches!(cname, "shuffle+lz4" | "shuffle+zstd1") {
+                continue;
+            }
+            let mut speeds = [[0.0; 3]; 2];
+            for (i, scratch) in [&mut *one, &mut *many].into_iter().enumerate() {
+                let c = compress(&data, &settings, scratch).unwrap();
+                let back = decompress_with(c.bytes(), c.info(), data.len(), scratch).unwrap();
+                assert_eq!(back, data);
+                let gb = |t: f64| data.len() as f64 / t / 1e9;
+                speeds[i] = [
+                    gb(best(
+                        || compress(&data, &settings, scratch).unwrap(),
+                        budget,
+                    )),
+                    gb(best(
+                        || decompress_with(c.bytes(), c.info(), data.len(), scratch).unwrap(),
+                        budget,
+                    )),
+                    gb(best(
+                        || decompress_into(c.bytes(), c.info(), &mut dst, scratch).unwrap(),
+                        budget,
+                    )),
+                ];
+            }
+            let cells: Vec<String> = (0..3)
+                .map(|k| {
+                    let up = speeds[1][k] / speeds[0][k];
+                    worst[k] = worst[k].min(up);
+                    format!("{:.2} / {:.2}, {up:.2}×", speeds[0][k], speeds[1][k])
+                })
+                .collect();
+            println!("| {name} | {cname} | {} |", cells.join(" | "));
+        }
+    }
+    println!(
+        "\nlowest speed-up: compress {:.2}×, decompress into a new buffer {:.2}×, into a reused one {:.2}×",
+        worst[0], worst[1], worst[2]
+    );
 }

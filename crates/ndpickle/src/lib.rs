@@ -1,6 +1,7 @@
 #![doc = include_str!("../../../README.md")]
 #![deny(unsafe_code)]
 
+mod alloc;
 pub mod array;
 #[cfg(feature = "arrow")]
 pub mod arrow;

@@ -14,6 +14,7 @@ use super::lz4::{self, Lz4State};
 use super::shuffle::{shuffle, unshuffle_planes, unshuffle_uninit};
 use super::zstd::ZstdState;
 use super::{Codec, Filter};
+use crate::alloc::large_vec;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::wire;
 
@@ -348,27 +349,36 @@ pub(crate) fn compress_blocks(
     let n_blocks = data.len().div_ceil(block_size).max(1);
     let threads = workers.len().min(n_blocks).max(1);
     let workers = &mut workers[..threads];
-    let complete = if threads == 1 {
-        // Reserve the whole frame up front (only written pages become memory), so the frame
-        // is written once, in place, and handed over without regrowing or copying.
-        let bound = frame_bound(data.len(), n_blocks, job.elem)
-            .min(limit.saturating_add(frame_bound(block_size, 1, job.elem)));
-        if workers[0].out.capacity() < bound {
-            workers[0].out = Vec::with_capacity(bound);
+    let plan: Vec<(usize, usize)> = runs(n_blocks, threads).collect();
+    // Room for the frame of `blocks` blocks of `raw` bytes, or for what the limit allows.
+    let bound = |blocks: usize, raw: usize| {
+        frame_bound(raw, blocks, job.elem)
+            .min(limit.saturating_add(frame_bound(block_size, 1, job.elem)))
+    };
+    // The first run is written straight into the whole frame's reservation (only written
+    // pages become memory), so the frame is written in place and handed over without
+    // regrowing; the other runs are appended to it.
+    if workers[0].out.capacity() < bound(n_blocks, data.len()) {
+        workers[0].out = large_vec(bound(n_blocks, data.len()));
+    }
+    for (w, &(a, b)) in workers.iter_mut().zip(&plan).skip(1) {
+        let raw = (b * block_size).min(data.len()) - a * block_size;
+        if w.out.capacity() < bound(b - a, raw) {
+            w.out = large_vec(bound(b - a, raw));
         }
-        workers[0].compress_run(&job, (0, n_blocks))?
+    }
+    let complete = if threads == 1 {
+        workers[0].compress_run(&job, plan[0])?
     } else {
         let results: Vec<Result<bool, EncodeError>> = std::thread::scope(|s| {
             let (first, rest) = workers.split_at_mut(1);
-            let mut plan = runs(n_blocks, threads);
-            let first_run = plan.next().unwrap_or((0, 0));
             let job = &job;
             let handles: Vec<_> = rest
                 .iter_mut()
-                .zip(plan)
-                .map(|(w, r)| s.spawn(move || w.compress_run(job, r)))
+                .zip(&plan[1..])
+                .map(|(w, &r)| s.spawn(move || w.compress_run(job, r)))
                 .collect();
-            let mut out = vec![first[0].compress_run(job, first_run)];
+            let mut out = vec![first[0].compress_run(job, plan[0])];
             for h in handles {
                 out.push(
                     h.join()
@@ -390,22 +400,17 @@ pub(crate) fn compress_blocks(
         .iter()
         .flat_map(|w| w.lens.iter().copied())
         .collect();
-    let frame = if threads == 1 {
-        // Not shrunk: the unwritten tail of the reservation was never touched, so it costs
-        // no memory, and the allocator can hand the same block to the next frame.
-        std::mem::take(&mut workers[0].out)
-    } else {
-        let len = workers.iter().map(|w| w.out.len()).sum();
-        let mut v = Vec::with_capacity(len);
-        for w in workers.iter_mut() {
-            v.extend_from_slice(&w.out);
-            // Keep small run buffers for the next call; give large ones back.
-            if w.out.capacity() > 4 * block_size {
-                w.out = Vec::new();
-            }
+    // Not shrunk: the unwritten tail of the reservation was never touched, so it costs no
+    // memory, and the allocator can hand the same block to the next frame.
+    let (first, rest) = workers.split_at_mut(1);
+    let mut frame = std::mem::take(&mut first[0].out);
+    for w in rest {
+        frame.extend_from_slice(&w.out);
+        // Keep small run buffers for the next call; give large ones back.
+        if w.out.capacity() > 4 * block_size {
+            w.out = Vec::new();
         }
-        v
-    };
+    }
     Ok(Some((lens, frame)))
 }
 

@@ -33,23 +33,50 @@ impl Default for Lz4State {
 
 #[cfg(feature = "compression")]
 impl Lz4State {
-    /// Appends the size prefix and the compressed block of `input` to `out`.
+    /// Appends the size prefix and the compressed block of `input` to `out`, writing straight
+    /// into its spare capacity (nothing zero-filled first).
     pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        use lz4::block::{CompressionMode, compress_bound, compress_to_buffer};
-        let codec_err = |e: std::io::Error| EncodeError::Codec(format!("lz4: {e}"));
-        let need = compress_bound(input.len()).map_err(codec_err)? + 4;
+        use lz4::liblz4::{LZ4_compress_fast, LZ4_compressBound};
+        let too_long = || EncodeError::Codec("lz4: a block over the format's 2 GiB".into());
+        let len = i32::try_from(input.len()).map_err(|_| too_long())?;
+        // SAFETY: `LZ4_compressBound` only computes a number from its argument.
+        #[allow(unsafe_code)]
+        let bound = unsafe { LZ4_compressBound(len) };
+        let room = usize::try_from(bound)
+            .ok()
+            .filter(|&b| b > 0)
+            .ok_or_else(too_long)?;
         let start = out.len();
-        out.resize(start + need, 0);
+        out.reserve(4 + room);
+        out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+        let spare = out.spare_capacity_mut();
         let accel = i32::try_from(self.acceleration).unwrap_or(i32::MAX);
-        let mode = Some(CompressionMode::FAST(accel));
-        match compress_to_buffer(input, mode, true, &mut out[start..]) {
-            Ok(n) => {
-                out.truncate(start + n);
+        // SAFETY: `LZ4_compress_fast` reads the `len` bytes of `input` and writes at most
+        // `bound` bytes at `dest`, never reading them; `spare` has room for `bound` bytes
+        // (reserved above). It returns how many bytes it wrote, or 0 if they did not fit.
+        #[allow(unsafe_code)]
+        let written = unsafe {
+            LZ4_compress_fast(
+                input.as_ptr().cast(),
+                spare.as_mut_ptr().cast(),
+                len,
+                bound,
+                accel,
+            )
+        };
+        match usize::try_from(written) {
+            Ok(n) if n > 0 && n <= room => {
+                // SAFETY: the call above initialized the first `n` bytes of the spare
+                // capacity, and `n` is within it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    out.set_len(start + 4 + n);
+                }
                 Ok(())
             }
-            Err(e) => {
+            _ => {
                 out.truncate(start);
-                Err(codec_err(e))
+                Err(EncodeError::Codec("lz4: compression failed".into()))
             }
         }
     }

@@ -672,7 +672,7 @@ pub fn decompress_with(
 ) -> Result<Vec<u8>, DecodeError> {
     let len = check(frame, info, max_len)?;
     // Not zeroed: the decoders write every byte (a pass over the output saved).
-    let mut out = Vec::with_capacity(len);
+    let mut out = crate::alloc::large_vec(len);
     decompress_uninit(frame, info, &mut out.spare_capacity_mut()[..len], scratch)?;
     // SAFETY: `decompress_uninit` returned `Ok`, so it wrote all `len` bytes of the spare
     // capacity, which is at least `len` long.
