@@ -287,6 +287,7 @@ def main() -> None:
             print(f"| {name} | {pname} | {ratio:.3f} | {len(data) / tc / 1e9:.2f} | {dec} |")
         for (ds, cname), (ratio, c, d) in sorted(rust.items()):
             if ds == name:
+                results[(ds, cname)] = (ratio, c, d, False)
                 print(f"| {name} | {cname} | {ratio:.3f} | {c:.2f} | {d:.2f} |")
         sys.stdout.flush()
 
@@ -300,7 +301,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, _, _ in datasets_meta():
         for ours, theirs in (("ndpickle shuffle+lz4", "blosc2 shuffle+lz4 c5"),
-                             ("ndpickle shuffle+zstd L1", "blosc2 shuffle+zstd c1")):
+                             ("ndpickle shuffle+zstd L1", "blosc2 shuffle+zstd c1"),
+                             ("ndpickle (Rust) shuffle+lz4", "blosc2 shuffle+lz4 c5"),
+                             ("ndpickle (Rust) shuffle+zstd1", "blosc2 shuffle+zstd c1")):
             if (name, ours) in results and (name, theirs) in results:
                 o, t = results[(name, ours)][:3], results[(name, theirs)][:3]
                 print(f"| {name} | {ours} / {theirs} | {o[0] / t[0]:.3f} | {o[1] / t[1]:.2f} | "
