@@ -97,6 +97,27 @@ macro_rules! by_size {
     };
 }
 
+/// Runs kernel `$name` (`shuffle` or `unshuffle`) of the fastest SIMD set `$kernels` allows
+/// on this CPU, for the element sizes those sets cover; evaluates to whether one ran.
+macro_rules! simd {
+    ($kernels:expr, $elem:expr, $name:ident, ($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        let ran = ($kernels == Kernels::Avx2 && avx2_detected() && {
+            // SAFETY: AVX2 was detected at run time just before; the kernels are otherwise
+            // safe code.
+            #[allow(unsafe_code)]
+            unsafe { by_size!($elem, avx2::$name, ($($arg),*)) }
+        }) || ($kernels != Kernels::Portable && {
+            // SAFETY: SSE2 is part of the x86-64 baseline, so every x86-64 CPU has it.
+            #[allow(unsafe_code)]
+            unsafe { by_size!($elem, sse2::$name, ($($arg),*)) }
+        });
+        #[cfg(not(target_arch = "x86_64"))]
+        let ran = { let _ = $kernels; false };
+        ran
+    }};
+}
+
 /// Shuffles `src` into `dst` by `elem_size` with the kernels this CPU runs fastest.
 ///
 /// # Panics
@@ -124,25 +145,9 @@ pub fn shuffle_with(kernels: Kernels, elem_size: usize, src: &[u8], dst: &mut [u
 
 /// Transposes the `n` whole elements of `s` into `d`.
 fn shuffle_body(kernels: Kernels, elem_size: usize, s: &[u8], d: &mut [u8], n: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if kernels == Kernels::Avx2 && avx2_detected() {
-            // SAFETY: AVX2 was detected at run time just above; the kernels are otherwise
-            // safe code.
-            #[allow(unsafe_code)]
-            if unsafe { by_size!(elem_size, avx2::shuffle, (s, d, n)) } {
-                return;
-            }
-        }
-        if kernels != Kernels::Portable {
-            // SAFETY: SSE2 is part of the x86-64 baseline, so every x86-64 CPU has it.
-            #[allow(unsafe_code)]
-            if unsafe { by_size!(elem_size, sse2::shuffle, (s, d, n)) } {
-                return;
-            }
-        }
+    if simd!(kernels, elem_size, shuffle, (s, d, n)) {
+        return;
     }
-    let _ = kernels;
     match elem_size {
         2 => shuffle_words::<2>(s, d, n),
         4 => shuffle_words::<4>(s, d, n),
@@ -247,24 +252,9 @@ fn unshuffle_body(
     d: &mut [MaybeUninit<u8>],
     n: usize,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if kernels == Kernels::Avx2 && avx2_detected() {
-            // SAFETY: AVX2 was detected at run time just above.
-            #[allow(unsafe_code)]
-            if unsafe { by_size!(elem_size, avx2::unshuffle, (planes, d, n)) } {
-                return;
-            }
-        }
-        if kernels != Kernels::Portable {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            #[allow(unsafe_code)]
-            if unsafe { by_size!(elem_size, sse2::unshuffle, (planes, d, n)) } {
-                return;
-            }
-        }
+    if simd!(kernels, elem_size, unshuffle, (planes, d, n)) {
+        return;
     }
-    let _ = kernels;
     match elem_size {
         2 => unshuffle_tiles::<2>(planes, d, n),
         4 => unshuffle_words::<4>(planes, d, n),
@@ -426,6 +416,23 @@ fn unshuffle_words<const E: usize>(planes: &[&[u8]], dst: &mut [MaybeUninit<u8>]
     unshuffle_scalar(E, planes, dst, done, n);
 }
 
+/// Defines `stage` for one vector type: vector `i` is paired with vector `i + E/2`, and their
+/// byte interleavings (`$lo`, `$hi`: low and high halves, per 128-bit lane) become vectors `2i`
+/// and `2i + 1` (module `sse2` explains why repeating it transposes a tile).
+#[cfg(target_arch = "x86_64")]
+macro_rules! interleave_stage {
+    ($feature:literal, $vec:ty, $lo:ident, $hi:ident) => {
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn stage<const E: usize>(r: [$vec; E]) -> [$vec; E] {
+            std::array::from_fn(|j| {
+                let (a, b) = (r[j / 2], r[j / 2 + E / 2]);
+                if j % 2 == 0 { $lo(a, b) } else { $hi(a, b) }
+            })
+        }
+    };
+}
+
 /// SSE2 tile kernels for element sizes 2, 4, 8 and 16 (SSE2 is part of the x86-64 baseline).
 ///
 /// A tile of 16 elements of `E` bytes fills `E` vectors. One *stage* pairs vector `i` with
@@ -447,8 +454,9 @@ mod sse2 {
     /// Elements per tile.
     const TILE: usize = 16;
 
+    /// The first 16 bytes of `bytes` as a vector.
     #[inline(always)]
-    fn load(bytes: &[u8]) -> __m128i {
+    pub(super) fn load(bytes: &[u8]) -> __m128i {
         bytemuck::cast::<[u8; 16], __m128i>(bytes[..16].try_into().unwrap_or([0; 16]))
     }
 
@@ -462,18 +470,7 @@ mod sse2 {
         super::write_bytes(&mut bytes[..16], &bytemuck::cast::<__m128i, [u8; 16]>(v));
     }
 
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn stage<const E: usize>(r: [__m128i; E]) -> [__m128i; E] {
-        std::array::from_fn(|j| {
-            let (a, b) = (r[j / 2], r[j / 2 + E / 2]);
-            if j % 2 == 0 {
-                _mm_unpacklo_epi8(a, b)
-            } else {
-                _mm_unpackhi_epi8(a, b)
-            }
-        })
-    }
+    interleave_stage!("sse2", __m128i, _mm_unpacklo_epi8, _mm_unpackhi_epi8);
 
     /// Shuffles whole tiles of `src` (`n` elements of `E` bytes), then the leftover elements.
     #[target_feature(enable = "sse2")]
@@ -523,9 +520,10 @@ mod sse2 {
 /// must know the CPU has AVX2.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::sse2::load as load128;
     use super::{shuffle_scalar, unshuffle_scalar, write_bytes};
     use std::arch::x86_64::{
-        __m128i, __m256i, _mm256_set_m128i, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
+        __m256i, _mm256_set_m128i, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
     };
     use std::mem::MaybeUninit;
 
@@ -533,27 +531,11 @@ mod avx2 {
     const TILE: usize = 32;
 
     #[inline(always)]
-    fn load128(bytes: &[u8]) -> __m128i {
-        bytemuck::cast::<[u8; 16], __m128i>(bytes[..16].try_into().unwrap_or([0; 16]))
-    }
-
-    #[inline(always)]
     fn load(bytes: &[u8]) -> __m256i {
         bytemuck::cast::<[u8; 32], __m256i>(bytes[..32].try_into().unwrap_or([0; 32]))
     }
 
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn stage<const E: usize>(r: [__m256i; E]) -> [__m256i; E] {
-        std::array::from_fn(|j| {
-            let (a, b) = (r[j / 2], r[j / 2 + E / 2]);
-            if j % 2 == 0 {
-                _mm256_unpacklo_epi8(a, b)
-            } else {
-                _mm256_unpackhi_epi8(a, b)
-            }
-        })
-    }
+    interleave_stage!("avx2", __m256i, _mm256_unpacklo_epi8, _mm256_unpackhi_epi8);
 
     /// Shuffles whole tile pairs of `src` (`n` elements of `E` bytes), then the leftover
     /// elements.
