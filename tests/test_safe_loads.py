@@ -660,3 +660,22 @@ def test_unicode_arrays_with_code_points_over_10ffff_are_refused(protocol):
     fine = np.array(["\ud800x", "\U0010ffff"])  # lone surrogates and U+10FFFF are str
     got = ndpickle.safe_loads(pickle.dumps(fine, protocol=protocol))
     assert got.tolist() == fine.tolist()
+
+
+def test_large_strided_views_load_writable_over_one_copy():
+    # Spans of 1 MiB or more are copied into huge-page-hinted Rust memory rather than a
+    # bytearray; what numpy sees must not change: values, strides, writability, and the
+    # input bytes untouched by writes.
+    base = np.arange(1 << 18, dtype=np.float64).reshape(512, 512)  # 2 MiB
+    for view in (base[:, ::2], base[::-1], base.T[::3], base[::-2, 1::3]):
+        data = ndpickle.dumps(view)
+        snapshot = bytes(data)
+        got = ndpickle.safe_loads(data)
+        expected = pickle.loads(data)
+        np.testing.assert_array_equal(got, expected)
+        assert got.strides == expected.strides
+        assert got.flags.writeable
+        got[...] = -1
+        assert (got == -1).all()
+        assert data == snapshot
+        np.testing.assert_array_equal(pickle.loads(data), view)

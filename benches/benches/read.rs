@@ -13,7 +13,7 @@
 //! `cargo bench -p ndpickle-benches --bench read`; the ratios are printed first, with a
 //! reference: one `Bytes::copy_from_slice` of the payload into a fresh heap allocation (4 KiB
 //! page faults included). ndpickle copies large payloads into huge-page mappings instead
-//! (`read/alloc.rs`), which is why it beats that reference.
+//! (`alloc.rs`), which is why it beats that reference.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

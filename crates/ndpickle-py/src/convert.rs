@@ -585,7 +585,15 @@ impl<'a> Converter<'a> {
             )?;
             return view.call_method1("copy", ("K",));
         }
-        let buffer = PyByteArray::new(py, bytes).into_any();
+        let buffer = if bytes.len() >= SMALL_COPY {
+            // A strided view's span: copied once into memory with the huge-page hint (a
+            // `bytearray` of tens of megabytes costs more in page faults than in copying).
+            let copy =
+                bytes::BytesMut::from(bytes::Bytes::from(ndpickle::internals::copy_to_vec(bytes)));
+            Bound::new(py, RawBuffer::from_unique(copy))?.into_any()
+        } else {
+            PyByteArray::new(py, bytes).into_any()
+        };
         self.ndarray(
             py,
             a.dtype(),

@@ -1,4 +1,5 @@
-//! Fresh large buffers: decoded arrays and compressed frames.
+//! Fresh large buffers: decoded arrays, compressed frames, and array data the reader copies
+//! out of an in-band stream.
 //!
 //! A buffer of many megabytes that is written once, straight after it is allocated, costs the
 //! kernel one page fault per 4 KiB page it touches. On a 64 MiB decode that is 16 384 faults,
@@ -12,6 +13,37 @@
 
 /// Buffers from this size on get the huge-page hint (numpy's threshold).
 pub(crate) const HUGE_PAGE_MIN: usize = 4 << 20;
+
+/// A copy of `src` in a [`large_vec`]: one copy, no zero-fill pass, huge-page backed when large.
+pub fn copy_to_vec(src: &[u8]) -> Vec<u8> {
+    let mut v = large_vec(src.len());
+    v.extend_from_slice(src);
+    v
+}
+
+/// A copy of `src` as shared bytes: one copy, no zero-fill pass. From [`HUGE_PAGE_MIN`] on, into
+/// an anonymous mapping of its own, advised to use huge pages (the kernel's fresh pages are zero
+/// already, so nothing is written twice).
+pub(crate) fn copy_out(src: &[u8]) -> bytes::Bytes {
+    if src.len() >= HUGE_PAGE_MIN
+        && let Some(b) = copy_to_mapping(src)
+    {
+        return b;
+    }
+    bytes::Bytes::copy_from_slice(src)
+}
+
+fn copy_to_mapping(src: &[u8]) -> Option<bytes::Bytes> {
+    let mut map = memmap2::MmapMut::map_anon(src.len()).ok()?;
+    #[cfg(target_os = "linux")]
+    {
+        // Advisory: if the kernel refuses, the copy still works with small pages.
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+    map.copy_from_slice(src);
+    let map = map.make_read_only().ok()?;
+    Some(bytes::Bytes::from_owner(map))
+}
 
 /// An empty `Vec` with room for at least `capacity` bytes, huge-page backed when large.
 pub(crate) fn large_vec(capacity: usize) -> Vec<u8> {
@@ -47,6 +79,18 @@ fn advise_huge_pages(_: *const u8, _: usize) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_small_and_large() {
+        let small = vec![7u8; 100];
+        assert_eq!(&copy_out(&small)[..], &small[..]);
+        let large: Vec<u8> = (0..(HUGE_PAGE_MIN + 12345))
+            .map(|i| (i * 31) as u8)
+            .collect();
+        let b = copy_out(&large);
+        assert_eq!(&b[..], &large[..]);
+        assert_ne!(b.as_ptr(), large.as_ptr());
+    }
 
     #[test]
     fn large_vec_has_the_room_asked_for_and_works_as_a_vec() {

@@ -49,6 +49,7 @@ pub mod internals {
             Kernels, LANES, shuffle, shuffle_naive, shuffle_with, unshuffle, unshuffle_with,
         };
     }
+    pub use crate::alloc::copy_to_vec;
     pub use crate::layout::{Extent, Order, Plan, pack_chunks, pack_into, packed_strides, plan};
     pub use crate::write::numpy::{
         ArrayParts, Body, BodyLayout, DTypeSpec, PortableLayout, plan_body, plan_parts,

@@ -11,7 +11,6 @@
 //! [`Bytes`] input. Compressed data (the writer's in-band `ndpickle._decompress(...)` form,
 //! or out-of-band [`InBuffer`]s with a frame) is decompressed within the configured limits.
 
-mod alloc;
 mod allow;
 mod arena;
 mod args;

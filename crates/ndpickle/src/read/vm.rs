@@ -233,7 +233,7 @@ impl<'a> Vm<'a> {
     fn payload(&self, start: usize, n: usize) -> Bytes {
         match self.shared {
             Some(b) => b.slice(start..start + n),
-            None => crate::read::alloc::copy_out(&self.input[start..start + n]),
+            None => crate::alloc::copy_out(&self.input[start..start + n]),
         }
     }
 
