@@ -14,7 +14,7 @@
 /// Buffers from this size on get the huge-page hint (numpy's threshold).
 pub(crate) const HUGE_PAGE_MIN: usize = 4 << 20;
 
-/// A copy of `src` in a [`large_vec`]: one copy, no zero-fill pass, huge-page backed when large.
+/// A copy of `src` in a new `Vec`: one copy, no zero-fill pass, huge-page backed from 4 MiB.
 pub fn copy_to_vec(src: &[u8]) -> Vec<u8> {
     let mut v = large_vec(src.len());
     v.extend_from_slice(src);
