@@ -369,9 +369,11 @@ pub(crate) fn new_array_copy<'py>(
     if unfit || !inside || isize::try_from(bytes.len()).is_err() {
         return Ok(None);
     }
-    let mut dims: Vec<npyffi::npy_intp> = shape.iter().map(|&d| d as npyffi::npy_intp).collect();
-    let mut strides: Vec<npyffi::npy_intp> = strides.to_vec();
-    // SAFETY: the dims and strides vectors hold `shape.len()` entries each (checked above
+    let (mut dims, mut steps) = ([0; MAX_DIMS], [0; MAX_DIMS]);
+    for (i, (&d, &s)) in shape.iter().zip(strides).enumerate() {
+        (dims[i], steps[i]) = (d as npyffi::npy_intp, s as npyffi::npy_intp);
+    }
+    // SAFETY: the dims and strides arrays hold `shape.len()` entries each (checked above
     // to be at most numpy 1.x's limit), all dims fit `npy_intp` (their product with the
     // itemsize is `bytes.len()`, which does); `PyArray_NewFromDescr` steals the dtype
     // reference that `into_dtype_ptr` adds and, with no data pointer, allocates `nbytes`
@@ -383,7 +385,7 @@ pub(crate) fn new_array_copy<'py>(
             dtype.clone().into_dtype_ptr(),
             shape.len() as c_int,
             dims.as_mut_ptr(),
-            strides.as_mut_ptr(),
+            steps.as_mut_ptr(),
             std::ptr::null_mut(),
             0,
             std::ptr::null_mut(),

@@ -482,7 +482,7 @@ impl<'a> Converter<'a> {
     /// live in one; else the Rust memory itself, writable when nothing else holds it (freshly
     /// decompressed data), read-only otherwise. Copied only when the pickle asks for a
     /// writable array over memory that is not writable ([`Converter::writable_copy`]).
-    fn array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
         let readonly = a.is_readonly();
         let (buffer, offset): (Bound<'py, PyAny>, usize) = match self.find(a.data()) {
             Some(src) if !readonly && !src.writable => return self.writable_copy(py, &a),
@@ -499,6 +499,9 @@ impl<'a> Converter<'a> {
                 let raw = RawBuffer::from_bytes(a.data().clone());
                 (Bound::new(py, raw)?.into_any(), a.offset())
             }
+            // Small Rust memory: one copy into numpy's own costs less than a view object
+            // and a `numpy.ndarray` call.
+            None if a.data().len() < SMALL_COPY => return self.writable_copy(py, &a),
             None => {
                 let offset = a.offset();
                 let (dtype, shape, strides) =

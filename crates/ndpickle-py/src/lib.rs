@@ -8,6 +8,7 @@ mod buffer;
 mod codec;
 mod convert;
 mod describe;
+mod direct;
 mod error;
 mod files;
 mod frames;

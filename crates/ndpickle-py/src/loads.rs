@@ -53,6 +53,15 @@ pub(crate) fn safe_loads<'py>(
     }
     // The GIL stays held while reading: the input may be a writable buffer (a bytearray)
     // that another thread could otherwise resize or write while Rust reads it.
+    //
+    // In-band pickles read with the default limits take the direct path first; whatever
+    // it does not handle, the full reader reads from the start.
+    if oob.is_empty() && limits.is_none_or(|l| l.is_empty()) {
+        let conv = Converter::new(&sources, opts.alloc_limit(pickle.len() as u64) / 2);
+        if let Ok(obj) = crate::direct::load(py, &pickle, &opts, &conv) {
+            return Ok(obj);
+        }
+    }
     let (graph, budget) = ndpickle::read::graph_from_bytes_payload_accounted(pickle, oob, &opts)
         .map_err(decode_err)?;
     Converter::new(&sources, budget)

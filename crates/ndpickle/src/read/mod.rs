@@ -17,6 +17,8 @@ mod args;
 mod builtins;
 mod call;
 mod compressed;
+#[doc(hidden)]
+pub mod direct;
 mod materialize;
 mod memo;
 mod numpy;

@@ -572,8 +572,20 @@ pub(crate) fn reconstruct(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
         return object_array(p, opts, &d);
     }
     let shape = shape_of(shape, "array shape")?;
-    let (dtype, shape) = expand(dtype.clone(), shape);
     let data = raw_bytes(raw)?;
+    reconstruct_array(shape, dtype.clone(), truthy(fortran), data)
+        .map(|a| Value::Array(Box::new(a)))
+}
+
+/// The array of `_reconstruct` + `BUILD (version, shape, dtype, is_fortran, rawdata)` from
+/// the state's parts (`dtype` holds no Python objects).
+pub(crate) fn reconstruct_array(
+    shape: Vec<usize>,
+    dtype: DType,
+    fortran: bool,
+    data: Bytes,
+) -> Result<NdArray, DecodeErrorKind> {
+    let (dtype, shape) = expand(dtype, shape);
     let n = wire::product(&shape, "element count")
         .and_then(|n| wire::mul(n, dtype.itemsize(), "array byte length"))?;
     if n != data.len() {
@@ -583,14 +595,12 @@ pub(crate) fn reconstruct(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
         )));
     }
     let (dtype, data) = to_native_order(dtype, data);
-    let strides = if truthy(fortran) {
+    let strides = if fortran {
         f_strides(&shape, dtype.itemsize())
     } else {
         c_strides(&shape, dtype.itemsize())
     };
-    NdArray::new(dtype, shape, strides, 0, data, false)
-        .map(|a| Value::Array(Box::new(a)))
-        .map_err(|e| e.kind)
+    NdArray::new(dtype, shape, strides, 0, data, false).map_err(|e| e.kind)
 }
 
 /// What numpy's `ndarray.__setstate__` does with a simple dtype (a number, a datetime, a
@@ -645,15 +655,33 @@ pub(crate) fn frombuffer(p: CallParts, opts: &ReadOptions) -> Result<Value, Deco
     if dtype.has_object() {
         return object_array(p, opts, &dtype);
     }
+    let (data, readonly) =
+        buffer_of(&p.args[0]).ok_or_else(|| type_err("a buffer for _frombuffer", &p.args[0]))?;
+    let shape = shape_of(&p.args[2], "array shape")?;
+    let order = str_of(&p.args[3], "array order")?;
+    let axis_order = match p.args.get(4) {
+        None | Some(Value::None) => None,
+        Some(v) => Some(shape_of(v, "axis order")?),
+    };
+    frombuffer_array(data, readonly, dtype, shape, &order, axis_order)
+        .map(|a| Value::Array(Box::new(a)))
+}
+
+/// The array of `_frombuffer(buf, dtype, shape, order[, axis_order])` from its parts
+/// (`dtype` holds no Python objects).
+pub(crate) fn frombuffer_array(
+    data: Bytes,
+    readonly: bool,
+    dtype: DType,
+    shape: Vec<usize>,
+    order: &str,
+    axis_order: Option<Vec<usize>>,
+) -> Result<NdArray, DecodeErrorKind> {
     if matches!(dtype, DType::SubArray { .. }) {
         return Err(unsupported(format!(
             "_frombuffer with sub-array dtype {dtype}"
         )));
     }
-    let (data, readonly) =
-        buffer_of(&p.args[0]).ok_or_else(|| type_err("a buffer for _frombuffer", &p.args[0]))?;
-    let shape = shape_of(&p.args[2], "array shape")?;
-    let order = str_of(&p.args[3], "array order")?;
     let itemsize = dtype.itemsize();
     if itemsize == 0 {
         return Err(bad_array("itemsize cannot be zero in type".into()));
@@ -671,11 +699,7 @@ pub(crate) fn frombuffer(p: CallParts, opts: &ReadOptions) -> Result<Value, Deco
             data.len() / itemsize
         )));
     }
-    let axis_order = match p.args.get(4) {
-        None | Some(Value::None) => None,
-        Some(v) => Some(shape_of(v, "axis order")?),
-    };
-    let (shape, strides) = match (order.as_ref(), axis_order) {
+    let (shape, strides) = match (order, axis_order) {
         ("C" | "A", _) => (shape.clone(), c_strides(&shape, itemsize)),
         ("F", _) => (shape.clone(), f_strides(&shape, itemsize)),
         ("K", Some(axes)) => {
@@ -699,9 +723,7 @@ pub(crate) fn frombuffer(p: CallParts, opts: &ReadOptions) -> Result<Value, Deco
         ("K", None) => return Err(bad_array("order 'K' needs an axis order".into())),
         (o, _) => return Err(bad_array(format!("unknown order '{o}'"))),
     };
-    NdArray::new(dtype, shape, strides, 0, data, readonly)
-        .map(|a| Value::Array(Box::new(a)))
-        .map_err(|e| e.kind)
+    NdArray::new(dtype, shape, strides, 0, data, readonly).map_err(|e| e.kind)
 }
 
 /// The portable form `numpy.ndarray(shape, dtype, buffer, offset, strides, order)`.
@@ -732,28 +754,47 @@ pub(crate) fn ndarray_new(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
         None | Some(Value::None) => 0,
         Some(v) => usize_of(v, "array offset")?,
     };
+    let layout = match (p.args.get(4), p.args.get(5)) {
+        (None | Some(Value::None), None | Some(Value::None)) => Layout::Order("C"),
+        (None | Some(Value::None), Some(o)) => Layout::Order(&*str_of(o, "array order")?),
+        (Some(Value::Tuple(s) | Value::List(s)), _) => Layout::Strides(
+            s.iter()
+                .map(|x| {
+                    let i = int_of(x, "array stride")?;
+                    isize::try_from(i).map_err(|_| bad_array(format!("stride {i} too large")))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (Some(other), _) => return Err(type_err("a tuple of strides", other)),
+    };
+    ndarray_array(shape, dtype, data, readonly, offset, layout).map(|a| Value::Array(Box::new(a)))
+}
+
+/// How `numpy.ndarray(...)` lays its elements out: explicit byte strides, or an order.
+pub(crate) enum Layout<'s> {
+    /// Byte strides, one per dimension.
+    Strides(Vec<isize>),
+    /// `'C'`, `'F'` (or `'A'`/`'K'`, read as `'C'`) over contiguous elements.
+    Order(&'s str),
+}
+
+/// The array of `numpy.ndarray(shape, dtype, buffer, offset, strides, order)` from its parts
+/// (`dtype` holds no Python objects).
+pub(crate) fn ndarray_array(
+    shape: Vec<usize>,
+    dtype: DType,
+    data: Bytes,
+    readonly: bool,
+    offset: usize,
+    layout: Layout<'_>,
+) -> Result<NdArray, DecodeErrorKind> {
     let (dtype, shape) = expand(dtype, shape);
     let itemsize = dtype.itemsize();
-    let strides = match (p.args.get(4), p.args.get(5)) {
-        (None | Some(Value::None), order) => {
-            let order = match order {
-                None | Some(Value::None) => Cow::Borrowed("C"),
-                Some(o) => str_of(o, "array order")?,
-            };
-            match order.as_ref() {
-                "C" | "A" | "K" => c_strides(&shape, itemsize),
-                "F" => f_strides(&shape, itemsize),
-                o => return Err(bad_array(format!("unknown order '{o}'"))),
-            }
-        }
-        (Some(Value::Tuple(s) | Value::List(s)), _) => s
-            .iter()
-            .map(|x| {
-                let i = int_of(x, "array stride")?;
-                isize::try_from(i).map_err(|_| bad_array(format!("stride {i} too large")))
-            })
-            .collect::<Result<_, _>>()?,
-        (Some(other), _) => return Err(type_err("a tuple of strides", other)),
+    let strides = match layout {
+        Layout::Order("C" | "A" | "K") => c_strides(&shape, itemsize),
+        Layout::Order("F") => f_strides(&shape, itemsize),
+        Layout::Order(o) => return Err(bad_array(format!("unknown order '{o}'"))),
+        Layout::Strides(s) => s,
     };
     if strides.len() != shape.len() {
         return Err(bad_array(format!(
@@ -762,9 +803,7 @@ pub(crate) fn ndarray_new(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
             shape.len()
         )));
     }
-    NdArray::new(dtype, shape, strides, offset, data, readonly)
-        .map(|a| Value::Array(Box::new(a)))
-        .map_err(|e| e.kind)
+    NdArray::new(dtype, shape, strides, offset, data, readonly).map_err(|e| e.kind)
 }
 
 /// The bytes a C- or Fortran-contiguous array exports as a buffer (in memory order, as

@@ -1,0 +1,828 @@
+//! `safe_loads`' direct path: one pass over the pickle that builds the Python objects as it
+//! reads, as CPython's unpickler does, for the pickles arrays are usually in — builtins,
+//! numpy arrays and dtypes in every numpy and ndpickle form, protocols 2 to 5, in-band.
+//!
+//! It calls nothing: containers are made and filled here, numpy dtypes and arrays are built
+//! by the core's constructors ([`ndpickle::read::direct`], the ones the full reader's
+//! matchers call) and turned into numpy objects by the [`Converter`] the full reader uses.
+//! It understands a subset of the format. On anything outside it — another opcode or
+//! global, a shared reference to a mutable container, out-of-band or large data, a
+//! malformed stream, a value near a limit — it gives up with [`Bail`] having changed
+//! nothing the caller can see, and `safe_loads` runs the full reader, which decides
+//! (its errors are the only ones users see). So the subset is a matter of speed only.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use ndpickle::opcodes::*;
+use ndpickle::read::direct::{self as core, Form};
+use ndpickle::{DType, NdArray, ReadOptions, Value};
+use pyo3::prelude::*;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
+
+use crate::convert::{Converter, dtype_to_numpy};
+
+/// The direct path gave up: the full reader takes the pickle.
+pub(crate) struct Bail;
+
+type Step<T = ()> = Result<T, Bail>;
+
+impl From<PyErr> for Bail {
+    fn from(_: PyErr) -> Bail {
+        Bail
+    }
+}
+
+impl From<ndpickle::DecodeError> for Bail {
+    fn from(_: ndpickle::DecodeError) -> Bail {
+        Bail
+    }
+}
+
+/// Array data at least this large goes to the full reader, which views or maps it (this
+/// path copies every array it builds).
+const LARGE: usize = 1 << 16;
+
+/// A depth no array or dtype exceeds in the full reader's count (a call, its argument
+/// tuple and the shape tuple inside), so this path's depths never undercount.
+const ARRAY_DEPTH: u32 = 4;
+
+/// What one object costs the allocation count besides its data (the full reader charges
+/// about as much per value).
+const OBJECT_BYTES: u64 = 64;
+
+/// Bytes from the pickle, made into a Python object only when used as a value.
+struct LazyBytes<'py> {
+    data: Bytes,
+    /// `bytearray` (a mutable object: never shared, never both a value and array data).
+    mutable: bool,
+    obj: OnceCell<Bound<'py, PyAny>>,
+    /// Whether an array was built over these bytes.
+    used: Cell<bool>,
+}
+
+/// Text from the pickle (UTF-8, checked), made into a `str` only when used as a value:
+/// protocol 2 spells array data as text that only `_codecs.encode` reads.
+struct LazyText<'py> {
+    start: usize,
+    len: usize,
+    obj: OnceCell<Bound<'py, PyAny>>,
+}
+
+/// Text at least this long is kept as [`LazyText`].
+const LONG_TEXT: usize = 64;
+
+/// A tuple whose items are not all Python objects (the arguments of a call).
+struct LazyTuple<'py> {
+    items: Vec<Item<'py>>,
+    depth: u32,
+    obj: OnceCell<Bound<'py, PyAny>>,
+}
+
+/// `numpy.dtype(*args)` with its `BUILD` state, computed on first use.
+struct LazyDType<'py> {
+    args: Vec<Value>,
+    state: Option<Value>,
+    dtype: Option<DType>,
+    obj: Option<Bound<'py, PyAny>>,
+}
+
+/// A stack or memo entry.
+#[derive(Clone)]
+enum Item<'py> {
+    /// A finished object, shared as it is, with an upper bound of its nesting depth.
+    Obj(Bound<'py, PyAny>, u32),
+    /// A list or dict made here: mutable, so never shared (a memo `GET` or `DUP` of it
+    /// gives up), its depth growing as items arrive.
+    Mutable(Bound<'py, PyAny>, u32),
+    /// Long text.
+    Text(Rc<LazyText<'py>>),
+    /// In-band bytes.
+    Bytes(Rc<LazyBytes<'py>>),
+    /// A tuple of items that are not all objects.
+    Tuple(Rc<LazyTuple<'py>>),
+    /// A callable.
+    Global(Form),
+    /// A dtype.
+    DType(Rc<RefCell<LazyDType<'py>>>),
+    /// `_reconstruct(ndarray, ...)`: the array its `BUILD` makes.
+    Pending(Rc<OnceCell<Bound<'py, PyAny>>>),
+}
+
+struct Vm<'a, 'py> {
+    py: Python<'py>,
+    input: &'a [u8],
+    shared: &'a Bytes,
+    pos: usize,
+    stack: Vec<Item<'py>>,
+    marks: Vec<usize>,
+    memo: Vec<Option<Item<'py>>>,
+    opts: &'a ReadOptions,
+    conv: &'a Converter<'a>,
+    alloc: u64,
+    limit: u64,
+}
+
+/// Reads `input` (the bytes of `shared`) in one pass, or gives up. `opts` must carry the
+/// default limits: the count here bounds allocation and depth as the full reader would
+/// without matching its accounting byte for byte.
+pub(crate) fn load<'py>(
+    py: Python<'py>,
+    shared: &Bytes,
+    opts: &ReadOptions,
+    conv: &Converter<'_>,
+) -> Step<Bound<'py, PyAny>> {
+    let mut vm = Vm {
+        py,
+        input: shared,
+        shared,
+        pos: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: Vec::new(),
+        opts,
+        conv,
+        alloc: 0,
+        limit: opts.alloc_limit(shared.len() as u64) / 2,
+    };
+    let root = vm.run()?;
+    if opts.strict() && vm.pos < shared.len() {
+        return Err(Bail);
+    }
+    vm.to_py(&root)
+}
+
+fn depth_of(item: &Item<'_>) -> u32 {
+    match item {
+        Item::Obj(_, d) | Item::Mutable(_, d) => *d,
+        Item::Tuple(t) => t.depth,
+        Item::Bytes(_) | Item::Text(_) => 0,
+        Item::Global(_) | Item::DType(_) | Item::Pending(_) => ARRAY_DEPTH,
+    }
+}
+
+impl<'a, 'py> Vm<'a, 'py> {
+    fn take(&mut self, n: usize) -> Step<&'a [u8]> {
+        let input: &'a [u8] = self.input;
+        let end = self.pos.checked_add(n).ok_or(Bail)?;
+        let b = input.get(self.pos..end).ok_or(Bail)?;
+        self.pos = end;
+        Ok(b)
+    }
+
+    fn arg<const N: usize>(&mut self) -> Step<[u8; N]> {
+        let b = self.take(N)?;
+        Ok(b.try_into().unwrap_or([0; N]))
+    }
+
+    fn len_arg<const N: usize>(&mut self) -> Step<usize> {
+        let b = self.arg::<N>()?;
+        let mut v = [0u8; 8];
+        v[..N].copy_from_slice(&b);
+        usize::try_from(u64::from_le_bytes(v)).map_err(|_| Bail)
+    }
+
+    fn line(&mut self) -> Step<&'a [u8]> {
+        let input: &'a [u8] = self.input;
+        let rest = input.get(self.pos..).ok_or(Bail)?;
+        let n = rest.iter().position(|&c| c == b'\n').ok_or(Bail)?;
+        self.pos += n + 1;
+        Ok(&rest[..n])
+    }
+
+    fn charge(&mut self, n: u64) -> Step {
+        self.alloc = self.alloc.saturating_add(n);
+        if self.alloc > self.limit {
+            return Err(Bail);
+        }
+        Ok(())
+    }
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn pop(&mut self) -> Step<Item<'py>> {
+        if self.stack.len() <= self.fence() {
+            return Err(Bail);
+        }
+        self.stack.pop().ok_or(Bail)
+    }
+
+    fn pop_mark(&mut self) -> Step<Vec<Item<'py>>> {
+        let m = self.marks.pop().ok_or(Bail)?;
+        Ok(self.stack.split_off(m))
+    }
+
+    fn push_obj(&mut self, obj: Bound<'py, PyAny>) -> Step {
+        self.charge(OBJECT_BYTES)?;
+        self.stack.push(Item::Obj(obj, 0));
+        Ok(())
+    }
+
+    fn push_depth(&mut self, item: Item<'py>) -> Step {
+        if depth_of(&item).saturating_add(ARRAY_DEPTH) >= self.opts.max_depth() as u32 {
+            return Err(Bail);
+        }
+        self.stack.push(item);
+        Ok(())
+    }
+
+    fn memo_put(&mut self, key: usize) -> Step {
+        let top = self.stack.last().ok_or(Bail)?.clone();
+        if key > self.memo.len() || self.memo.len() >= self.opts.max_memo_entries() {
+            return Err(Bail);
+        }
+        if key == self.memo.len() {
+            self.memo.push(Some(top));
+        } else {
+            self.memo[key] = Some(top);
+        }
+        Ok(())
+    }
+
+    fn memo_get(&mut self, key: usize) -> Step {
+        let item = self.memo.get(key).and_then(Option::as_ref).ok_or(Bail)?;
+        if matches!(item, Item::Mutable(..)) || is_mutable_bytes(item) {
+            return Err(Bail);
+        }
+        let item = item.clone();
+        self.stack.push(item);
+        Ok(())
+    }
+
+    fn text(&mut self, n: usize) -> Step {
+        let start = self.pos;
+        let b = self.take(n)?;
+        let s = simdutf8::basic::from_utf8(b).map_err(|_| Bail)?;
+        self.charge(n as u64)?;
+        if n >= LONG_TEXT {
+            self.charge(OBJECT_BYTES)?;
+            self.stack.push(Item::Text(Rc::new(LazyText {
+                start,
+                len: n,
+                obj: OnceCell::new(),
+            })));
+            return Ok(());
+        }
+        let obj = PyString::new(self.py, s).into_any();
+        self.push_obj(obj)
+    }
+
+    /// The text of a [`LazyText`] (checked UTF-8 when it was read).
+    fn text_of(&self, t: &LazyText<'_>) -> Step<&'a str> {
+        let input: &'a [u8] = self.input;
+        let b = input.get(t.start..t.start + t.len).ok_or(Bail)?;
+        simdutf8::basic::from_utf8(b).map_err(|_| Bail)
+    }
+
+    fn bytes(&mut self, n: usize, mutable: bool) -> Step {
+        let start = self.pos;
+        self.take(n)?;
+        let data = self.shared.slice(start..start + n);
+        self.charge(OBJECT_BYTES)?;
+        self.stack.push(Item::Bytes(Rc::new(LazyBytes {
+            data,
+            mutable,
+            obj: OnceCell::new(),
+            used: Cell::new(false),
+        })));
+        Ok(())
+    }
+
+    /// Replaces the stack's items from `from` on with their tuple.
+    fn tuple(&mut self, from: usize) -> Step {
+        let n = self.stack.len().checked_sub(from).ok_or(Bail)?;
+        self.charge(OBJECT_BYTES + 8 * n as u64)?;
+        let items = &self.stack[from..];
+        let depth = 1 + items.iter().map(depth_of).max().unwrap_or(0);
+        let item = if items.iter().all(|i| matches!(i, Item::Obj(..))) {
+            let objs = items.iter().map(|i| match i {
+                Item::Obj(o, _) => o,
+                _ => unreachable!("checked: every item is an object"),
+            });
+            let t = Item::Obj(PyTuple::new(self.py, objs)?.into_any(), depth);
+            self.stack.truncate(from);
+            t
+        } else {
+            Item::Tuple(Rc::new(LazyTuple {
+                items: self.stack.split_off(from),
+                depth,
+                obj: OnceCell::new(),
+            }))
+        };
+        self.push_depth(item)
+    }
+
+    /// Executes opcodes up to `STOP` and returns the root.
+    fn run(&mut self) -> Step<Item<'py>> {
+        loop {
+            let op = *self.input.get(self.pos).ok_or(Bail)?;
+            self.pos += 1;
+            match op {
+                PROTO => {
+                    let [v] = self.arg::<1>()?;
+                    if v > HIGHEST_PROTOCOL {
+                        return Err(Bail);
+                    }
+                }
+                FRAME => {
+                    let n = self.len_arg::<8>()?;
+                    if self.input.len() - self.pos < n {
+                        return Err(Bail);
+                    }
+                }
+                STOP => return self.pop(),
+                MARK => {
+                    self.charge(8)?;
+                    self.marks.push(self.stack.len());
+                }
+                POP => {
+                    self.pop()?;
+                }
+                NONE => self.push_obj(self.py.None().into_bound(self.py))?,
+                NEWTRUE => self.push_obj(PyBool::new(self.py, true).to_owned().into_any())?,
+                NEWFALSE => self.push_obj(PyBool::new(self.py, false).to_owned().into_any())?,
+                BININT => {
+                    let v = i32::from_le_bytes(self.arg::<4>()?);
+                    self.push_obj(v.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                }
+                BININT1 => {
+                    let [v] = self.arg::<1>()?;
+                    self.push_obj(v.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                }
+                BININT2 => {
+                    let v = u16::from_le_bytes(self.arg::<2>()?);
+                    self.push_obj(v.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                }
+                LONG1 => {
+                    let n = self.len_arg::<1>()?;
+                    let b = self.take(n)?;
+                    if n > 8 {
+                        return Err(Bail);
+                    }
+                    // Two's complement, little-endian, sign-extended from its top byte.
+                    let fill = if b.last().is_some_and(|&c| c >= 0x80) { 0xFF } else { 0 };
+                    let mut v = [fill; 8];
+                    v[..n].copy_from_slice(b);
+                    let i = i64::from_le_bytes(v);
+                    self.push_obj(i.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                }
+                BINFLOAT => {
+                    let f = f64::from_be_bytes(self.arg::<8>()?);
+                    self.push_obj(PyFloat::new(self.py, f).into_any())?;
+                }
+                SHORT_BINUNICODE => {
+                    let n = self.len_arg::<1>()?;
+                    self.text(n)?;
+                }
+                BINUNICODE => {
+                    let n = self.len_arg::<4>()?;
+                    self.text(n)?;
+                }
+                BINUNICODE8 => {
+                    let n = self.len_arg::<8>()?;
+                    self.text(n)?;
+                }
+                SHORT_BINBYTES => {
+                    let n = self.len_arg::<1>()?;
+                    self.bytes(n, false)?;
+                }
+                BINBYTES => {
+                    let n = self.len_arg::<4>()?;
+                    self.bytes(n, false)?;
+                }
+                BINBYTES8 => {
+                    let n = self.len_arg::<8>()?;
+                    self.bytes(n, false)?;
+                }
+                BYTEARRAY8 => {
+                    let n = self.len_arg::<8>()?;
+                    self.bytes(n, true)?;
+                }
+                EMPTY_TUPLE => self.push_obj(PyTuple::empty(self.py).into_any())?,
+                EMPTY_LIST => {
+                    self.charge(OBJECT_BYTES)?;
+                    let l = PyList::empty(self.py).into_any();
+                    self.push_depth(Item::Mutable(l, 1))?;
+                }
+                EMPTY_DICT => {
+                    self.charge(OBJECT_BYTES)?;
+                    let d = PyDict::new(self.py).into_any();
+                    self.push_depth(Item::Mutable(d, 1))?;
+                }
+                TUPLE => {
+                    let from = self.marks.pop().ok_or(Bail)?;
+                    self.tuple(from)?;
+                }
+                TUPLE1 | TUPLE2 | TUPLE3 => {
+                    let n = usize::from(op - TUPLE1 + 1);
+                    if self.stack.len() < self.fence() + n {
+                        return Err(Bail);
+                    }
+                    self.tuple(self.stack.len() - n)?;
+                }
+                APPEND => {
+                    let v = self.pop()?;
+                    self.extend(vec![v])?;
+                }
+                APPENDS => {
+                    let items = self.pop_mark()?;
+                    self.extend(items)?;
+                }
+                SETITEM => {
+                    let v = self.pop()?;
+                    let k = self.pop()?;
+                    self.set_items(vec![k, v])?;
+                }
+                SETITEMS => {
+                    let items = self.pop_mark()?;
+                    self.set_items(items)?;
+                }
+                BINGET => {
+                    let [k] = self.arg::<1>()?;
+                    self.memo_get(k.into())?;
+                }
+                LONG_BINGET => {
+                    let k = self.len_arg::<4>()?;
+                    self.memo_get(k)?;
+                }
+                BINPUT => {
+                    let [k] = self.arg::<1>()?;
+                    self.memo_put(k.into())?;
+                }
+                LONG_BINPUT => {
+                    let k = self.len_arg::<4>()?;
+                    self.memo_put(k)?;
+                }
+                MEMOIZE => self.memo_put(self.memo.len())?,
+                GLOBAL => {
+                    let module = std::str::from_utf8(self.line()?).map_err(|_| Bail)?;
+                    let name = std::str::from_utf8(self.line()?).map_err(|_| Bail)?;
+                    let form = core::form(&module, name, self.opts).ok_or(Bail)?;
+                    self.stack.push(Item::Global(form));
+                }
+                STACK_GLOBAL => {
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    let form = {
+                        let (Item::Obj(m, _), Item::Obj(n, _)) = (&module, &name) else {
+                            return Err(Bail);
+                        };
+                        let m = m.cast::<PyString>().map_err(|_| Bail)?;
+                        let n = n.cast::<PyString>().map_err(|_| Bail)?;
+                        core::form(&m.to_str()?, &n.to_str()?, self.opts).ok_or(Bail)?
+                    };
+                    self.stack.push(Item::Global(form));
+                }
+                REDUCE => {
+                    let args = self.pop()?;
+                    let callable = self.pop()?;
+                    let Item::Global(form) = callable else {
+                        return Err(Bail);
+                    };
+                    let made = self.call(form, &args)?;
+                    self.push_depth(made)?;
+                }
+                BUILD => {
+                    let state = self.pop()?;
+                    self.build(&state)?;
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    /// `APPEND`/`APPENDS` onto the list on top of the stack.
+    fn extend(&mut self, items: Vec<Item<'py>>) -> Step {
+        self.charge(8 * items.len() as u64)?;
+        let mut objs = Vec::with_capacity(items.len());
+        let mut depth = 0;
+        for i in &items {
+            depth = depth.max(depth_of(i));
+            objs.push(self.to_py(i)?);
+        }
+        let Some(Item::Mutable(list, d)) = self.stack.last_mut() else {
+            return Err(Bail);
+        };
+        let list = list.cast::<PyList>().map_err(|_| Bail)?;
+        for o in objs {
+            list.append(o)?;
+        }
+        *d = (*d).max(depth.saturating_add(1));
+        if d.saturating_add(ARRAY_DEPTH) >= self.opts.max_depth() as u32 {
+            return Err(Bail);
+        }
+        Ok(())
+    }
+
+    /// `SETITEM`/`SETITEMS` into the dict on top of the stack.
+    fn set_items(&mut self, items: Vec<Item<'py>>) -> Step {
+        if !items.len().is_multiple_of(2) {
+            return Err(Bail);
+        }
+        self.charge(16 * items.len() as u64)?;
+        let mut objs = Vec::with_capacity(items.len());
+        let mut depth = 0;
+        for i in &items {
+            depth = depth.max(depth_of(i));
+            objs.push(self.to_py(i)?);
+        }
+        let Some(Item::Mutable(dict, d)) = self.stack.last_mut() else {
+            return Err(Bail);
+        };
+        let dict = dict.cast::<PyDict>().map_err(|_| Bail)?;
+        let mut it = objs.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            dict.set_item(k, v)?;
+        }
+        *d = (*d).max(depth.saturating_add(1));
+        if d.saturating_add(ARRAY_DEPTH) >= self.opts.max_depth() as u32 {
+            return Err(Bail);
+        }
+        Ok(())
+    }
+
+    /// The Python object an item stands for as a value.
+    fn to_py(&mut self, item: &Item<'py>) -> Step<Bound<'py, PyAny>> {
+        Ok(match item {
+            Item::Obj(o, _) | Item::Mutable(o, _) => o.clone(),
+            Item::Bytes(b) => {
+                if let Some(o) = b.obj.get() {
+                    return Ok(o.clone());
+                }
+                if b.used.get() && b.mutable {
+                    return Err(Bail);
+                }
+                self.charge(b.data.len() as u64)?;
+                let o = if b.mutable {
+                    PyByteArray::new(self.py, &b.data).into_any()
+                } else {
+                    PyBytes::new(self.py, &b.data).into_any()
+                };
+                b.obj.get_or_init(|| o).clone()
+            }
+            Item::Text(t) => {
+                if let Some(o) = t.obj.get() {
+                    return Ok(o.clone());
+                }
+                let o = PyString::new(self.py, self.text_of(t)?).into_any();
+                t.obj.get_or_init(|| o).clone()
+            }
+            Item::Tuple(t) => {
+                if let Some(o) = t.obj.get() {
+                    return Ok(o.clone());
+                }
+                let mut objs = Vec::with_capacity(t.items.len());
+                for i in &t.items {
+                    objs.push(self.to_py(i)?);
+                }
+                let o = PyTuple::new(self.py, objs)?.into_any();
+                t.obj.get_or_init(|| o).clone()
+            }
+            Item::DType(d) => {
+                if let Some(o) = &d.borrow().obj {
+                    return Ok(o.clone());
+                }
+                let dtype = self.dtype(d)?;
+                let o = dtype_to_numpy(self.py, &dtype)?;
+                d.borrow_mut().obj = Some(o.clone());
+                o
+            }
+            Item::Pending(cell) => cell.get().ok_or(Bail)?.clone(),
+            Item::Global(_) => return Err(Bail),
+        })
+    }
+
+    /// A plain value of an item, for the dtype constructor.
+    fn value(&mut self, item: &Item<'py>) -> Step<Value> {
+        Ok(match item {
+            Item::Obj(o, _) => {
+                let o = o;
+                if o.is_none() {
+                    Value::None
+                } else if let Ok(b) = o.cast::<PyBool>() {
+                    Value::Bool(b.is_true())
+                } else if o.is_instance_of::<PyInt>() {
+                    Value::Int(o.extract::<i64>()?)
+                } else if let Ok(s) = o.cast::<PyString>() {
+                    Value::Str(s.to_str()?.to_owned())
+                } else if let Ok(t) = o.cast::<PyTuple>() {
+                    let mut items = Vec::with_capacity(t.len());
+                    for x in t.iter() {
+                        items.push(self.value(&Item::Obj(x, 0))?);
+                    }
+                    Value::Tuple(items)
+                } else {
+                    return Err(Bail);
+                }
+            }
+            Item::Tuple(t) => {
+                let mut items = Vec::with_capacity(t.items.len());
+                for x in &t.items {
+                    items.push(self.value(x)?);
+                }
+                Value::Tuple(items)
+            }
+            Item::DType(d) => Value::DType(self.dtype(d)?),
+            Item::Text(t) => Value::Str(self.text_of(t)?.to_owned()),
+            Item::Bytes(b) if !b.mutable => Value::Bytes(b.data.clone()),
+            _ => return Err(Bail),
+        })
+    }
+
+    /// The dtype an item stands for, computed once.
+    fn dtype(&mut self, d: &Rc<RefCell<LazyDType<'py>>>) -> Step<DType> {
+        let mut d = d.borrow_mut();
+        if let Some(t) = &d.dtype {
+            return Ok(t.clone());
+        }
+        let t = core::dtype(&d.args, d.state.as_ref())?;
+        d.dtype = Some(t.clone());
+        Ok(t)
+    }
+
+    /// The call `form(*args)`.
+    fn call(&mut self, form: Form, args: &Item<'py>) -> Step<Item<'py>> {
+        let owned: Vec<Item<'py>>;
+        let args: &[Item<'py>] = match args {
+            Item::Tuple(t) => &t.items,
+            Item::Obj(o, _) => {
+                let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
+                owned = t.iter().map(|x| Item::Obj(x, 0)).collect();
+                &owned
+            }
+            _ => return Err(Bail),
+        };
+        Ok(match (form, args) {
+            (Form::DType, _) => {
+                let args = args.iter().map(|a| self.value(a)).collect::<Step<_>>()?;
+                Item::DType(Rc::new(RefCell::new(LazyDType {
+                    args,
+                    state: None,
+                    dtype: None,
+                    obj: None,
+                })))
+            }
+            (Form::CodecsEncode, [text, enc]) => {
+                let text = match text {
+                    Item::Text(t) => std::borrow::Cow::Borrowed(self.text_of(t)?),
+                    other => str_arg(other)?,
+                };
+                let data = core::codecs_encode(&text, &str_arg(enc)?)?;
+                Item::Bytes(Rc::new(LazyBytes {
+                    data,
+                    mutable: false,
+                    obj: OnceCell::new(),
+                    used: Cell::new(false),
+                }))
+            }
+            (Form::Reconstruct, [Item::Global(Form::NdArray), _, _]) => {
+                Item::Pending(Rc::new(OnceCell::new()))
+            }
+            (Form::FromBuffer, [data, dtype, shape, order]) => {
+                let (data, readonly) = self.data(data)?;
+                let dtype = self.dtype_arg(dtype)?;
+                let shape = self.shape(shape)?;
+                let order = str_arg(order)?;
+                let a = core::frombuffer(data, readonly, dtype, shape, &order)?;
+                self.array(a)?
+            }
+            (Form::NdArray, [shape, dtype, data, offset, strides, order]) => {
+                let shape = self.shape(shape)?;
+                let dtype = self.dtype_arg(dtype)?;
+                let data = self.data(data)?;
+                let offset = self.int(offset)?;
+                let strides = match strides {
+                    Item::Obj(o, _) if o.is_none() => None,
+                    other => Some(self.ints(other)?),
+                };
+                let order = str_arg(order)?;
+                let offset = usize::try_from(offset).map_err(|_| Bail)?;
+                let a = core::ndarray(shape, dtype, data, offset, strides, &order)?;
+                self.array(a)?
+            }
+            _ => return Err(Bail),
+        })
+    }
+
+    /// `BUILD` with `state` on the top of the stack: a dtype's state, or the array state of
+    /// `_reconstruct`.
+    fn build(&mut self, state: &Item<'py>) -> Step {
+        match self.stack.last().ok_or(Bail)?.clone() {
+            Item::DType(d) => {
+                if d.borrow().dtype.is_some() || d.borrow().state.is_some() {
+                    return Err(Bail);
+                }
+                let state = self.value(state)?;
+                d.borrow_mut().state = Some(state);
+            }
+            Item::Pending(cell) => {
+                if cell.get().is_some() {
+                    return Err(Bail);
+                }
+                let parts: Vec<Item<'py>> = match state {
+                    Item::Tuple(t) => t.items.clone(),
+                    Item::Obj(o, _) => {
+                        let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
+                        t.iter().map(|x| Item::Obj(x, 0)).collect()
+                    }
+                    _ => return Err(Bail),
+                };
+                let [_, shape, dtype, fortran, raw] = parts.as_slice() else {
+                    return Err(Bail);
+                };
+                let shape = self.shape(shape)?;
+                let Item::DType(dtype) = dtype else {
+                    return Err(Bail);
+                };
+                let dtype = self.dtype(dtype)?;
+                let fortran = match fortran {
+                    Item::Obj(o, _) => o.is_truthy()?,
+                    _ => return Err(Bail),
+                };
+                let (data, _) = self.data(raw)?;
+                let a = core::reconstruct(shape, dtype, fortran, data)?;
+                let Item::Obj(obj, _) = self.array(a)? else {
+                    return Err(Bail);
+                };
+                let _ = cell.set(obj);
+            }
+            _ => return Err(Bail),
+        }
+        Ok(())
+    }
+
+    /// The numpy array for `a`, made by the converter the full reader uses.
+    fn array(&mut self, a: NdArray) -> Step<Item<'py>> {
+        self.charge(OBJECT_BYTES + a.data().len() as u64)?;
+        let obj = self.conv.array(self.py, a)?;
+        Ok(Item::Obj(obj, ARRAY_DEPTH))
+    }
+
+    /// Array data and whether it is read-only: small in-band bytes only.
+    fn data(&mut self, item: &Item<'py>) -> Step<(Bytes, bool)> {
+        let Item::Bytes(b) = item else {
+            return Err(Bail);
+        };
+        if b.data.len() >= LARGE || (b.mutable && b.obj.get().is_some()) {
+            return Err(Bail);
+        }
+        b.used.set(true);
+        Ok((b.data.clone(), !b.mutable))
+    }
+
+    fn dtype_arg(&mut self, item: &Item<'py>) -> Step<DType> {
+        match item {
+            Item::DType(d) => self.dtype(d),
+            _ => Err(Bail),
+        }
+    }
+
+    fn int(&mut self, item: &Item<'py>) -> Step<i64> {
+        match item {
+            Item::Obj(o, _) => {
+                let o = o;
+                if !o.is_exact_instance_of::<PyInt>() {
+                    return Err(Bail);
+                }
+                Ok(o.extract()?)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    fn ints<T: TryFrom<i64>>(&mut self, item: &Item<'py>) -> Step<Vec<T>> {
+        let Item::Obj(o, _) = item else {
+            return Err(Bail);
+        };
+        let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
+        let mut out = Vec::with_capacity(t.len());
+        for x in t.iter() {
+            if !x.is_exact_instance_of::<PyInt>() {
+                return Err(Bail);
+            }
+            out.push(T::try_from(x.extract::<i64>()?).map_err(|_| Bail)?);
+        }
+        Ok(out)
+    }
+
+    fn shape(&mut self, item: &Item<'py>) -> Step<Vec<usize>> {
+        self.ints(item)
+    }
+}
+
+/// A str argument, borrowed from its object.
+fn str_arg<'i>(item: &'i Item<'_>) -> Step<std::borrow::Cow<'i, str>> {
+    match item {
+        Item::Obj(o, _) => Ok(o.cast::<PyString>().map_err(|_| Bail)?.to_cow()?),
+        _ => Err(Bail),
+    }
+}
+
+fn is_mutable_bytes(item: &Item<'_>) -> bool {
+    matches!(item, Item::Bytes(b) if b.mutable)
+}
