@@ -90,6 +90,11 @@ pub(crate) struct Source {
 /// `bytearray`; larger ones by numpy (which madvises huge pages for 4 MiB and more).
 const SMALL_COPY: usize = 1 << 20;
 
+/// Writable arrays over Rust memory of at most this many bytes are copied into numpy's own
+/// memory (a memcpy of 4 KiB takes well under the microsecond a view and a `numpy.ndarray`
+/// call take); larger ones are views of it.
+const TINY_COPY: usize = 4096;
+
 /// Distinct dtypes a converter remembers (pickles of many arrays repeat a few dtypes).
 const DTYPE_CACHE: usize = 16;
 
@@ -499,9 +504,9 @@ impl<'a> Converter<'a> {
                 let raw = RawBuffer::from_bytes(a.data().clone());
                 (Bound::new(py, raw)?.into_any(), a.offset())
             }
-            // Small Rust memory: one copy into numpy's own costs less than a view object
-            // and a `numpy.ndarray` call.
-            None if a.data().len() < SMALL_COPY => return self.writable_copy(py, &a),
+            // A few kilobytes of Rust memory: one copy into numpy's own costs less than a
+            // view object and a `numpy.ndarray` call.
+            None if a.data().len() <= TINY_COPY => return self.writable_copy(py, &a),
             None => {
                 let offset = a.offset();
                 let (dtype, shape, strides) =

@@ -56,12 +56,20 @@ const OBJECT_BYTES: u64 = 64;
 
 /// Bytes from the pickle, made into a Python object only when used as a value.
 struct LazyBytes<'py> {
-    data: Bytes,
+    data: Source,
     /// `bytearray` (a mutable object: never shared, never both a value and array data).
     mutable: bool,
     obj: OnceCell<Bound<'py, PyAny>>,
     /// Whether an array was built over these bytes.
     used: Cell<bool>,
+}
+
+/// Where a [`LazyBytes`]' bytes are.
+enum Source {
+    /// `(start, len)` in the input.
+    Input(usize, usize),
+    /// Made while reading (`_codecs.encode`).
+    Made(Bytes),
 }
 
 /// Text from the pickle (UTF-8, checked), made into a `str` only when used as a value:
@@ -75,10 +83,11 @@ struct LazyText<'py> {
 /// Text at least this long is kept as [`LazyText`].
 const LONG_TEXT: usize = 64;
 
-/// A tuple whose items are not all Python objects (the arguments of a call).
+/// A tuple whose items are not all objects (the arguments of a call): its items are
+/// `tuple_items[start..start + len]`.
 struct LazyTuple<'py> {
-    items: Vec<Item<'py>>,
-    depth: u32,
+    start: usize,
+    len: usize,
     obj: OnceCell<Bound<'py, PyAny>>,
 }
 
@@ -101,9 +110,9 @@ enum Item<'py> {
     /// Long text.
     Text(Rc<LazyText<'py>>),
     /// In-band bytes.
-    Bytes(Rc<LazyBytes<'py>>),
+    Bytes(u32),
     /// A tuple of items that are not all objects.
-    Tuple(Rc<LazyTuple<'py>>),
+    Tuple(u32, u32),
     /// A callable.
     Global(Form),
     /// A dtype.
@@ -122,8 +131,15 @@ struct Vm<'a, 'py> {
     memo: Vec<Option<Item<'py>>>,
     opts: &'a ReadOptions,
     conv: &'a Converter<'a>,
-    alloc: u64,
+    alloc: Cell<u64>,
     limit: u64,
+    /// The lazy byte strings, by [`Item::Bytes`] index.
+    bytes: Vec<LazyBytes<'py>>,
+    /// The lazy tuples, by [`Item::Tuple`] index, and their items.
+    tuples: Vec<LazyTuple<'py>>,
+    tuple_items: Vec<Item<'py>>,
+    /// Reused for the arguments of each call.
+    scratch: Vec<Item<'py>>,
 }
 
 /// Reads `input` (the bytes of `shared`) in one pass, or gives up. `opts` must carry the
@@ -145,7 +161,11 @@ pub(crate) fn load<'py>(
         memo: Vec::new(),
         opts,
         conv,
-        alloc: 0,
+        alloc: Cell::new(0),
+        bytes: Vec::new(),
+        tuples: Vec::new(),
+        tuple_items: Vec::new(),
+        scratch: Vec::new(),
         limit: opts.alloc_limit(shared.len() as u64) / 2,
     };
     let root = vm.run()?;
@@ -158,7 +178,7 @@ pub(crate) fn load<'py>(
 fn depth_of(item: &Item<'_>) -> u32 {
     match item {
         Item::Obj(_, d) | Item::Mutable(_, d) => *d,
-        Item::Tuple(t) => t.depth,
+        Item::Tuple(_, d) => *d,
         Item::Bytes(_) | Item::Text(_) => 0,
         Item::Global(_) | Item::DType(_) | Item::Pending(_) => ARRAY_DEPTH,
     }
@@ -193,9 +213,10 @@ impl<'a, 'py> Vm<'a, 'py> {
         Ok(&rest[..n])
     }
 
-    fn charge(&mut self, n: u64) -> Step {
-        self.alloc = self.alloc.saturating_add(n);
-        if self.alloc > self.limit {
+    fn charge(&self, n: u64) -> Step {
+        let total = self.alloc.get().saturating_add(n);
+        self.alloc.set(total);
+        if total > self.limit {
             return Err(Bail);
         }
         Ok(())
@@ -246,7 +267,8 @@ impl<'a, 'py> Vm<'a, 'py> {
 
     fn memo_get(&mut self, key: usize) -> Step {
         let item = self.memo.get(key).and_then(Option::as_ref).ok_or(Bail)?;
-        if matches!(item, Item::Mutable(..)) || is_mutable_bytes(item) {
+        let mutable_bytes = matches!(item, Item::Bytes(b) if self.bytes[*b as usize].mutable);
+        if matches!(item, Item::Mutable(..)) || mutable_bytes {
             return Err(Bail);
         }
         let item = item.clone();
@@ -282,15 +304,29 @@ impl<'a, 'py> Vm<'a, 'py> {
     fn bytes(&mut self, n: usize, mutable: bool) -> Step {
         let start = self.pos;
         self.take(n)?;
-        let data = self.shared.slice(start..start + n);
         self.charge(OBJECT_BYTES)?;
-        self.stack.push(Item::Bytes(Rc::new(LazyBytes {
+        let item = self.lazy_bytes(Source::Input(start, n), mutable)?;
+        self.stack.push(item);
+        Ok(())
+    }
+
+    fn lazy_bytes(&mut self, data: Source, mutable: bool) -> Step<Item<'py>> {
+        let i = u32::try_from(self.bytes.len()).map_err(|_| Bail)?;
+        self.bytes.push(LazyBytes {
             data,
             mutable,
             obj: OnceCell::new(),
             used: Cell::new(false),
-        })));
-        Ok(())
+        });
+        Ok(Item::Bytes(i))
+    }
+
+    /// The bytes of a [`LazyBytes`].
+    fn bytes_of(&self, b: &LazyBytes<'_>) -> Bytes {
+        match &b.data {
+            Source::Input(start, n) => self.shared.slice(*start..start + n),
+            Source::Made(d) => d.clone(),
+        }
     }
 
     /// Replaces the stack's items from `from` on with their tuple.
@@ -308,11 +344,14 @@ impl<'a, 'py> Vm<'a, 'py> {
             self.stack.truncate(from);
             t
         } else {
-            Item::Tuple(Rc::new(LazyTuple {
-                items: self.stack.split_off(from),
-                depth,
+            let i = u32::try_from(self.tuples.len()).map_err(|_| Bail)?;
+            self.tuples.push(LazyTuple {
+                start: self.tuple_items.len(),
+                len: n,
                 obj: OnceCell::new(),
-            }))
+            });
+            self.tuple_items.extend(self.stack.drain(from..));
+            Item::Tuple(i, depth)
         };
         self.push_depth(item)
     }
@@ -547,21 +586,23 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     /// The Python object an item stands for as a value.
-    fn to_py(&mut self, item: &Item<'py>) -> Step<Bound<'py, PyAny>> {
+    fn to_py(&self, item: &Item<'py>) -> Step<Bound<'py, PyAny>> {
         Ok(match item {
             Item::Obj(o, _) | Item::Mutable(o, _) => o.clone(),
-            Item::Bytes(b) => {
+            Item::Bytes(i) => {
+                let b = &self.bytes[*i as usize];
                 if let Some(o) = b.obj.get() {
                     return Ok(o.clone());
                 }
                 if b.used.get() && b.mutable {
                     return Err(Bail);
                 }
-                self.charge(b.data.len() as u64)?;
+                let data = self.bytes_of(b);
+                self.charge(data.len() as u64)?;
                 let o = if b.mutable {
-                    PyByteArray::new(self.py, &b.data).into_any()
+                    PyByteArray::new(self.py, &data).into_any()
                 } else {
-                    PyBytes::new(self.py, &b.data).into_any()
+                    PyBytes::new(self.py, &data).into_any()
                 };
                 b.obj.get_or_init(|| o).clone()
             }
@@ -572,13 +613,14 @@ impl<'a, 'py> Vm<'a, 'py> {
                 let o = PyString::new(self.py, self.text_of(t)?).into_any();
                 t.obj.get_or_init(|| o).clone()
             }
-            Item::Tuple(t) => {
+            Item::Tuple(i, _) => {
+                let t = &self.tuples[*i as usize];
                 if let Some(o) = t.obj.get() {
                     return Ok(o.clone());
                 }
-                let mut objs = Vec::with_capacity(t.items.len());
-                for i in &t.items {
-                    objs.push(self.to_py(i)?);
+                let mut objs = Vec::with_capacity(t.len);
+                for x in &self.tuple_items[t.start..t.start + t.len] {
+                    objs.push(self.to_py(x)?);
                 }
                 let o = PyTuple::new(self.py, objs)?.into_any();
                 t.obj.get_or_init(|| o).clone()
@@ -598,10 +640,9 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     /// A plain value of an item, for the dtype constructor.
-    fn value(&mut self, item: &Item<'py>) -> Step<Value> {
+    fn value(&self, item: &Item<'py>) -> Step<Value> {
         Ok(match item {
             Item::Obj(o, _) => {
-                let o = o;
                 if o.is_none() {
                     Value::None
                 } else if let Ok(b) = o.cast::<PyBool>() {
@@ -620,22 +661,25 @@ impl<'a, 'py> Vm<'a, 'py> {
                     return Err(Bail);
                 }
             }
-            Item::Tuple(t) => {
-                let mut items = Vec::with_capacity(t.items.len());
-                for x in &t.items {
+            Item::Tuple(i, _) => {
+                let t = &self.tuples[*i as usize];
+                let mut items = Vec::with_capacity(t.len);
+                for x in &self.tuple_items[t.start..t.start + t.len] {
                     items.push(self.value(x)?);
                 }
                 Value::Tuple(items)
             }
             Item::DType(d) => Value::DType(self.dtype(d)?),
             Item::Text(t) => Value::Str(self.text_of(t)?.to_owned()),
-            Item::Bytes(b) if !b.mutable => Value::Bytes(b.data.clone()),
+            Item::Bytes(i) if !self.bytes[*i as usize].mutable => {
+                Value::Bytes(self.bytes_of(&self.bytes[*i as usize]))
+            }
             _ => return Err(Bail),
         })
     }
 
     /// The dtype an item stands for, computed once.
-    fn dtype(&mut self, d: &Rc<RefCell<LazyDType<'py>>>) -> Step<DType> {
+    fn dtype(&self, d: &Rc<RefCell<LazyDType<'py>>>) -> Step<DType> {
         let mut d = d.borrow_mut();
         if let Some(t) = &d.dtype {
             return Ok(t.clone());
@@ -645,18 +689,34 @@ impl<'a, 'py> Vm<'a, 'py> {
         Ok(t)
     }
 
-    /// The call `form(*args)`.
-    fn call(&mut self, form: Form, args: &Item<'py>) -> Step<Item<'py>> {
-        let owned: Vec<Item<'py>>;
-        let args: &[Item<'py>] = match args {
-            Item::Tuple(t) => &t.items,
+    /// The items of a tuple item (arguments or a state), cloned out.
+    fn items(&self, item: &Item<'py>, into: &mut Vec<Item<'py>>) -> Step {
+        into.clear();
+        match item {
+            Item::Tuple(i, _) => {
+                let t = &self.tuples[*i as usize];
+                into.extend_from_slice(&self.tuple_items[t.start..t.start + t.len]);
+            }
             Item::Obj(o, _) => {
                 let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
-                owned = t.iter().map(|x| Item::Obj(x, 0)).collect();
-                &owned
+                into.extend(t.iter().map(|x| Item::Obj(x, 0)));
             }
             _ => return Err(Bail),
-        };
+        }
+        Ok(())
+    }
+
+    /// The call `form(*args)`.
+    fn call(&mut self, form: Form, args: &Item<'py>) -> Step<Item<'py>> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.items(args, &mut scratch)?;
+        let made = self.call_with(form, &scratch);
+        scratch.clear();
+        self.scratch = scratch;
+        made
+    }
+
+    fn call_with(&mut self, form: Form, args: &[Item<'py>]) -> Step<Item<'py>> {
         Ok(match (form, args) {
             (Form::DType, _) => {
                 let args = args.iter().map(|a| self.value(a)).collect::<Step<_>>()?;
@@ -673,12 +733,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                     other => str_arg(other)?,
                 };
                 let data = core::codecs_encode(&text, &str_arg(enc)?)?;
-                Item::Bytes(Rc::new(LazyBytes {
-                    data,
-                    mutable: false,
-                    obj: OnceCell::new(),
-                    used: Cell::new(false),
-                }))
+                self.lazy_bytes(Source::Made(data), false)?
             }
             (Form::Reconstruct, [Item::Global(Form::NdArray), _, _]) => {
                 Item::Pending(Rc::new(OnceCell::new()))
@@ -724,14 +779,8 @@ impl<'a, 'py> Vm<'a, 'py> {
                 if cell.get().is_some() {
                     return Err(Bail);
                 }
-                let parts: Vec<Item<'py>> = match state {
-                    Item::Tuple(t) => t.items.clone(),
-                    Item::Obj(o, _) => {
-                        let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
-                        t.iter().map(|x| Item::Obj(x, 0)).collect()
-                    }
-                    _ => return Err(Bail),
-                };
+                let mut parts = Vec::new();
+                self.items(state, &mut parts)?;
                 let [_, shape, dtype, fortran, raw] = parts.as_slice() else {
                     return Err(Bail);
                 };
@@ -757,35 +806,36 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     /// The numpy array for `a`, made by the converter the full reader uses.
-    fn array(&mut self, a: NdArray) -> Step<Item<'py>> {
+    fn array(&self, a: NdArray) -> Step<Item<'py>> {
         self.charge(OBJECT_BYTES + a.data().len() as u64)?;
         let obj = self.conv.array(self.py, a)?;
         Ok(Item::Obj(obj, ARRAY_DEPTH))
     }
 
     /// Array data and whether it is read-only: small in-band bytes only.
-    fn data(&mut self, item: &Item<'py>) -> Step<(Bytes, bool)> {
-        let Item::Bytes(b) = item else {
+    fn data(&self, item: &Item<'py>) -> Step<(Bytes, bool)> {
+        let Item::Bytes(i) = item else {
             return Err(Bail);
         };
-        if b.data.len() >= LARGE || (b.mutable && b.obj.get().is_some()) {
+        let b = &self.bytes[*i as usize];
+        let data = self.bytes_of(b);
+        if data.len() >= LARGE || (b.mutable && b.obj.get().is_some()) {
             return Err(Bail);
         }
         b.used.set(true);
-        Ok((b.data.clone(), !b.mutable))
+        Ok((data, !b.mutable))
     }
 
-    fn dtype_arg(&mut self, item: &Item<'py>) -> Step<DType> {
+    fn dtype_arg(&self, item: &Item<'py>) -> Step<DType> {
         match item {
             Item::DType(d) => self.dtype(d),
             _ => Err(Bail),
         }
     }
 
-    fn int(&mut self, item: &Item<'py>) -> Step<i64> {
+    fn int(&self, item: &Item<'py>) -> Step<i64> {
         match item {
             Item::Obj(o, _) => {
-                let o = o;
                 if !o.is_exact_instance_of::<PyInt>() {
                     return Err(Bail);
                 }
@@ -795,7 +845,7 @@ impl<'a, 'py> Vm<'a, 'py> {
         }
     }
 
-    fn ints<T: TryFrom<i64>>(&mut self, item: &Item<'py>) -> Step<Vec<T>> {
+    fn ints<T: TryFrom<i64>>(&self, item: &Item<'py>) -> Step<Vec<T>> {
         let Item::Obj(o, _) = item else {
             return Err(Bail);
         };
@@ -810,7 +860,7 @@ impl<'a, 'py> Vm<'a, 'py> {
         Ok(out)
     }
 
-    fn shape(&mut self, item: &Item<'py>) -> Step<Vec<usize>> {
+    fn shape(&self, item: &Item<'py>) -> Step<Vec<usize>> {
         self.ints(item)
     }
 }
@@ -823,6 +873,3 @@ fn str_arg<'i>(item: &'i Item<'_>) -> Step<std::borrow::Cow<'i, str>> {
     }
 }
 
-fn is_mutable_bytes(item: &Item<'_>) -> bool {
-    matches!(item, Item::Bytes(b) if b.mutable)
-}
