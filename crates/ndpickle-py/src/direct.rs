@@ -151,20 +151,23 @@ pub(crate) fn load<'py>(
     opts: &ReadOptions,
     conv: &Converter<'_>,
 ) -> Step<Bound<'py, PyAny>> {
+    // Room for what a pickle of many small values needs, so that the vectors do not move
+    // as they grow (pages are only touched when used).
+    let room = (shared.len() / 16).min(opts.max_memo_entries());
     let mut vm = Vm {
         py,
         input: shared,
         shared,
         pos: 0,
-        stack: Vec::new(),
+        stack: Vec::with_capacity(64),
         marks: Vec::new(),
-        memo: Vec::new(),
+        memo: Vec::with_capacity(room),
         opts,
         conv,
         alloc: Cell::new(0),
-        bytes: Vec::new(),
-        tuples: Vec::new(),
-        tuple_items: Vec::new(),
+        bytes: Vec::with_capacity(room / 4),
+        tuples: Vec::with_capacity(room / 4),
+        tuple_items: Vec::with_capacity(room),
         scratch: Vec::new(),
         limit: opts.alloc_limit(shared.len() as u64) / 2,
     };
@@ -404,7 +407,11 @@ impl<'a, 'py> Vm<'a, 'py> {
                         return Err(Bail);
                     }
                     // Two's complement, little-endian, sign-extended from its top byte.
-                    let fill = if b.last().is_some_and(|&c| c >= 0x80) { 0xFF } else { 0 };
+                    let fill = if b.last().is_some_and(|&c| c >= 0x80) {
+                        0xFF
+                    } else {
+                        0
+                    };
                     let mut v = [fill; 8];
                     v[..n].copy_from_slice(b);
                     let i = i64::from_le_bytes(v);
@@ -872,4 +879,3 @@ fn str_arg<'i>(item: &'i Item<'_>) -> Step<std::borrow::Cow<'i, str>> {
         _ => Err(Bail),
     }
 }
-

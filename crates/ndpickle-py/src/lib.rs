@@ -37,6 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrayReducer>()?;
     m.add_class::<RawBuffer>()?;
     m.add_function(wrap_pyfunction!(loads::safe_loads, m)?)?;
+    m.add_function(wrap_pyfunction!(loads::_direct_loads, m)?)?;
     m.add_function(wrap_pyfunction!(frames::serialize, m)?)?;
     m.add_function(wrap_pyfunction!(frames::deserialize, m)?)?;
     m.add_function(wrap_pyfunction!(frames::safe_deserialize, m)?)?;

@@ -69,6 +69,23 @@ pub(crate) fn safe_loads<'py>(
         .convert_graph(py, graph)
 }
 
+/// The direct path alone, for tests: `(True, obj)` when it read `data`, `(False, None)`
+/// when it left it to the full reader.
+#[pyfunction]
+pub(crate) fn _direct_loads<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<(bool, Bound<'py, PyAny>)> {
+    let opts = read_options(None, false, true)?;
+    let mut sources = Vec::new();
+    let pickle = source(data, &mut sources)?;
+    let conv = Converter::new(&sources, opts.alloc_limit(pickle.len() as u64) / 2);
+    Ok(match crate::direct::load(py, &pickle, &opts, &conv) {
+        Ok(obj) => (true, obj),
+        Err(_) => (false, py.None().into_bound(py)),
+    })
+}
+
 /// Records `obj` (a Python buffer) as a source of the reader's input and returns a view of
 /// its bytes: arrays over those bytes become numpy views of `obj`.
 pub(crate) fn source(obj: &Bound<'_, PyAny>, sources: &mut Vec<Source>) -> PyResult<Bytes> {
