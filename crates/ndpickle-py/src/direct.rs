@@ -508,7 +508,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 GLOBAL => {
                     let module = std::str::from_utf8(self.line()?).map_err(|_| Bail)?;
                     let name = std::str::from_utf8(self.line()?).map_err(|_| Bail)?;
-                    let form = core::form(&module, name, self.opts).ok_or(Bail)?;
+                    let form = core::form(module, name, self.opts).ok_or(Bail)?;
                     self.stack.push(Item::Global(form));
                 }
                 STACK_GLOBAL => {
@@ -520,7 +520,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                         };
                         let m = m.cast::<PyString>().map_err(|_| Bail)?;
                         let n = n.cast::<PyString>().map_err(|_| Bail)?;
-                        core::form(&m.to_str()?, &n.to_str()?, self.opts).ok_or(Bail)?
+                        core::form(m.to_str()?, n.to_str()?, self.opts).ok_or(Bail)?
                     };
                     self.stack.push(Item::Global(form));
                 }

@@ -686,7 +686,7 @@ pub(crate) fn frombuffer_array(
     if itemsize == 0 {
         return Err(bad_array("itemsize cannot be zero in type".into()));
     }
-    if data.len() % itemsize != 0 {
+    if !data.len().is_multiple_of(itemsize) {
         return Err(bad_array(format!(
             "buffer size {} must be a multiple of element size {itemsize}",
             data.len()
@@ -756,7 +756,7 @@ pub(crate) fn ndarray_new(p: CallParts, opts: &ReadOptions) -> Result<Value, Dec
     };
     let layout = match (p.args.get(4), p.args.get(5)) {
         (None | Some(Value::None), None | Some(Value::None)) => Layout::Order("C"),
-        (None | Some(Value::None), Some(o)) => Layout::Order(&*str_of(o, "array order")?),
+        (None | Some(Value::None), Some(o)) => Layout::Order(&str_of(o, "array order")?),
         (Some(Value::Tuple(s) | Value::List(s)), _) => Layout::Strides(
             s.iter()
                 .map(|x| {
