@@ -99,6 +99,12 @@ struct LazyDType<'py> {
     obj: Option<Bound<'py, PyAny>>,
 }
 
+/// What a call made: an item, or bytes to keep as a lazy byte string.
+enum Made<'py> {
+    Item(Item<'py>),
+    Bytes(Bytes),
+}
+
 /// A stack or memo entry.
 #[derive(Clone)]
 enum Item<'py> {
@@ -107,6 +113,8 @@ enum Item<'py> {
     /// A list or dict made here: mutable, so never shared (a memo `GET` or `DUP` of it
     /// gives up), its depth growing as items arrive.
     Mutable(Bound<'py, PyAny>, u32),
+    /// An int that fits 64 bits, made into a Python `int` only when used as a value.
+    Int(i64),
     /// Long text.
     Text(Rc<LazyText<'py>>),
     /// In-band bytes.
@@ -171,6 +179,7 @@ pub(crate) fn load<'py>(
         scratch: Vec::new(),
         limit: opts.alloc_limit(shared.len() as u64) / 2,
     };
+    let _paused = GcPause::new();
     let root = vm.run()?;
     if opts.strict() && vm.pos < shared.len() {
         return Err(Bail);
@@ -178,11 +187,33 @@ pub(crate) fn load<'py>(
     vm.to_py(&root)
 }
 
+/// Holds the cycle collector off while the direct path runs and turns it back on (if it was
+/// on) when dropped. Nothing the direct path builds is part of a cycle (a shared reference to a
+/// mutable container makes it give up), so a collection in the middle of a load would only
+/// traverse its young objects again and again; the collector runs as usual once it is back.
+struct GcPause(bool);
+
+impl GcPause {
+    fn new() -> GcPause {
+        // SAFETY: called with the GIL held (the direct path runs under `Python<'py>`).
+        GcPause(unsafe { pyo3::ffi::PyGC_Disable() } == 1)
+    }
+}
+
+impl Drop for GcPause {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: the GIL is still held: the guard lives inside `load`.
+            unsafe { pyo3::ffi::PyGC_Enable() };
+        }
+    }
+}
+
 fn depth_of(item: &Item<'_>) -> u32 {
     match item {
         Item::Obj(_, d) | Item::Mutable(_, d) => *d,
         Item::Tuple(_, d) => *d,
-        Item::Bytes(_) | Item::Text(_) => 0,
+        Item::Bytes(_) | Item::Text(_) | Item::Int(_) => 0,
         Item::Global(_) | Item::DType(_) | Item::Pending(_) => ARRAY_DEPTH,
     }
 }
@@ -244,6 +275,12 @@ impl<'a, 'py> Vm<'a, 'py> {
     fn push_obj(&mut self, obj: Bound<'py, PyAny>) -> Step {
         self.charge(OBJECT_BYTES)?;
         self.stack.push(Item::Obj(obj, 0));
+        Ok(())
+    }
+
+    fn push_int(&mut self, i: i64) -> Step {
+        self.charge(OBJECT_BYTES)?;
+        self.stack.push(Item::Int(i));
         Ok(())
     }
 
@@ -390,15 +427,15 @@ impl<'a, 'py> Vm<'a, 'py> {
                 NEWFALSE => self.push_obj(PyBool::new(self.py, false).to_owned().into_any())?,
                 BININT => {
                     let v = i32::from_le_bytes(self.arg::<4>()?);
-                    self.push_obj(v.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                    self.push_int(v.into())?;
                 }
                 BININT1 => {
                     let [v] = self.arg::<1>()?;
-                    self.push_obj(v.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                    self.push_int(v.into())?;
                 }
                 BININT2 => {
                     let v = u16::from_le_bytes(self.arg::<2>()?);
-                    self.push_obj(v.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                    self.push_int(v.into())?;
                 }
                 LONG1 => {
                     let n = self.len_arg::<1>()?;
@@ -414,8 +451,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                     };
                     let mut v = [fill; 8];
                     v[..n].copy_from_slice(b);
-                    let i = i64::from_le_bytes(v);
-                    self.push_obj(i.into_pyobject(self.py).map_err(|_| Bail)?.into_any())?;
+                    self.push_int(i64::from_le_bytes(v))?;
                 }
                 BINFLOAT => {
                     let f = f64::from_be_bytes(self.arg::<8>()?);
@@ -596,6 +632,7 @@ impl<'a, 'py> Vm<'a, 'py> {
     fn to_py(&self, item: &Item<'py>) -> Step<Bound<'py, PyAny>> {
         Ok(match item {
             Item::Obj(o, _) | Item::Mutable(o, _) => o.clone(),
+            Item::Int(i) => i.into_pyobject(self.py).map_err(|_| Bail)?.into_any(),
             Item::Bytes(i) => {
                 let b = &self.bytes[*i as usize];
                 if let Some(o) = b.obj.get() {
@@ -677,6 +714,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 Value::Tuple(items)
             }
             Item::DType(d) => Value::DType(self.dtype(d)?),
+            Item::Int(i) => Value::Int(*i),
             Item::Text(t) => Value::Str(self.text_of(t)?.to_owned()),
             Item::Bytes(i) if !self.bytes[*i as usize].mutable => {
                 Value::Bytes(self.bytes_of(&self.bytes[*i as usize]))
@@ -715,16 +753,29 @@ impl<'a, 'py> Vm<'a, 'py> {
 
     /// The call `form(*args)`.
     fn call(&mut self, form: Form, args: &Item<'py>) -> Step<Item<'py>> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        self.items(args, &mut scratch)?;
-        let made = self.call_with(form, &scratch);
-        scratch.clear();
-        self.scratch = scratch;
-        made
+        let made = match args {
+            // A lazy tuple's items are read where they are.
+            Item::Tuple(i, _) => {
+                let t = &self.tuples[*i as usize];
+                self.call_with(form, &self.tuple_items[t.start..t.start + t.len])
+            }
+            _ => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                self.items(args, &mut scratch)?;
+                let made = self.call_with(form, &scratch);
+                scratch.clear();
+                self.scratch = scratch;
+                made
+            }
+        };
+        match made? {
+            Made::Item(item) => Ok(item),
+            Made::Bytes(data) => self.lazy_bytes(Source::Made(data), false),
+        }
     }
 
-    fn call_with(&mut self, form: Form, args: &[Item<'py>]) -> Step<Item<'py>> {
-        Ok(match (form, args) {
+    fn call_with(&self, form: Form, args: &[Item<'py>]) -> Step<Made<'py>> {
+        Ok(Made::Item(match (form, args) {
             (Form::DType, _) => {
                 let args = args.iter().map(|a| self.value(a)).collect::<Step<_>>()?;
                 Item::DType(Rc::new(RefCell::new(LazyDType {
@@ -739,8 +790,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                     Item::Text(t) => std::borrow::Cow::Borrowed(self.text_of(t)?),
                     other => str_arg(other)?,
                 };
-                let data = core::codecs_encode(&text, &str_arg(enc)?)?;
-                self.lazy_bytes(Source::Made(data), false)?
+                return Ok(Made::Bytes(core::codecs_encode(&text, &str_arg(enc)?)?));
             }
             (Form::Reconstruct, [Item::Global(Form::NdArray), _, _]) => {
                 Item::Pending(Rc::new(OnceCell::new()))
@@ -768,7 +818,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 self.array(a)?
             }
             _ => return Err(Bail),
-        })
+        }))
     }
 
     /// `BUILD` with `state` on the top of the stack: a dtype's state, or the array state of
@@ -797,6 +847,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 };
                 let dtype = self.dtype(dtype)?;
                 let fortran = match fortran {
+                    Item::Int(i) => *i != 0,
                     Item::Obj(o, _) => o.is_truthy()?,
                     _ => return Err(Bail),
                 };
@@ -842,6 +893,7 @@ impl<'a, 'py> Vm<'a, 'py> {
 
     fn int(&self, item: &Item<'py>) -> Step<i64> {
         match item {
+            Item::Int(i) => Ok(*i),
             Item::Obj(o, _) => {
                 if !o.is_exact_instance_of::<PyInt>() {
                     return Err(Bail);
@@ -853,18 +905,25 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     fn ints<T: TryFrom<i64>>(&self, item: &Item<'py>) -> Step<Vec<T>> {
-        let Item::Obj(o, _) = item else {
-            return Err(Bail);
-        };
-        let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
-        let mut out = Vec::with_capacity(t.len());
-        for x in t.iter() {
-            if !x.is_exact_instance_of::<PyInt>() {
-                return Err(Bail);
+        let to = |i: i64| T::try_from(i).map_err(|_| Bail);
+        match item {
+            Item::Tuple(i, _) => {
+                let t = &self.tuples[*i as usize];
+                self.tuple_items[t.start..t.start + t.len]
+                    .iter()
+                    .map(|x| self.int(x).and_then(to))
+                    .collect()
             }
-            out.push(T::try_from(x.extract::<i64>()?).map_err(|_| Bail)?);
+            Item::Obj(o, _) => {
+                let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
+                let mut out = Vec::with_capacity(t.len());
+                for x in t.iter() {
+                    out.push(to(self.int(&Item::Obj(x, 0))?)?);
+                }
+                Ok(out)
+            }
+            _ => Err(Bail),
         }
-        Ok(out)
     }
 
     fn shape(&self, item: &Item<'py>) -> Step<Vec<usize>> {

@@ -27,24 +27,25 @@ pub struct NdArray {
 
 /// C-contiguous byte strides for `shape` with `itemsize`-byte elements.
 pub fn c_strides(shape: &[usize], itemsize: usize) -> Vec<isize> {
-    let mut strides = vec![0isize; shape.len()];
-    let mut acc = itemsize as isize;
-    for (s, &d) in strides.iter_mut().zip(shape).rev() {
-        *s = acc;
-        acc = acc.saturating_mul(d.max(1) as isize);
-    }
+    let mut strides = f_strides_of(shape.iter().rev(), itemsize);
+    strides.reverse();
     strides
+}
+
+/// The strides of dimensions met in `dims` order, innermost first.
+fn f_strides_of<'s>(dims: impl Iterator<Item = &'s usize>, itemsize: usize) -> Vec<isize> {
+    let mut acc = itemsize as isize;
+    dims.map(|&d| {
+        let s = acc;
+        acc = acc.saturating_mul(d.max(1) as isize);
+        s
+    })
+    .collect()
 }
 
 /// F-contiguous byte strides for `shape` with `itemsize`-byte elements.
 pub fn f_strides(shape: &[usize], itemsize: usize) -> Vec<isize> {
-    let mut strides = vec![0isize; shape.len()];
-    let mut acc = itemsize as isize;
-    for (s, &d) in strides.iter_mut().zip(shape) {
-        *s = acc;
-        acc = acc.saturating_mul(d.max(1) as isize);
-    }
-    strides
+    f_strides_of(shape.iter(), itemsize)
 }
 
 /// Owner that lets a `Vec<T>` of elements back a [`Bytes`] without copying.
