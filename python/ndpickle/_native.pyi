@@ -5,7 +5,7 @@ import pickle
 import weakref
 from typing import Any, Callable, Literal, Optional, Sequence, Union, final
 
-__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "safe_deserialize", "decompress_frame",
+__all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "_direct_loads", "safe_deserialize", "decompress_frame",
            "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped",
            "serialize", "deserialize", "dumps", "dump", "check_compression", "buffer_itemsize", "PICKLE_GLOBALS",
            "inspect_files", "write_atomically"]
