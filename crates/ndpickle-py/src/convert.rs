@@ -98,6 +98,37 @@ const TINY_COPY: usize = 4096;
 /// Distinct dtypes a converter remembers (pickles of many arrays repeat a few dtypes).
 const DTYPE_CACHE: usize = 16;
 
+/// An array's parts, borrowed: what [`Converter::array_parts`] turns into a numpy array.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    pub dtype: &'a DType,
+    pub shape: &'a [usize],
+    pub strides: &'a [isize],
+    /// Byte offset of element zero in `data`.
+    pub offset: usize,
+    pub data: &'a Bytes,
+    pub readonly: bool,
+}
+
+impl<'a> Parts<'a> {
+    fn of(a: &'a NdArray) -> Parts<'a> {
+        Parts {
+            dtype: a.dtype(),
+            shape: a.shape(),
+            strides: a.strides(),
+            offset: a.offset(),
+            data: a.data(),
+            readonly: a.is_readonly(),
+        }
+    }
+
+    /// C- or Fortran-contiguous (as [`NdArray::is_c_contiguous`] and
+    /// [`NdArray::is_f_contiguous`] say).
+    fn is_contiguous(&self) -> bool {
+        ndpickle::array::is_c_or_f_contiguous(self.shape, self.strides, self.dtype.itemsize())
+    }
+}
+
 /// Converts [`Value`]s to Python objects, viewing the given sources without copying.
 pub(crate) struct Converter<'a> {
     sources: &'a [Source],
@@ -488,9 +519,44 @@ impl<'a> Converter<'a> {
     /// decompressed data), read-only otherwise. Copied only when the pickle asks for a
     /// writable array over memory that is not writable ([`Converter::writable_copy`]).
     pub(crate) fn array<'py>(&self, py: Python<'py>, a: NdArray) -> PyResult<Bound<'py, PyAny>> {
-        let readonly = a.is_readonly();
-        let (buffer, offset): (Bound<'py, PyAny>, usize) = match self.find(a.data()) {
-            Some(src) if !readonly && !src.writable => return self.writable_copy(py, &a),
+        let unique_memory =
+            !a.is_readonly() && a.data().len() > TINY_COPY && self.find(a.data()).is_none();
+        if !unique_memory {
+            return self.array_parts(py, Parts::of(&a));
+        }
+        let offset = a.offset();
+        let (dtype, shape, strides) = (a.dtype().clone(), a.shape().to_vec(), a.strides().to_vec());
+        match a.into_data().try_into_mut() {
+            Ok(unique) => {
+                let raw = Bound::new(py, RawBuffer::from_unique(unique))?.into_any();
+                self.ndarray(py, &dtype, &shape, &strides, raw, offset)
+            }
+            // Shared Rust memory (an array the pickle refers to twice): a copy.
+            Err(shared) => self.writable_copy(
+                py,
+                Parts {
+                    dtype: &dtype,
+                    shape: &shape,
+                    strides: &strides,
+                    offset,
+                    data: &shared,
+                    readonly: false,
+                },
+            ),
+        }
+    }
+
+    /// [`Converter::array`] on borrowed parts (already checked, as [`NdArray::new`] does):
+    /// a view of the caller's buffer or of the Rust memory, or a copy when the array must be
+    /// writable and its memory is not (or is a few kilobytes of Rust memory).
+    pub(crate) fn array_parts<'py>(
+        &self,
+        py: Python<'py>,
+        a: Parts<'_>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let readonly = a.readonly;
+        let (buffer, offset): (Bound<'py, PyAny>, usize) = match self.find(a.data) {
+            Some(src) if !readonly && !src.writable => return self.writable_copy(py, a),
             Some(src) => {
                 let obj = src.obj.bind(py).clone();
                 let obj = if readonly && src.writable {
@@ -498,34 +564,17 @@ impl<'a> Converter<'a> {
                 } else {
                     obj
                 };
-                (obj, view_offset(&a, src))
+                (obj, a.data.as_ptr() as usize - src.start + a.offset)
             }
             None if readonly => {
-                let raw = RawBuffer::from_bytes(a.data().clone());
-                (Bound::new(py, raw)?.into_any(), a.offset())
+                let raw = RawBuffer::from_bytes(a.data.clone());
+                (Bound::new(py, raw)?.into_any(), a.offset)
             }
-            // A few kilobytes of Rust memory: one copy into numpy's own costs less than a
-            // view object and a `numpy.ndarray` call.
-            None if a.data().len() <= TINY_COPY => return self.writable_copy(py, &a),
-            None => {
-                let offset = a.offset();
-                let (dtype, shape, strides) =
-                    (a.dtype().clone(), a.shape().to_vec(), a.strides().to_vec());
-                match a.into_data().try_into_mut() {
-                    Ok(unique) => {
-                        let raw = Bound::new(py, RawBuffer::from_unique(unique))?.into_any();
-                        return self.ndarray(py, &dtype, &shape, &strides, raw, offset);
-                    }
-                    // Shared Rust memory (an array the pickle refers to twice): a copy.
-                    Err(shared) => {
-                        let a = NdArray::new(dtype, shape, strides, offset, shared, false)
-                            .map_err(crate::error::decode_err)?;
-                        return self.writable_copy(py, &a);
-                    }
-                }
-            }
+            // Writable Rust memory that others hold: a copy (a few kilobytes of it cost less
+            // to copy than a view object and a `numpy.ndarray` call).
+            None => return self.writable_copy(py, a),
         };
-        self.ndarray(py, a.dtype(), a.shape(), a.strides(), buffer, offset)
+        self.ndarray(py, a.dtype, a.shape, a.strides, buffer, offset)
     }
 
     /// `numpy.ndarray(shape, dtype, buffer, offset, strides)`.
@@ -551,25 +600,25 @@ impl<'a> Converter<'a> {
     /// `a` reaches, as `pickle.loads` gives it (numpy views the writable buffer the pickle
     /// names): a broadcast stays a broadcast of its one copied slice, an array of
     /// zero-sized elements copies nothing. The copy is charged to the budget first.
-    fn writable_copy<'py>(&self, py: Python<'py>, a: &NdArray) -> PyResult<Bound<'py, PyAny>> {
-        let itemsize = a.dtype().itemsize();
-        let extent = Extent::of(a.shape(), a.strides(), itemsize)
+    fn writable_copy<'py>(&self, py: Python<'py>, a: Parts<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let itemsize = a.dtype.itemsize();
+        let extent = Extent::of(a.shape, a.strides, itemsize)
             .map_err(|e| decode_msg(DecodeErrorKind::Wire(e)))?
             .filter(|e| !e.is_empty());
         let Some(extent) = extent else {
             // Nothing to copy: any writable buffer will do.
             let buffer = PyByteArray::new(py, &[]).into_any();
-            return self.ndarray(py, a.dtype(), a.shape(), a.strides(), buffer, 0);
+            return self.ndarray(py, a.dtype, a.shape, a.strides, buffer, 0);
         };
         self.charge(extent.len())?;
         // Element zero sits `-extent.low` bytes into the copy.
-        let zero = a.offset() as isize;
+        let zero = a.offset as isize;
         let from = (zero + extent.low) as usize;
-        let bytes = &a.data()[from..from + extent.len()];
+        let bytes = &a.data[from..from + extent.len()];
         if bytes.len() < SMALL_COPY && extent.low == 0 {
-            let dtype = self.dtype(py, a.dtype())?;
+            let dtype = self.dtype(py, a.dtype)?;
             let made = match dtype.cast::<PyArrayDescr>() {
-                Ok(descr) => new_array_copy(descr, a.shape(), a.strides(), bytes)
+                Ok(descr) => new_array_copy(descr, a.shape, a.strides, bytes)
                     .map_err(|e| as_decode_error(py, "numpy refused the array", e))?,
                 Err(_) => None,
             };
@@ -577,16 +626,16 @@ impl<'a> Converter<'a> {
                 return Ok(array);
             }
         }
-        if bytes.len() >= SMALL_COPY && (a.is_c_contiguous() || a.is_f_contiguous()) {
+        if bytes.len() >= SMALL_COPY && a.is_contiguous() {
             // numpy's own copy of a large contiguous array gets huge pages.
             let view = self.ndarray(
                 py,
-                a.dtype(),
-                a.shape(),
-                a.strides(),
+                a.dtype,
+                a.shape,
+                a.strides,
                 Bound::new(
                     py,
-                    RawBuffer::from_bytes(a.data().slice(from..from + extent.len())),
+                    RawBuffer::from_bytes(a.data.slice(from..from + extent.len())),
                 )?
                 .into_any(),
                 (-extent.low) as usize,
@@ -604,9 +653,9 @@ impl<'a> Converter<'a> {
         };
         self.ndarray(
             py,
-            a.dtype(),
-            a.shape(),
-            a.strides(),
+            a.dtype,
+            a.shape,
+            a.strides,
             buffer,
             (-extent.low) as usize,
         )
@@ -642,11 +691,6 @@ impl<'a> Converter<'a> {
         };
         Ok(view)
     }
-}
-
-/// Offset of `a`'s element zero from the start of `src`, which holds its bytes.
-fn view_offset(a: &NdArray, src: &Source) -> usize {
-    a.data().as_ptr() as usize - src.start + a.offset()
 }
 
 fn memoryview<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

@@ -23,7 +23,7 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
 
-use crate::convert::{Converter, dtype_to_numpy};
+use crate::convert::{Converter, Parts, dtype_to_numpy};
 
 /// The direct path gave up: the full reader takes the pickle.
 pub(crate) struct Bail;
@@ -148,6 +148,9 @@ struct Vm<'a, 'py> {
     tuple_items: Vec<Item<'py>>,
     /// Reused for the arguments of each call.
     scratch: Vec<Item<'py>>,
+    /// Reused for the shape and strides of each array.
+    shape_buf: RefCell<Vec<usize>>,
+    strides_buf: RefCell<Vec<isize>>,
 }
 
 /// Reads `input` (the bytes of `shared`) in one pass, or gives up. `opts` must carry the
@@ -177,6 +180,8 @@ pub(crate) fn load<'py>(
         tuples: Vec::with_capacity(room / 4),
         tuple_items: Vec::with_capacity(room),
         scratch: Vec::new(),
+        shape_buf: RefCell::new(Vec::new()),
+        strides_buf: RefCell::new(Vec::new()),
         limit: opts.alloc_limit(shared.len() as u64) / 2,
     };
     let _paused = GcPause::new();
@@ -804,7 +809,9 @@ impl<'a, 'py> Vm<'a, 'py> {
                 self.array(a)?
             }
             (Form::NdArray, [shape, dtype, data, offset, strides, order]) => {
-                let shape = self.shape(shape)?;
+                let mut shape_buf = self.shape_buf.borrow_mut();
+                self.ints_into(shape, &mut shape_buf)?;
+                let shape: &[usize] = &shape_buf;
                 let dtype = self.dtype_arg(dtype)?;
                 let data = self.data(data)?;
                 let offset = self.int(offset)?;
@@ -814,7 +821,42 @@ impl<'a, 'py> Vm<'a, 'py> {
                 };
                 let order = str_arg(order)?;
                 let offset = usize::try_from(offset).map_err(|_| Bail)?;
-                let a = core::ndarray(shape, dtype, data, offset, strides, &order)?;
+                let (data, readonly) = data;
+                // Numbers and datetimes: checked as the constructor checks them, and made
+                // without building the intermediate array.
+                let mut strides_buf = self.strides_buf.borrow_mut();
+                let layout = core::ndarray_layout(
+                    shape,
+                    &dtype,
+                    data.len(),
+                    offset,
+                    strides.as_deref(),
+                    &order,
+                    &mut strides_buf,
+                );
+                if layout.is_ok() {
+                    self.charge(OBJECT_BYTES + data.len() as u64)?;
+                    let parts = Parts {
+                        dtype: &dtype,
+                        shape,
+                        strides: &strides_buf,
+                        offset,
+                        data: &data,
+                        readonly,
+                    };
+                    return Ok(Made::Item(Item::Obj(
+                        self.conv.array_parts(self.py, parts)?,
+                        ARRAY_DEPTH,
+                    )));
+                }
+                let a = core::ndarray(
+                    shape.to_vec(),
+                    dtype,
+                    (data, readonly),
+                    offset,
+                    strides,
+                    &order,
+                )?;
                 self.array(a)?
             }
             _ => return Err(Bail),
@@ -905,25 +947,31 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     fn ints<T: TryFrom<i64>>(&self, item: &Item<'py>) -> Step<Vec<T>> {
+        let mut out = Vec::new();
+        self.ints_into(item, &mut out)?;
+        Ok(out)
+    }
+
+    /// The ints of a tuple item, into `out` (cleared first).
+    fn ints_into<T: TryFrom<i64>>(&self, item: &Item<'py>, out: &mut Vec<T>) -> Step {
+        out.clear();
         let to = |i: i64| T::try_from(i).map_err(|_| Bail);
         match item {
             Item::Tuple(i, _) => {
                 let t = &self.tuples[*i as usize];
-                self.tuple_items[t.start..t.start + t.len]
-                    .iter()
-                    .map(|x| self.int(x).and_then(to))
-                    .collect()
+                for x in &self.tuple_items[t.start..t.start + t.len] {
+                    out.push(to(self.int(x)?)?);
+                }
             }
             Item::Obj(o, _) => {
                 let t = o.cast::<PyTuple>().map_err(|_| Bail)?;
-                let mut out = Vec::with_capacity(t.len());
                 for x in t.iter() {
                     out.push(to(self.int(&Item::Obj(x, 0))?)?);
                 }
-                Ok(out)
             }
-            _ => Err(Bail),
+            _ => return Err(Bail),
         }
+        Ok(())
     }
 
     fn shape(&self, item: &Item<'py>) -> Step<Vec<usize>> {

@@ -27,25 +27,46 @@ pub struct NdArray {
 
 /// C-contiguous byte strides for `shape` with `itemsize`-byte elements.
 pub fn c_strides(shape: &[usize], itemsize: usize) -> Vec<isize> {
-    let mut strides = f_strides_of(shape.iter().rev(), itemsize);
-    strides.reverse();
+    let mut strides = Vec::with_capacity(shape.len());
+    contiguous_strides_into(shape, itemsize, false, &mut strides);
     strides
 }
 
-/// The strides of dimensions met in `dims` order, innermost first.
-fn f_strides_of<'s>(dims: impl Iterator<Item = &'s usize>, itemsize: usize) -> Vec<isize> {
+/// [`c_strides`] (or [`f_strides`] when `fortran`) written into `out`, which is cleared
+/// first: for callers that reuse one vector.
+pub fn contiguous_strides_into(
+    shape: &[usize],
+    itemsize: usize,
+    fortran: bool,
+    out: &mut Vec<isize>,
+) {
+    out.clear();
     let mut acc = itemsize as isize;
-    dims.map(|&d| {
+    let mut next = |d: usize| {
         let s = acc;
         acc = acc.saturating_mul(d.max(1) as isize);
         s
-    })
-    .collect()
+    };
+    if fortran {
+        out.extend(shape.iter().map(|&d| next(d)));
+    } else {
+        out.extend(shape.iter().rev().map(|&d| next(d)));
+        out.reverse();
+    }
+}
+
+/// Whether `strides` lay `shape` out with no gaps, in C or in Fortran order (what
+/// [`NdArray::is_c_contiguous`] or [`NdArray::is_f_contiguous`] says of an array).
+pub fn is_c_or_f_contiguous(shape: &[usize], strides: &[isize], itemsize: usize) -> bool {
+    is_contiguous(shape, strides, &c_strides(shape, itemsize))
+        || is_contiguous(shape, strides, &f_strides(shape, itemsize))
 }
 
 /// F-contiguous byte strides for `shape` with `itemsize`-byte elements.
 pub fn f_strides(shape: &[usize], itemsize: usize) -> Vec<isize> {
-    f_strides_of(shape.iter(), itemsize)
+    let mut strides = Vec::with_capacity(shape.len());
+    contiguous_strides_into(shape, itemsize, true, &mut strides);
+    strides
 }
 
 /// Owner that lets a `Vec<T>` of elements back a [`Bytes`] without copying.
@@ -67,6 +88,33 @@ impl NdArray {
         data: Bytes,
         readonly: bool,
     ) -> Result<NdArray, DecodeError> {
+        NdArray::check_layout(&dtype, &shape, &strides, offset, data.len())?;
+        let array = NdArray {
+            dtype,
+            shape,
+            strides,
+            offset,
+            data,
+            readonly,
+        };
+        if array.dtype.has_unicode() {
+            array.check_code_points()?;
+        }
+        Ok(array)
+    }
+
+    /// The checks [`NdArray::new`] makes of the layout, on borrowed parts: `shape` and
+    /// `strides` agree, the dtype holds no Python objects and is within numpy's limits, the
+    /// element and byte counts fit numpy's `intp`, and every element lies inside a buffer of
+    /// `data_len` bytes (element zero at `offset`). (`new` also checks the code points of
+    /// `U` strings, which needs the data.)
+    pub fn check_layout(
+        dtype: &DType,
+        shape: &[usize],
+        strides: &[isize],
+        offset: usize,
+        data_len: usize,
+    ) -> Result<(), DecodeError> {
         if shape.len() != strides.len() {
             return Err(bad(format!(
                 "{} dimensions but {} strides",
@@ -90,41 +138,30 @@ impl NdArray {
             .map_err(|m| DecodeError::new(DecodeErrorKind::UnsupportedDtype(m)))?;
         let itemsize = dtype.itemsize();
         // numpy counts elements and bytes in `intp`: both must fit an isize.
-        let count = wire::product(&shape, "element count")?;
+        let count = wire::product(shape, "element count")?;
         let bytes = wire::mul(count, itemsize, "array byte length")?;
         if isize::try_from(count).is_err() || isize::try_from(bytes).is_err() {
             return Err(bad(format!(
                 "{count} elements of {itemsize} bytes are more than numpy can index"
             )));
         }
-        if let Some(ext) = Extent::of(&shape, &strides, itemsize)? {
+        if let Some(ext) = Extent::of(shape, strides, itemsize)? {
             let off = wire::isize_from(offset, "array offset")?;
             let lo = off.checked_add(ext.low);
             let hi = off.checked_add(ext.high);
             match (lo, hi) {
-                (Some(lo), Some(hi)) if lo >= 0 && hi as usize <= data.len() => {}
+                (Some(lo), Some(hi)) if lo >= 0 && hi as usize <= data_len => {}
                 _ => {
                     return Err(bad(format!(
                         "elements reach bytes {}..{} of a {}-byte buffer",
                         off.saturating_add(ext.low),
                         off.saturating_add(ext.high),
-                        data.len()
+                        data_len
                     )));
                 }
             }
         }
-        let array = NdArray {
-            dtype,
-            shape,
-            strides,
-            offset,
-            data,
-            readonly,
-        };
-        if array.dtype.has_unicode() {
-            array.check_code_points()?;
-        }
-        Ok(array)
+        Ok(())
     }
 
     /// Every code point in the array's `U` strings is at most U+10FFFF (what a Python `str`

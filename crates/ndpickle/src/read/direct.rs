@@ -99,6 +99,37 @@ pub fn ndarray(
     numpy::ndarray_array(shape, dtype, data, readonly, offset, layout).map_err(DecodeError::new)
 }
 
+/// The layout `numpy.ndarray(shape, dtype, data, offset, strides, order)` gets, checked as
+/// [`ndarray`] checks it, without building the array: its strides (`strides` when given,
+/// else contiguous in `order`) written into `out`. For dtypes that are numbers, booleans or
+/// datetimes (no fields, sub-arrays, strings or objects: an error otherwise, for the caller
+/// to use [`ndarray`]).
+pub fn ndarray_layout(
+    shape: &[usize],
+    dtype: &DType,
+    data_len: usize,
+    offset: usize,
+    strides: Option<&[isize]>,
+    order: &str,
+    out: &mut Vec<isize>,
+) -> Result<(), DecodeError> {
+    if !matches!(dtype, DType::Scalar { .. } | DType::Time { .. }) {
+        return Err(DecodeError::new(crate::error::DecodeErrorKind::Refused(
+            format!("dtype {dtype} takes the full constructor"),
+        )));
+    }
+    match strides {
+        Some(s) => {
+            out.clear();
+            out.extend_from_slice(s);
+        }
+        None => numpy::order_strides_into(shape, dtype.itemsize(), order, out)
+            .map_err(DecodeError::new)?,
+    }
+    numpy::check_stride_count(shape, out).map_err(DecodeError::new)?;
+    NdArray::check_layout(dtype, shape, out, offset, data_len)
+}
+
 /// Arrays of Python objects are the full reader's (refused, or opaque by option).
 fn no_objects(dtype: &DType) -> Result<(), DecodeError> {
     if dtype.has_object() {

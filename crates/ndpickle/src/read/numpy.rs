@@ -789,13 +789,46 @@ pub(crate) fn ndarray_array(
     layout: Layout<'_>,
 ) -> Result<NdArray, DecodeErrorKind> {
     let (dtype, shape) = expand(dtype, shape);
-    let itemsize = dtype.itemsize();
     let strides = match layout {
-        Layout::Order("C" | "A" | "K") => c_strides(&shape, itemsize),
-        Layout::Order("F") => f_strides(&shape, itemsize),
-        Layout::Order(o) => return Err(bad_array(format!("unknown order '{o}'"))),
         Layout::Strides(s) => s,
+        Layout::Order(o) => order_strides(&shape, dtype.itemsize(), o)?,
     };
+    check_stride_count(&shape, &strides)?;
+    NdArray::new(dtype, shape, strides, offset, data, readonly).map_err(|e| e.kind)
+}
+
+/// The contiguous strides of `numpy.ndarray(..., order=o)`.
+pub(crate) fn order_strides(
+    shape: &[usize],
+    itemsize: usize,
+    o: &str,
+) -> Result<Vec<isize>, DecodeErrorKind> {
+    let mut out = Vec::with_capacity(shape.len());
+    order_strides_into(shape, itemsize, o, &mut out)?;
+    Ok(out)
+}
+
+/// [`order_strides`] written into `out`.
+pub(crate) fn order_strides_into(
+    shape: &[usize],
+    itemsize: usize,
+    o: &str,
+    out: &mut Vec<isize>,
+) -> Result<(), DecodeErrorKind> {
+    let fortran = match o {
+        "C" | "A" | "K" => false,
+        "F" => true,
+        o => return Err(bad_array(format!("unknown order '{o}'"))),
+    };
+    crate::array::contiguous_strides_into(shape, itemsize, fortran, out);
+    Ok(())
+}
+
+/// `numpy.ndarray`'s explicit strides must give one per dimension.
+pub(crate) fn check_stride_count(
+    shape: &[usize],
+    strides: &[isize],
+) -> Result<(), DecodeErrorKind> {
     if strides.len() != shape.len() {
         return Err(bad_array(format!(
             "{} strides for {} dimensions",
@@ -803,7 +836,7 @@ pub(crate) fn ndarray_array(
             shape.len()
         )));
     }
-    NdArray::new(dtype, shape, strides, offset, data, readonly).map_err(|e| e.kind)
+    Ok(())
 }
 
 /// The bytes a C- or Fortran-contiguous array exports as a buffer (in memory order, as
