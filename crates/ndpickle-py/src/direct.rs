@@ -64,6 +64,12 @@ struct LazyBytes<'py> {
     used: Cell<bool>,
 }
 
+/// Array data as [`Vm::data_window`] finds it.
+struct Window<'v> {
+    source: &'v Source,
+    len: usize,
+}
+
 /// Where a [`LazyBytes`]' bytes are.
 enum Source {
     /// `(start, len)` in the input.
@@ -163,33 +169,105 @@ pub(crate) fn load<'py>(
     conv: &Converter<'_>,
 ) -> Step<Bound<'py, PyAny>> {
     // Room for what a pickle of many small values needs, so that the vectors do not move
-    // as they grow (pages are only touched when used).
+    // as they grow.
     let room = (shared.len() / 16).min(opts.max_memo_entries());
+    let pool = POOL.with(|p| p.borrow_mut().take()).unwrap_or_default();
     let mut vm = Vm {
         py,
         input: shared,
         shared,
         pos: 0,
-        stack: Vec::with_capacity(64),
+        stack: recycle(pool.stack),
         marks: Vec::new(),
-        memo: Vec::with_capacity(room),
+        memo: recycle(pool.memo),
         opts,
         conv,
         alloc: Cell::new(0),
-        bytes: Vec::with_capacity(room / 4),
-        tuples: Vec::with_capacity(room / 4),
-        tuple_items: Vec::with_capacity(room),
-        scratch: Vec::new(),
+        bytes: recycle(pool.bytes),
+        tuples: recycle(pool.tuples),
+        tuple_items: recycle(pool.tuple_items),
+        scratch: recycle(pool.scratch),
         shape_buf: RefCell::new(Vec::new()),
         strides_buf: RefCell::new(Vec::new()),
         limit: opts.alloc_limit(shared.len() as u64) / 2,
     };
-    let _paused = GcPause::new();
-    let root = vm.run()?;
-    if opts.strict() && vm.pos < shared.len() {
-        return Err(Bail);
+    vm.memo.reserve(room);
+    vm.tuple_items.reserve(room);
+    vm.bytes.reserve(room / 4);
+    vm.tuples.reserve(room / 4);
+    let out = {
+        let _paused = GcPause::new();
+        vm.run().and_then(|root| {
+            if opts.strict() && vm.pos < shared.len() {
+                return Err(Bail);
+            }
+            vm.to_py(&root)
+        })
+    };
+    let Vm {
+        stack,
+        memo,
+        bytes,
+        tuples,
+        tuple_items,
+        scratch,
+        ..
+    } = vm;
+    let pool = Pool {
+        stack: keep(stack),
+        memo: keep(memo),
+        bytes: keep(bytes),
+        tuples: keep(tuples),
+        tuple_items: keep(tuple_items),
+        scratch: keep(scratch),
+    };
+    POOL.with(|p| *p.borrow_mut() = Some(pool));
+    out
+}
+
+/// The vectors a load fills, kept empty between loads on a thread (each up to [`KEEP`]
+/// bytes of capacity) so that the next load of many small values neither grows them again
+/// nor faults in fresh pages.
+#[derive(Default)]
+struct Pool {
+    stack: Vec<Item<'static>>,
+    memo: Vec<Option<Item<'static>>>,
+    bytes: Vec<LazyBytes<'static>>,
+    tuples: Vec<LazyTuple<'static>>,
+    tuple_items: Vec<Item<'static>>,
+    scratch: Vec<Item<'static>>,
+}
+
+thread_local! {
+    static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
+}
+
+/// Capacity a pooled vector keeps, in bytes.
+const KEEP: usize = 2 << 20;
+
+/// `v` emptied (its items dropped here, with the GIL held), as a vector of the same type
+/// for any lifetime: the pool's `'static`, or the next load's `'py`.
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    if std::mem::size_of::<T>() != std::mem::size_of::<U>()
+        || std::mem::align_of::<T>() != std::mem::align_of::<U>()
+    {
+        return Vec::new();
     }
-    vm.to_py(&root)
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `v` is empty, so no value of `T` is read as a `U`; its buffer was allocated
+    // for `capacity` elements of `T`, which has the size and alignment of `U` (checked
+    // above), so the layout a `Vec<U>` of that capacity deallocates with is the one it was
+    // allocated with. The `ManuallyDrop` keeps `v` from freeing the buffer it hands over.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<U>(), 0, v.capacity()) }
+}
+
+/// [`recycle`] for the pool, which keeps vectors up to [`KEEP`] bytes of capacity.
+fn keep<T, U>(v: Vec<T>) -> Vec<U> {
+    if v.capacity().saturating_mul(std::mem::size_of::<T>()) > KEEP {
+        return Vec::new();
+    }
+    recycle(v)
 }
 
 /// Holds the cycle collector off while the direct path runs and turns it back on (if it was
@@ -812,46 +890,52 @@ impl<'a, 'py> Vm<'a, 'py> {
                 let mut shape_buf = self.shape_buf.borrow_mut();
                 self.ints_into(shape, &mut shape_buf)?;
                 let shape: &[usize] = &shape_buf;
-                let dtype = self.dtype_arg(dtype)?;
-                let data = self.data(data)?;
-                let offset = self.int(offset)?;
+                let Item::DType(lazy) = dtype else {
+                    return Err(Bail);
+                };
+                self.dtype(lazy)?;
+                let lazy = lazy.borrow();
+                let dtype = lazy.dtype.as_ref().ok_or(Bail)?;
+                let (window, readonly) = self.data_window(data)?;
+                let offset = usize::try_from(self.int(offset)?).map_err(|_| Bail)?;
                 let strides = match strides {
                     Item::Obj(o, _) if o.is_none() => None,
                     other => Some(self.ints(other)?),
                 };
                 let order = str_arg(order)?;
-                let offset = usize::try_from(offset).map_err(|_| Bail)?;
-                let (data, readonly) = data;
                 // Numbers and datetimes: checked as the constructor checks them, and made
-                // without building the intermediate array.
+                // without building the intermediate array, from the input where the data is.
                 let mut strides_buf = self.strides_buf.borrow_mut();
                 let layout = core::ndarray_layout(
                     shape,
-                    &dtype,
-                    data.len(),
+                    dtype,
+                    window.len,
                     offset,
                     strides.as_deref(),
                     &order,
                     &mut strides_buf,
                 );
+                let (whole, base) = match &window.source {
+                    Source::Input(start, _) => (self.shared, *start),
+                    Source::Made(d) => (d, 0),
+                };
                 if layout.is_ok() {
-                    self.charge(OBJECT_BYTES + data.len() as u64)?;
+                    self.charge(OBJECT_BYTES + window.len as u64)?;
                     let parts = Parts {
-                        dtype: &dtype,
+                        dtype,
                         shape,
                         strides: &strides_buf,
-                        offset,
-                        data: &data,
+                        offset: base + offset,
+                        data: whole,
                         readonly,
                     };
-                    return Ok(Made::Item(Item::Obj(
-                        self.conv.array_parts(self.py, parts)?,
-                        ARRAY_DEPTH,
-                    )));
+                    let obj = self.conv.array_parts(self.py, parts)?;
+                    return Ok(Made::Item(Item::Obj(obj, ARRAY_DEPTH)));
                 }
+                let data = whole.slice(base..base + window.len);
                 let a = core::ndarray(
                     shape.to_vec(),
-                    dtype,
+                    dtype.clone(),
                     (data, readonly),
                     offset,
                     strides,
@@ -913,6 +997,29 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     /// Array data and whether it is read-only: small in-band bytes only.
+    /// Where array data is, without slicing it out (see [`Vm::data`]).
+    fn data_window(&self, item: &Item<'py>) -> Step<(Window<'_>, bool)> {
+        let Item::Bytes(i) = item else {
+            return Err(Bail);
+        };
+        let b = &self.bytes[*i as usize];
+        let len = match &b.data {
+            Source::Input(_, n) => *n,
+            Source::Made(d) => d.len(),
+        };
+        if len >= LARGE || (b.mutable && b.obj.get().is_some()) {
+            return Err(Bail);
+        }
+        b.used.set(true);
+        Ok((
+            Window {
+                source: &b.data,
+                len,
+            },
+            !b.mutable,
+        ))
+    }
+
     fn data(&self, item: &Item<'py>) -> Step<(Bytes, bool)> {
         let Item::Bytes(i) = item else {
             return Err(Bail);
