@@ -111,6 +111,12 @@ enum Made<'py> {
     Bytes(Bytes),
 }
 
+/// A callable on the stack, word-aligned: every [`Item`] payload then starts at the same
+/// offset, and items move as two words.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct Callable(Form);
+
 /// A stack or memo entry.
 #[derive(Clone)]
 enum Item<'py> {
@@ -128,7 +134,7 @@ enum Item<'py> {
     /// A tuple of items that are not all objects.
     Tuple(u32, u32),
     /// A callable.
-    Global(Form),
+    Global(Callable),
     /// A dtype.
     DType(Rc<RefCell<LazyDType<'py>>>),
     /// `_reconstruct(ndarray, ...)`: the array its `BUILD` makes.
@@ -244,6 +250,25 @@ thread_local! {
 
 /// Capacity a pooled vector keeps, in bytes.
 const KEEP: usize = 2 << 20;
+
+/// Moves `from[at..]` to the end of `to`, as `to.extend(from.drain(at..))` does, with one
+/// copy of the block (the per-item moves of a drain of a two-word enum cost more than the
+/// rest of building a tuple).
+fn move_tail<T>(from: &mut Vec<T>, at: usize, to: &mut Vec<T>) {
+    let Some(n) = from.len().checked_sub(at) else {
+        return;
+    };
+    to.reserve(n);
+    // SAFETY: `from[at..]` holds `n` initialized items and `to` has room for `n` more after
+    // its length (reserved above); the two buffers are distinct allocations. The items are
+    // moved bitwise: `from`'s length is cut to `at` so that they are not dropped there, and
+    // `to`'s length grows by `n` to own them.
+    unsafe {
+        std::ptr::copy_nonoverlapping(from.as_ptr().add(at), to.as_mut_ptr().add(to.len()), n);
+        from.set_len(at);
+        to.set_len(to.len() + n);
+    }
+}
 
 /// `v` emptied (its items dropped here, with the GIL held), as a vector of the same type
 /// for any lifetime: the pool's `'static`, or the next load's `'py`.
@@ -473,7 +498,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 len: n,
                 obj: OnceCell::new(),
             });
-            self.tuple_items.extend(self.stack.drain(from..));
+            move_tail(&mut self.stack, from, &mut self.tuple_items);
             Item::Tuple(i, depth)
         };
         self.push_depth(item)
@@ -628,7 +653,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                     let module = std::str::from_utf8(self.line()?).map_err(|_| Bail)?;
                     let name = std::str::from_utf8(self.line()?).map_err(|_| Bail)?;
                     let form = core::form(module, name, self.opts).ok_or(Bail)?;
-                    self.stack.push(Item::Global(form));
+                    self.stack.push(Item::Global(Callable(form)));
                 }
                 STACK_GLOBAL => {
                     let name = self.pop()?;
@@ -641,12 +666,12 @@ impl<'a, 'py> Vm<'a, 'py> {
                         let n = n.cast::<PyString>().map_err(|_| Bail)?;
                         core::form(m.to_str()?, n.to_str()?, self.opts).ok_or(Bail)?
                     };
-                    self.stack.push(Item::Global(form));
+                    self.stack.push(Item::Global(Callable(form)));
                 }
                 REDUCE => {
                     let args = self.pop()?;
                     let callable = self.pop()?;
-                    let Item::Global(form) = callable else {
+                    let Item::Global(Callable(form)) = callable else {
                         return Err(Bail);
                     };
                     let made = self.call(form, &args)?;
@@ -875,7 +900,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 };
                 return Ok(Made::Bytes(core::codecs_encode(&text, &str_arg(enc)?)?));
             }
-            (Form::Reconstruct, [Item::Global(Form::NdArray), _, _]) => {
+            (Form::Reconstruct, [Item::Global(Callable(Form::NdArray)), _, _]) => {
                 Item::Pending(Rc::new(OnceCell::new()))
             }
             (Form::FromBuffer, [data, dtype, shape, order]) => {
@@ -1091,5 +1116,12 @@ fn str_arg<'i>(item: &'i Item<'_>) -> Step<std::borrow::Cow<'i, str>> {
     match item {
         Item::Obj(o, _) => Ok(o.cast::<PyString>().map_err(|_| Bail)?.to_cow()?),
         _ => Err(Bail),
+    }
+}
+#[cfg(test)]
+mod layout_probe {
+    #[test]
+    fn sizes() {
+        eprintln!("Item {} Option<Item> {} LazyBytes {} LazyTuple {}", std::mem::size_of::<super::Item<'static>>(), std::mem::size_of::<Option<super::Item<'static>>>(), std::mem::size_of::<super::LazyBytes<'static>>(), std::mem::size_of::<super::LazyTuple<'static>>());
     }
 }
