@@ -1118,10 +1118,3 @@ fn str_arg<'i>(item: &'i Item<'_>) -> Step<std::borrow::Cow<'i, str>> {
         _ => Err(Bail),
     }
 }
-#[cfg(test)]
-mod layout_probe {
-    #[test]
-    fn sizes() {
-        eprintln!("Item {} Option<Item> {} LazyBytes {} LazyTuple {}", std::mem::size_of::<super::Item<'static>>(), std::mem::size_of::<Option<super::Item<'static>>>(), std::mem::size_of::<super::LazyBytes<'static>>(), std::mem::size_of::<super::LazyTuple<'static>>());
-    }
-}
