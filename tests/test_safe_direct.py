@@ -172,8 +172,12 @@ def test_recursive_list_comes_back_recursive():
         b"\x80\x05cos\nsystem\n(S'echo hi'\ntR.",
         b"\x80\x05K\x01K\x02e.",  # APPEND onto an int
         b"\x80\x05]h\x00.",  # GET of a memo entry that was never set
+        b"\x80\x05](\x94K\x01.",  # MEMOIZE of the mark (found by the convert fuzz target)
+        b"\x80\x05](K\x01e(a.",  # APPEND onto the mark
+        b"\x80\x05K\x01(b.",  # BUILD onto the mark
     ],
-    ids=["empty", "no opcodes", "no stop", "truncated", "os.system", "append on int", "bad get"],
+    ids=["empty", "no opcodes", "no stop", "truncated", "os.system", "append on int", "bad get",
+         "memoize mark", "append on mark", "build on mark"],
 )
 def test_bad_input_gives_the_full_readers_error(data):
     assert _native._direct_loads(data) == (False, None)

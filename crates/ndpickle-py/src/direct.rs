@@ -368,6 +368,14 @@ impl<'a, 'py> Vm<'a, 'py> {
         self.marks.last().copied().unwrap_or(0)
     }
 
+    /// The top of the stack, above the last mark (what the full reader's `top` allows).
+    fn top(&self) -> Step<&Item<'py>> {
+        if self.stack.len() <= self.fence() {
+            return Err(Bail);
+        }
+        self.stack.last().ok_or(Bail)
+    }
+
     fn pop(&mut self) -> Step<Item<'py>> {
         if self.stack.len() <= self.fence() {
             return Err(Bail);
@@ -401,7 +409,7 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     fn memo_put(&mut self, key: usize) -> Step {
-        let top = self.stack.last().ok_or(Bail)?.clone();
+        let top = self.top()?.clone();
         if key > self.memo.len() || self.memo.len() >= self.opts.max_memo_entries() {
             return Err(Bail);
         }
@@ -695,6 +703,7 @@ impl<'a, 'py> Vm<'a, 'py> {
             depth = depth.max(depth_of(i));
             objs.push(self.to_py(i)?);
         }
+        self.top()?;
         let Some(Item::Mutable(list, d)) = self.stack.last_mut() else {
             return Err(Bail);
         };
@@ -721,6 +730,7 @@ impl<'a, 'py> Vm<'a, 'py> {
             depth = depth.max(depth_of(i));
             objs.push(self.to_py(i)?);
         }
+        self.top()?;
         let Some(Item::Mutable(dict, d)) = self.stack.last_mut() else {
             return Err(Bail);
         };
@@ -975,7 +985,7 @@ impl<'a, 'py> Vm<'a, 'py> {
     /// `BUILD` with `state` on the top of the stack: a dtype's state, or the array state of
     /// `_reconstruct`.
     fn build(&mut self, state: &Item<'py>) -> Step {
-        match self.stack.last().ok_or(Bail)?.clone() {
+        match self.top()?.clone() {
             Item::DType(d) => {
                 if d.borrow().dtype.is_some() || d.borrow().state.is_some() {
                     return Err(Bail);

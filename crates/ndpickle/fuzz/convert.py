@@ -189,9 +189,51 @@ def check(obj: Any, data: bytes, depth: int = 0) -> None:
         repr(obj)
 
 
+def same(a: Any, b: Any, depth: int = 0) -> bool:
+    """Whether two loads gave the same objects (types, dtypes, shapes, strides,
+    writeability, bytes; values by ``==`` elsewhere, NaN equal to NaN)."""
+    if type(a) is not type(b) or depth > 50:
+        return False
+    if isinstance(a, np.ndarray):
+        return (a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides
+                and a.flags.writeable == b.flags.writeable and a.tobytes() == b.tobytes())
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y, depth + 1) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k], depth + 1) for k in a)
+    if isinstance(a, float) and a != a:
+        return b != b
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - incomparable values are a difference
+        return False
+
+
+def check_direct(data: bytes) -> None:
+    """``safe_loads``' single pass against the full reader on the same bytes: where the
+    single pass answers, the full reader (forced by an explicit, default limit) must give
+    the same objects; it must never answer where the full reader refuses."""
+    try:
+        took, got = ndpickle._native._direct_loads(data)
+    except Exception as e:  # noqa: BLE001 - the single pass never raises
+        finding(f"direct-exception-{type(e).__name__}", str(e), data)
+        return
+    if not took:
+        return
+    try:
+        want = ndpickle.safe_loads(data, max_depth=1000)
+    except ndpickle.DecodeError as e:
+        finding("direct-accepts-refused", str(e), data)
+        return
+    if not same(got, want):
+        finding("direct-differs", f"{outcome_key(got)} vs {outcome_key(want)}", data)
+
+
 def one_input(data: bytes) -> None:
     """The fuzz target."""
     parts = split(data)
+    if len(parts) == 1:
+        check_direct(parts[0])
     # Imports only add modules: the set is built only when the count changed.
     loaded = len(sys.modules)
     t = time.monotonic()
