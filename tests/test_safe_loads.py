@@ -679,3 +679,32 @@ def test_large_strided_views_load_writable_over_one_copy():
         assert (got == -1).all()
         assert data == snapshot
         np.testing.assert_array_equal(pickle.loads(data), view)
+
+
+def test_small_strided_views_load_writable_over_one_copy():
+    # Below 1 MiB a strided, reversed or broadcast view's span is copied into a uint8 numpy
+    # array the loaded view sits on (two C-API calls, no Python-level numpy.ndarray call);
+    # numpy must see what pickle gives: values, strides, writability, and the input bytes
+    # untouched by writes; the copy stays alive as long as the view.
+    base = np.arange(64 * 64, dtype=np.float64).reshape(64, 64)
+    row = np.arange(16, dtype=np.int16)
+    views = (base[:, ::2], base[::-1], base.T[::3], base[::-2, 1::3],
+             np.broadcast_to(row, (8, 16)), base[5:6, ::-7])
+    for view in views:
+        for data in (ndpickle.dumps(view), ndpickle.dumps([view, {"k": view}])):
+            snapshot = bytes(data)
+            got = ndpickle.safe_loads(data)
+            expected = pickle.loads(data)
+            if isinstance(got, list):
+                assert got[1]["k"] is got[0]
+                got, expected = got[0], expected[0]
+            np.testing.assert_array_equal(got, expected)
+            assert got.strides == expected.strides and got.dtype == expected.dtype
+            assert got.flags.writeable == expected.flags.writeable
+            keep = got[...]
+            del got
+            np.testing.assert_array_equal(keep, expected)  # the copy outlives the first view
+            if keep.flags.writeable:  # broadcasts load read-only, as numpy makes them
+                keep[...] = 7
+                assert (keep == 7).all()
+            assert data == snapshot

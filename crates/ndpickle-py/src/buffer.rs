@@ -407,3 +407,118 @@ pub(crate) fn new_array_copy<'py>(
     }
     Ok(Some(array))
 }
+
+/// A new writable numpy array of `dtype`, `shape` and byte `strides` whose element zero sits
+/// `zero` bytes into a copy of `bytes`, the copy held by a one-dimensional `uint8` numpy
+/// array that is the new array's base: what `pickle` gives for a small strided,
+/// reversed or broadcast in-band view (numpy views the `bytearray` the pickle names), made
+/// with two C-API calls instead of a `bytearray` and a Python-level `numpy.ndarray` call.
+/// `None` when the layout does not fit (a sub-array dtype, more dimensions than numpy 1.x
+/// allows, an element outside `bytes`, an empty `bytes`) and the caller must build the
+/// array another way.
+pub(crate) fn new_array_over_copy<'py>(
+    dtype: &Bound<'py, PyArrayDescr>,
+    shape: &[usize],
+    strides: &[isize],
+    zero: usize,
+    bytes: &[u8],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = dtype.py();
+    /// `NPY_MAXDIMS` of numpy 1.x (numpy 2 allows 64).
+    const MAX_DIMS: usize = 32;
+    let unfit = dtype.has_subarray()
+        || shape.len() != strides.len()
+        || shape.len() > MAX_DIMS
+        || bytes.is_empty()
+        || isize::try_from(bytes.len()).is_err();
+    if unfit {
+        return Ok(None);
+    }
+    let extent =
+        Extent::of(shape, strides, dtype.itemsize()).map_err(|e| buffer_err(e.to_string()))?;
+    // Every element lies inside the copy: element zero plus the lowest and highest offsets.
+    let inside = extent.is_some_and(|e| {
+        let z = zero as isize;
+        z.checked_add(e.low).is_some_and(|lo| lo >= 0)
+            && z.checked_add(e.high)
+                .is_some_and(|hi| hi as usize <= bytes.len())
+    });
+    if !inside || zero > bytes.len() {
+        return Ok(None);
+    }
+    let mut len = bytes.len() as npyffi::npy_intp;
+    // SAFETY: one dimension of `len` bytes (which fits `npy_intp`, checked above);
+    // `PyArray_DescrFromType` returns a new reference to the `uint8` descr, which
+    // `PyArray_NewFromDescr` steals, and with no data pointer numpy allocates `len` bytes.
+    let base = unsafe {
+        let u8_descr =
+            npyffi::PY_ARRAY_API.PyArray_DescrFromType(py, npyffi::NPY_TYPES::NPY_UBYTE as c_int);
+        if u8_descr.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        npyffi::PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            u8_descr,
+            1,
+            &mut len,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if base.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: `base` is a new reference to the array just made.
+    let base = unsafe { Bound::from_owned_ptr(py, base) };
+    // SAFETY: `base` is a `uint8` array of `bytes.len()` bytes that numpy allocated and
+    // nothing else can see yet; `data` points `zero` bytes into that block (`zero` is at most
+    // its length, checked above).
+    let data = unsafe {
+        let data = (*base.as_ptr().cast::<npyffi::PyArrayObject>())
+            .fields
+            .data
+            .cast::<u8>();
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+        data.add(zero)
+    };
+    let (mut dims, mut steps) = ([0; MAX_DIMS], [0; MAX_DIMS]);
+    for (i, (&d, &s)) in shape.iter().zip(strides).enumerate() {
+        (dims[i], steps[i]) = (d as npyffi::npy_intp, s as npyffi::npy_intp);
+    }
+    // SAFETY: the dims and strides arrays hold `shape.len()` entries (at most numpy 1.x's
+    // limit, checked above), and every element they reach from `data` lies inside `base`'s
+    // block (the extent check above); the dims fit `npy_intp` as `Extent::of` computed
+    // offsets from them without overflow. `PyArray_NewFromDescr` steals the dtype reference
+    // that `into_dtype_ptr` adds; the view does not own `data`, which stays valid while
+    // `base` lives, and `PyArray_SetBaseObject` makes the view hold `base` (stealing the
+    // reference `into_ptr` gives it).
+    unsafe {
+        let view = npyffi::PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            dtype.clone().into_dtype_ptr(),
+            shape.len() as c_int,
+            dims.as_mut_ptr(),
+            steps.as_mut_ptr(),
+            data.cast(),
+            NPY_ARRAY_WRITEABLE,
+            std::ptr::null_mut(),
+        );
+        if view.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let view = Bound::from_owned_ptr(py, view);
+        if npyffi::PY_ARRAY_API.PyArray_SetBaseObject(
+            py,
+            view.as_ptr().cast::<npyffi::PyArrayObject>(),
+            base.into_ptr(),
+        ) != 0
+        {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(Some(view))
+    }
+}

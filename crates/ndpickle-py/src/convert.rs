@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyComplex, PyDict, PyFrozenSet, PyList, PySet, PyTuple};
 
-use crate::buffer::{RawBuffer, new_array_copy};
+use crate::buffer::{RawBuffer, new_array_copy, new_array_over_copy};
 use crate::error::decode_msg;
 use numpy::PyArrayDescr;
 
@@ -641,6 +641,18 @@ impl<'a> Converter<'a> {
                 (-extent.low) as usize,
             )?;
             return view.call_method1("copy", ("K",));
+        }
+        if bytes.len() < SMALL_COPY {
+            // A small strided, reversed or broadcast view: a copy of its span under a view.
+            let dtype = self.dtype(py, a.dtype)?;
+            if let Ok(descr) = dtype.cast::<PyArrayDescr>() {
+                let made =
+                    new_array_over_copy(descr, a.shape, a.strides, (-extent.low) as usize, bytes)
+                        .map_err(|e| as_decode_error(py, "numpy refused the array", e))?;
+                if let Some(array) = made {
+                    return Ok(array);
+                }
+            }
         }
         let buffer = if bytes.len() >= SMALL_COPY {
             // A strided view's span: copied once into memory with the huge-page hint (a
