@@ -352,8 +352,6 @@ pub(crate) fn new_array_copy<'py>(
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = dtype.py();
     let itemsize = dtype.itemsize();
-    /// `NPY_MAXDIMS` of numpy 1.x (numpy 2 allows 64).
-    const MAX_DIMS: usize = 32;
     let nbytes = shape
         .iter()
         .try_fold(itemsize, |n, &d| n.checked_mul(d))
@@ -369,33 +367,24 @@ pub(crate) fn new_array_copy<'py>(
     if unfit || !inside || isize::try_from(bytes.len()).is_err() {
         return Ok(None);
     }
-    let (mut dims, mut steps) = ([0; MAX_DIMS], [0; MAX_DIMS]);
-    for (i, (&d, &s)) in shape.iter().zip(strides).enumerate() {
-        (dims[i], steps[i]) = (d as npyffi::npy_intp, s as npyffi::npy_intp);
-    }
+    let (mut dims, mut steps) = intp_layout(shape, strides);
     // SAFETY: the dims and strides arrays hold `shape.len()` entries each (checked above
     // to be at most numpy 1.x's limit), all dims fit `npy_intp` (their product with the
-    // itemsize is `bytes.len()`, which does); `PyArray_NewFromDescr` steals the dtype
-    // reference that `into_dtype_ptr` adds and, with no data pointer, allocates `nbytes`
-    // bytes itself, every element of which lies inside (the extent check above).
-    let raw = unsafe {
-        npyffi::PY_ARRAY_API.PyArray_NewFromDescr(
+    // itemsize is `bytes.len()`, which does); the descr reference `into_dtype_ptr` adds is
+    // stolen and, with no data pointer, numpy allocates `nbytes` bytes itself, every element
+    // of which lies inside (the extent check above).
+    let array = unsafe {
+        new_from_descr(
             py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
             dtype.clone().into_dtype_ptr(),
-            shape.len() as c_int,
-            dims.as_mut_ptr(),
-            steps.as_mut_ptr(),
+            shape.len(),
+            &mut dims,
+            Some(&mut steps),
             std::ptr::null_mut(),
             0,
-            std::ptr::null_mut(),
-        )
+        )?
     };
-    if raw.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: `raw` is a new reference to the array just made.
-    let array = unsafe { Bound::from_owned_ptr(py, raw) };
+    let raw = array.as_ptr();
     // SAFETY: `raw` is a numpy array whose data block numpy allocated with `bytes.len()`
     // bytes (its size, checked above); nothing else can see it yet.
     unsafe {
@@ -424,8 +413,6 @@ pub(crate) fn new_array_over_copy<'py>(
     bytes: &[u8],
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = dtype.py();
-    /// `NPY_MAXDIMS` of numpy 1.x (numpy 2 allows 64).
-    const MAX_DIMS: usize = 32;
     let unfit = dtype.has_subarray()
         || shape.len() != strides.len()
         || shape.len() > MAX_DIMS
@@ -446,33 +433,18 @@ pub(crate) fn new_array_over_copy<'py>(
     if !inside || zero > bytes.len() {
         return Ok(None);
     }
-    let mut len = bytes.len() as npyffi::npy_intp;
+    let mut len = [bytes.len() as npyffi::npy_intp];
     // SAFETY: one dimension of `len` bytes (which fits `npy_intp`, checked above);
-    // `PyArray_DescrFromType` returns a new reference to the `uint8` descr, which
-    // `PyArray_NewFromDescr` steals, and with no data pointer numpy allocates `len` bytes.
+    // `PyArray_DescrFromType` returns a new reference to the `uint8` descr, which is stolen,
+    // and with no data pointer numpy allocates `len` bytes.
     let base = unsafe {
         let u8_descr =
             npyffi::PY_ARRAY_API.PyArray_DescrFromType(py, npyffi::NPY_TYPES::NPY_UBYTE as c_int);
         if u8_descr.is_null() {
             return Err(PyErr::fetch(py));
         }
-        npyffi::PY_ARRAY_API.PyArray_NewFromDescr(
-            py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
-            u8_descr,
-            1,
-            &mut len,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            std::ptr::null_mut(),
-        )
+        new_from_descr(py, u8_descr, 1, &mut len, None, std::ptr::null_mut(), 0)?
     };
-    if base.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: `base` is a new reference to the array just made.
-    let base = unsafe { Bound::from_owned_ptr(py, base) };
     // SAFETY: `base` is a `uint8` array of `bytes.len()` bytes that numpy allocated and
     // nothing else can see yet; `data` points `zero` bytes into that block (`zero` is at most
     // its length, checked above).
@@ -484,33 +456,24 @@ pub(crate) fn new_array_over_copy<'py>(
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
         data.add(zero)
     };
-    let (mut dims, mut steps) = ([0; MAX_DIMS], [0; MAX_DIMS]);
-    for (i, (&d, &s)) in shape.iter().zip(strides).enumerate() {
-        (dims[i], steps[i]) = (d as npyffi::npy_intp, s as npyffi::npy_intp);
-    }
+    let (mut dims, mut steps) = intp_layout(shape, strides);
     // SAFETY: the dims and strides arrays hold `shape.len()` entries (at most numpy 1.x's
     // limit, checked above), and every element they reach from `data` lies inside `base`'s
     // block (the extent check above); the dims fit `npy_intp` as `Extent::of` computed
-    // offsets from them without overflow. `PyArray_NewFromDescr` steals the dtype reference
-    // that `into_dtype_ptr` adds; the view does not own `data`, which stays valid while
-    // `base` lives, and `PyArray_SetBaseObject` makes the view hold `base` (stealing the
-    // reference `into_ptr` gives it).
+    // offsets from them without overflow. The descr reference `into_dtype_ptr` adds is
+    // stolen; the view does not own `data`, which stays valid while `base` lives, and
+    // `PyArray_SetBaseObject` makes the view hold `base` (stealing the reference `into_ptr`
+    // gives it).
     unsafe {
-        let view = npyffi::PY_ARRAY_API.PyArray_NewFromDescr(
+        let view = new_from_descr(
             py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
             dtype.clone().into_dtype_ptr(),
-            shape.len() as c_int,
-            dims.as_mut_ptr(),
-            steps.as_mut_ptr(),
+            shape.len(),
+            &mut dims,
+            Some(&mut steps),
             data.cast(),
             NPY_ARRAY_WRITEABLE,
-            std::ptr::null_mut(),
-        );
-        if view.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let view = Bound::from_owned_ptr(py, view);
+        )?;
         if npyffi::PY_ARRAY_API.PyArray_SetBaseObject(
             py,
             view.as_ptr().cast::<npyffi::PyArrayObject>(),
@@ -521,4 +484,60 @@ pub(crate) fn new_array_over_copy<'py>(
         }
         Ok(Some(view))
     }
+}
+
+/// `NPY_MAXDIMS` of numpy 1.x (numpy 2 allows 64): the most dimensions the arrays made
+/// here take.
+const MAX_DIMS: usize = 32;
+
+/// `shape` and byte `strides` as the `npy_intp` arrays numpy's constructors take (the first
+/// `shape.len()` entries of each; the caller checks that it is at most [`MAX_DIMS`]).
+fn intp_layout(
+    shape: &[usize],
+    strides: &[isize],
+) -> ([npyffi::npy_intp; MAX_DIMS], [npyffi::npy_intp; MAX_DIMS]) {
+    let (mut dims, mut steps) = ([0; MAX_DIMS], [0; MAX_DIMS]);
+    for (i, (&d, &s)) in shape.iter().zip(strides).enumerate().take(MAX_DIMS) {
+        (dims[i], steps[i]) = (d as npyffi::npy_intp, s as npyffi::npy_intp);
+    }
+    (dims, steps)
+}
+
+/// `PyArray_NewFromDescr` for a base-class ndarray of `ndim` dimensions.
+///
+/// # Safety
+/// The GIL is held; `descr` is a new reference to a valid descr (it is stolen, whatever
+/// happens); `dims` and `steps` (`None`: C-contiguous) hold at least `ndim` entries that
+/// describe the array numpy's constructor accepts. With a null `data`, numpy allocates the array's bytes and
+/// every element the strides reach must lie inside them; with `data`, every element they
+/// reach from it must lie in memory that stays valid while the array lives (its base must
+/// keep it alive), writable if `flags` says so.
+unsafe fn new_from_descr<'py>(
+    py: Python<'py>,
+    descr: *mut npyffi::PyArray_Descr,
+    ndim: usize,
+    dims: &mut [npyffi::npy_intp],
+    steps: Option<&mut [npyffi::npy_intp]>,
+    data: *mut std::ffi::c_void,
+    flags: c_int,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the caller's contract above is `PyArray_NewFromDescr`'s.
+    let raw = unsafe {
+        npyffi::PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr,
+            ndim as c_int,
+            dims.as_mut_ptr(),
+            steps.map_or(std::ptr::null_mut(), |s| s.as_mut_ptr()),
+            data,
+            flags,
+            std::ptr::null_mut(),
+        )
+    };
+    if raw.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: `raw` is a new reference to the array just made.
+    Ok(unsafe { Bound::from_owned_ptr(py, raw) })
 }

@@ -696,24 +696,11 @@ impl<'a, 'py> Vm<'a, 'py> {
 
     /// `APPEND`/`APPENDS` onto the list on top of the stack.
     fn extend(&mut self, items: Vec<Item<'py>>) -> Step {
-        self.charge(8 * items.len() as u64)?;
-        let mut objs = Vec::with_capacity(items.len());
-        let mut depth = 0;
-        for i in &items {
-            depth = depth.max(depth_of(i));
-            objs.push(self.to_py(i)?);
-        }
-        self.top()?;
-        let Some(Item::Mutable(list, d)) = self.stack.last_mut() else {
-            return Err(Bail);
-        };
+        let (objs, depth) = self.objects(&items, 8)?;
+        let list = self.container(depth)?;
         let list = list.cast::<PyList>().map_err(|_| Bail)?;
         for o in objs {
             list.append(o)?;
-        }
-        *d = (*d).max(depth.saturating_add(1));
-        if d.saturating_add(ARRAY_DEPTH) >= self.opts.max_depth() as u32 {
-            return Err(Bail);
         }
         Ok(())
     }
@@ -723,27 +710,42 @@ impl<'a, 'py> Vm<'a, 'py> {
         if !items.len().is_multiple_of(2) {
             return Err(Bail);
         }
-        self.charge(16 * items.len() as u64)?;
-        let mut objs = Vec::with_capacity(items.len());
-        let mut depth = 0;
-        for i in &items {
-            depth = depth.max(depth_of(i));
-            objs.push(self.to_py(i)?);
-        }
-        self.top()?;
-        let Some(Item::Mutable(dict, d)) = self.stack.last_mut() else {
-            return Err(Bail);
-        };
+        let (objs, depth) = self.objects(&items, 16)?;
+        let dict = self.container(depth)?;
         let dict = dict.cast::<PyDict>().map_err(|_| Bail)?;
         let mut it = objs.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             dict.set_item(k, v)?;
         }
+        Ok(())
+    }
+
+    /// The objects `items` stand for and their greatest depth, charged `per_item` bytes
+    /// each, for a container about to take them.
+    fn objects(&self, items: &[Item<'py>], per_item: u64) -> Step<(Vec<Bound<'py, PyAny>>, u32)> {
+        self.charge(per_item * items.len() as u64)?;
+        let mut objs = Vec::with_capacity(items.len());
+        let mut depth = 0;
+        for i in items {
+            depth = depth.max(depth_of(i));
+            objs.push(self.to_py(i)?);
+        }
+        Ok((objs, depth))
+    }
+
+    /// The list or dict on top of the stack (above the last mark), its depth raised to hold
+    /// items as deep as `depth`.
+    fn container(&mut self, depth: u32) -> Step<Bound<'py, PyAny>> {
+        self.top()?;
+        let max_depth = self.opts.max_depth() as u32;
+        let Some(Item::Mutable(obj, d)) = self.stack.last_mut() else {
+            return Err(Bail);
+        };
         *d = (*d).max(depth.saturating_add(1));
-        if d.saturating_add(ARRAY_DEPTH) >= self.opts.max_depth() as u32 {
+        if d.saturating_add(ARRAY_DEPTH) >= max_depth {
             return Err(Bail);
         }
-        Ok(())
+        Ok(obj.clone())
     }
 
     /// The Python object an item stands for as a value.
