@@ -306,6 +306,13 @@ impl AutoPolicyBuilder {
     }
 }
 
+/// One thread per core, at most 8: `available_parallelism` asked once per process (it reads
+/// the cgroup files on every call, tens of microseconds, which every small `serialize` paid).
+fn default_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
+
 /// Execution settings: block size, threads and the lz4 acceleration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodecOptions {
@@ -317,10 +324,9 @@ pub struct CodecOptions {
 impl Default for CodecOptions {
     /// [`DEFAULT_BLOCK_SIZE`] blocks, one thread per core (at most 8).
     fn default() -> CodecOptions {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         CodecOptions {
             block_size: DEFAULT_BLOCK_SIZE,
-            threads,
+            threads: default_threads(),
             lz4_acceleration: DEFAULT_LZ4_ACCELERATION,
         }
     }
