@@ -190,3 +190,17 @@ def test_explicit_limits_and_trailing_bytes_use_the_full_reader():
     with pytest.raises(ndpickle.DecodeError):
         ndpickle.safe_loads(data + b"junk", strict=True)
     same(ndpickle.safe_loads(data + b"junk"), full(data))
+
+
+def test_shared_tuples_as_dtype_arguments_cost_linear_work():
+    # t[k+1] = (t[k], t[k]) through the memo, 60 levels deep, handed to numpy.dtype: the
+    # single pass turns call arguments into plain values, which would copy the shared tuples
+    # 2**60 times; each value is charged, so it gives up and the full reader refuses it
+    # within its copy limit.
+    p = bytearray(b"\x80\x04cnumpy\ndtype\nK\x01\x85\x940")
+    for i in range(60):
+        p += b"h" + bytes([i]) + b"h" + bytes([i]) + b"\x86\x940"
+    p += b"h" + bytes([60]) + b"\x85R."
+    assert _native._direct_loads(bytes(p)) == (False, None)
+    with pytest.raises(ndpickle.DecodeError, match="copied through shared references"):
+        ndpickle.safe_loads(bytes(p))

@@ -803,8 +803,11 @@ impl<'a, 'py> Vm<'a, 'py> {
         })
     }
 
-    /// A plain value of an item, for the dtype constructor.
+    /// A plain value of an item, for the dtype constructor. Each value built is charged: a
+    /// tuple the pickle refers to twice becomes two trees here, so tuples of tuples fetched
+    /// from the memo would otherwise grow exponentially.
     fn value(&self, item: &Item<'py>) -> Step<Value> {
+        self.charge(OBJECT_BYTES)?;
         Ok(match item {
             Item::Obj(o, _) => {
                 if o.is_none() {
