@@ -204,3 +204,19 @@ def test_shared_tuples_as_dtype_arguments_cost_linear_work():
     assert _native._direct_loads(bytes(p)) == (False, None)
     with pytest.raises(ndpickle.DecodeError, match="copied through shared references"):
         ndpickle.safe_loads(bytes(p))
+
+
+def test_protocol_2_data_goes_to_numpy_without_a_second_copy():
+    # Protocol 2 spells array data as latin-1 text that `_codecs.encode` turns into bytes:
+    # decoded once in Rust, that memory is the array's (as the full reader hands it over),
+    # not copied again; small arrays are copied into numpy's own memory by both readers.
+    a = np.arange(2048, dtype=np.float64)  # 16 KiB
+    data = pickle.dumps([a, a + 1], protocol=2)
+    got = direct(data)
+    want = full(data)
+    same(got, want)
+    for g in got:
+        assert type(g.base).__name__ == "RawBuffer" and g.flags.writeable
+    g = got[0]
+    g[0] = -1.0
+    assert got[0][0] == -1.0 and got[1][0] == 1.0

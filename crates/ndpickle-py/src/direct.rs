@@ -76,6 +76,8 @@ enum Source {
     Input(usize, usize),
     /// Made while reading (`_codecs.encode`).
     Made(Bytes),
+    /// Made while reading and handed to the array built over it (any other use gives up).
+    Moved,
 }
 
 /// Text from the pickle (UTF-8, checked), made into a `str` only when used as a value:
@@ -478,11 +480,12 @@ impl<'a, 'py> Vm<'a, 'py> {
     }
 
     /// The bytes of a [`LazyBytes`].
-    fn bytes_of(&self, b: &LazyBytes<'_>) -> Bytes {
-        match &b.data {
+    fn bytes_of(&self, b: &LazyBytes<'_>) -> Step<Bytes> {
+        Ok(match &b.data {
             Source::Input(start, n) => self.shared.slice(*start..start + n),
             Source::Made(d) => d.clone(),
-        }
+            Source::Moved => return Err(Bail),
+        })
     }
 
     /// Replaces the stack's items from `from` on with their tuple.
@@ -761,7 +764,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 if b.used.get() && b.mutable {
                     return Err(Bail);
                 }
-                let data = self.bytes_of(b);
+                let data = self.bytes_of(b)?;
                 self.charge(data.len() as u64)?;
                 let o = if b.mutable {
                     PyByteArray::new(self.py, &data).into_any()
@@ -840,7 +843,7 @@ impl<'a, 'py> Vm<'a, 'py> {
             Item::Int(i) => Value::Int(*i),
             Item::Text(t) => Value::Str(self.text_of(t)?.to_owned()),
             Item::Bytes(i) if !self.bytes[*i as usize].mutable => {
-                Value::Bytes(self.bytes_of(&self.bytes[*i as usize]))
+                Value::Bytes(self.bytes_of(&self.bytes[*i as usize])?)
             }
             _ => return Err(Bail),
         })
@@ -958,6 +961,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                 let (whole, base) = match &window.source {
                     Source::Input(start, _) => (self.shared, *start),
                     Source::Made(d) => (d, 0),
+                    Source::Moved => return Err(Bail),
                 };
                 if layout.is_ok() {
                     self.charge(OBJECT_BYTES + window.len as u64)?;
@@ -1017,7 +1021,7 @@ impl<'a, 'py> Vm<'a, 'py> {
                     Item::Obj(o, _) => o.is_truthy()?,
                     _ => return Err(Bail),
                 };
-                let (data, _) = self.data(raw)?;
+                let (data, _) = self.take_data(raw)?;
                 let a = core::reconstruct(shape, dtype, fortran, data)?;
                 let Item::Obj(obj, _) = self.array(a)? else {
                     return Err(Bail);
@@ -1036,7 +1040,6 @@ impl<'a, 'py> Vm<'a, 'py> {
         Ok(Item::Obj(obj, ARRAY_DEPTH))
     }
 
-    /// Array data and whether it is read-only: small in-band bytes only.
     /// Where array data is, without slicing it out (see [`Vm::data`]).
     fn data_window(&self, item: &Item<'py>) -> Step<(Window<'_>, bool)> {
         let Item::Bytes(i) = item else {
@@ -1046,6 +1049,7 @@ impl<'a, 'py> Vm<'a, 'py> {
         let len = match &b.data {
             Source::Input(_, n) => *n,
             Source::Made(d) => d.len(),
+            Source::Moved => return Err(Bail),
         };
         if len >= LARGE || (b.mutable && b.obj.get().is_some()) {
             return Err(Bail);
@@ -1060,17 +1064,32 @@ impl<'a, 'py> Vm<'a, 'py> {
         ))
     }
 
+    /// Array data and whether it is read-only: small in-band bytes only.
     fn data(&self, item: &Item<'py>) -> Step<(Bytes, bool)> {
+        let (w, readonly) = self.data_window(item)?;
+        let data = match w.source {
+            Source::Input(start, n) => self.shared.slice(*start..start + n),
+            Source::Made(d) => d.clone(),
+            Source::Moved => return Err(Bail),
+        };
+        Ok((data, readonly))
+    }
+
+    /// [`Vm::data`] for an array that takes the bytes over: bytes made while reading move
+    /// into it (its memory then goes to numpy as it is, as the full reader's would).
+    fn take_data(&mut self, item: &Item<'py>) -> Step<(Bytes, bool)> {
+        let (_, readonly) = self.data_window(item)?;
         let Item::Bytes(i) = item else {
             return Err(Bail);
         };
-        let b = &self.bytes[*i as usize];
-        let data = self.bytes_of(b);
-        if data.len() >= LARGE || (b.mutable && b.obj.get().is_some()) {
-            return Err(Bail);
+        let b = &mut self.bytes[*i as usize];
+        match std::mem::replace(&mut b.data, Source::Moved) {
+            Source::Made(d) => Ok((d, readonly)),
+            other => {
+                b.data = other;
+                self.data(item)
+            }
         }
-        b.used.set(true);
-        Ok((data, !b.mutable))
     }
 
     fn dtype_arg(&self, item: &Item<'py>) -> Step<DType> {
