@@ -57,15 +57,14 @@ pub fn codecs_encode(text: &str, encoding: &str) -> Result<Bytes, DecodeError> {
     encode(text, encoding, "_codecs.encode argument").map_err(DecodeError::new)
 }
 
-/// `_reconstruct(ndarray, ...)` + `BUILD (version, shape, dtype, fortran, data)`.
-/// `dtype` must hold no Python objects.
+/// `_reconstruct(ndarray, ...)` + `BUILD (version, shape, dtype, fortran, data)`. Like every
+/// constructor here, it refuses dtypes holding Python objects (as [`NdArray::new`] does).
 pub fn reconstruct(
     shape: Vec<usize>,
     dtype: DType,
     fortran: bool,
     data: Bytes,
 ) -> Result<NdArray, DecodeError> {
-    no_objects(&dtype)?;
     numpy::reconstruct_array(shape, dtype, fortran, data).map_err(DecodeError::new)
 }
 
@@ -77,7 +76,6 @@ pub fn frombuffer(
     shape: Vec<usize>,
     order: &str,
 ) -> Result<NdArray, DecodeError> {
-    no_objects(&dtype)?;
     numpy::frombuffer_array(data, readonly, dtype, shape, order, None).map_err(DecodeError::new)
 }
 
@@ -91,7 +89,6 @@ pub fn ndarray(
     strides: Option<Vec<isize>>,
     order: &str,
 ) -> Result<NdArray, DecodeError> {
-    no_objects(&dtype)?;
     let layout = match strides {
         Some(s) => Layout::Strides(s),
         None => Layout::Order(order),
@@ -128,14 +125,4 @@ pub fn ndarray_layout(
     }
     numpy::check_stride_count(shape, out).map_err(DecodeError::new)?;
     NdArray::check_layout(dtype, shape, out, offset, data_len)
-}
-
-/// Arrays of Python objects are the full reader's (refused, or opaque by option).
-fn no_objects(dtype: &DType) -> Result<(), DecodeError> {
-    if dtype.has_object() {
-        return Err(DecodeError::new(crate::error::DecodeErrorKind::Refused(
-            format!("arrays of dtype {dtype} are the full reader's"),
-        )));
-    }
-    Ok(())
 }
