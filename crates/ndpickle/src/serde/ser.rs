@@ -121,7 +121,10 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     }
     #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
-        self.enc.uint128(v.into())
+        match i64::try_from(v) {
+            Ok(small) => self.enc.int(small),
+            Err(_) => self.enc.uint128(v.into()),
+        }
     }
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         self.enc.uint128(v)

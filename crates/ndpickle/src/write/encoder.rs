@@ -269,11 +269,21 @@ impl<'a, 'w> Encoder<'a, 'w> {
 
     /// Appends small opcodes to the current frame, starting a new frame when it would
     /// exceed [`FRAME_MAX`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         if self.frame.len() + bytes.len() > FRAME_MAX {
-            self.commit_frame()?;
+            return self.put_in_next_frame(bytes);
         }
+        self.frame.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// [`Encoder::put`] when the current frame is full: commits it, then starts the next
+    /// one with `bytes` (or writes them outside frames when they exceed one).
+    #[cold]
+    #[inline(never)]
+    fn put_in_next_frame(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.commit_frame()?;
         if bytes.len() > FRAME_MAX {
             return self.emit(bytes);
         }
@@ -469,8 +479,24 @@ impl<'a, 'w> Encoder<'a, 'w> {
     pub fn str(&mut self, s: &str) -> Result<(), EncodeError> {
         let n = s.len();
         if n < 256 && self.opts.protocol >= 4 {
-            return self.put_parts(&[&[SHORT_BINUNICODE, n as u8], s.as_bytes()]);
+            // The common case, written out: `put_parts`' general loop costs three times
+            // as much for the short keys and names serde writes by the hundred thousand.
+            if self.frame.len() + n + 2 > FRAME_MAX {
+                self.commit_frame()?;
+            }
+            self.frame.extend_from_slice(&[SHORT_BINUNICODE, n as u8]);
+            self.frame.extend_from_slice(s.as_bytes());
+            return Ok(());
         }
+        self.long_str(s)
+    }
+
+    /// A `str` of 256 bytes or more (or any at protocols 2 and 3), kept out of line so that
+    /// [`Encoder::str`]'s common case stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn long_str(&mut self, s: &str) -> Result<(), EncodeError> {
+        let n = s.len();
         let head = if let Ok(n32) = u32::try_from(n) {
             let mut h = vec![BINUNICODE];
             h.extend_from_slice(&n32.to_le_bytes());
