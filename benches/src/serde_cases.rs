@@ -106,6 +106,19 @@ pub struct WithArcArray {
     pub data: ArcArray1<f32>,
 }
 
+/// The same struct read with an [`ndpickle::NdArray`] field: from a payload, a view of the
+/// out-of-band buffer.
+#[derive(Deserialize, Debug)]
+pub struct WithNdArray {
+    /// A name.
+    pub name: String,
+    /// A step.
+    pub step: u64,
+    /// The data.
+    #[serde(with = "ndpickle::serde::array")]
+    pub data: ndpickle::NdArray,
+}
+
 /// The same data as serde-pickle can write it: a list of floats.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ListArray {
@@ -243,6 +256,30 @@ fn print_array(runs: usize) {
         ndpickle::serde::from_slice::<WithArray>(&ours_bytes).unwrap(),
         arr
     );
+    // A payload as a receiver holds it: the pickle and its buffers in memory of their own.
+    let payload = ndpickle::serde::to_payload_with(&arc, &opts).unwrap();
+    let pickle = payload.pickle.clone();
+    let buffers: Vec<bytes::Bytes> = payload
+        .buffers
+        .into_iter()
+        .map(|b| bytes::Bytes::from(b.into_vec()))
+        .collect();
+    let fp_view = best_of(runs_big, || {
+        ndpickle::serde::from_payload::<WithNdArray, _>(&pickle, buffers.clone()).unwrap()
+    });
+    let fp_owned = best_of(runs_big, || {
+        ndpickle::serde::from_payload::<WithArray, _>(&pickle, buffers.clone()).unwrap()
+    });
+    let view = ndpickle::serde::from_payload::<WithNdArray, _>(&pickle, buffers.clone()).unwrap();
+    assert_eq!(
+        view.data.data().as_ptr(),
+        buffers[0].as_ptr(),
+        "a view of the buffer"
+    );
+    assert_eq!(
+        ndpickle::serde::from_payload::<WithArray, _>(&pickle, buffers.clone()).unwrap(),
+        arr
+    );
     println!("== a struct with a 64 MiB float32 array (best of {runs_big}) ==");
     println!(
         "write  serde-pickle (list) {:9.2} ms  ndpickle to_vec {:8.2} ms  {:7.1}x  ({} vs {} bytes)",
@@ -269,6 +306,18 @@ fn print_array(runs: usize) {
         ms(w_peer),
         ms(p_owned),
         ratio(w_peer, p_owned)
+    );
+    println!(
+        "read   serde-pickle (list) {:9.2} ms  ndpickle from_payload, NdArray {:8.4} ms  {:7.0}x (zero-copy)",
+        ms(r_peer),
+        ms(fp_view),
+        ratio(r_peer, fp_view)
+    );
+    println!(
+        "read   serde-pickle (list) {:9.2} ms  ndpickle from_payload, owned Array {:8.2} ms  {:7.1}x (one copy)",
+        ms(r_peer),
+        ms(fp_owned),
+        ratio(r_peer, fp_owned)
     );
 }
 

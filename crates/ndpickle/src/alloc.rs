@@ -45,11 +45,13 @@ fn copy_to_mapping(src: &[u8]) -> Option<bytes::Bytes> {
     Some(bytes::Bytes::from_owner(map))
 }
 
-/// An empty `Vec` with room for at least `capacity` bytes, huge-page backed when large.
-pub(crate) fn large_vec(capacity: usize) -> Vec<u8> {
-    let v = Vec::with_capacity(capacity);
-    if v.capacity() >= HUGE_PAGE_MIN {
-        advise_huge_pages(v.as_ptr(), v.capacity());
+/// An empty `Vec` with room for at least `capacity` elements, huge-page backed when its
+/// bytes are [`HUGE_PAGE_MIN`] or more.
+pub(crate) fn large_vec<T>(capacity: usize) -> Vec<T> {
+    let v: Vec<T> = Vec::with_capacity(capacity);
+    let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
+    if bytes >= HUGE_PAGE_MIN {
+        advise_huge_pages(v.as_ptr().cast::<u8>(), bytes);
     }
     v
 }
@@ -102,10 +104,14 @@ mod tests {
             HUGE_PAGE_MIN,
             HUGE_PAGE_MIN + 12_345,
         ] {
-            let mut v = large_vec(cap);
+            let mut v = large_vec::<u8>(cap);
             assert!(v.capacity() >= cap);
             v.resize(cap, 7);
             assert!(v.iter().all(|&b| b == 7));
+            let mut w = large_vec::<f64>(cap / 8);
+            assert!(w.capacity() >= cap / 8);
+            w.resize(cap / 8, 1.5);
+            assert!(w.iter().all(|&x| x == 1.5));
         }
     }
 }

@@ -424,7 +424,13 @@ impl NdArray {
     pub fn to_owned_array<T: Element>(&self) -> Result<ArrayD<T>, DecodeError> {
         self.check_element::<T>()?;
         if let Ok(v) = self.view::<T>() {
-            return Ok(v.as_standard_layout().into_owned());
+            // One copy, in C order, into memory that is huge-page backed when large.
+            let mut out = crate::alloc::large_vec::<T>(v.len());
+            match v.as_slice() {
+                Some(s) => out.extend_from_slice(s),
+                None => out.extend(v.iter().copied()),
+            }
+            return ArrayD::from_shape_vec(v.raw_dim(), out).map_err(|e| view_err(e.to_string()));
         }
         let size = std::mem::size_of::<T>();
         let swap = !self.dtype.is_native_order() && T::SWAP_UNIT > 1;

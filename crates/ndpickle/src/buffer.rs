@@ -125,7 +125,7 @@ impl<'a> PayloadBuffer<'a> {
         let data = match self.data {
             Data::Borrowed(s) => match owners.iter().find(|o| contains(o, s)) {
                 Some(owner) => Data::Shared(owner.slice_ref(s)),
-                None => Data::Owned(s.to_vec()),
+                None => Data::Owned(crate::alloc::copy_to_vec(s)),
             },
             Data::Shared(b) => Data::Shared(b),
             Data::Owned(v) => Data::Owned(v),
@@ -145,7 +145,7 @@ impl<'a> PayloadBuffer<'a> {
     /// Takes the bytes out, copying only if they were borrowed.
     pub fn into_vec(self) -> Vec<u8> {
         match self.data {
-            Data::Borrowed(s) => s.to_vec(),
+            Data::Borrowed(s) => crate::alloc::copy_to_vec(s),
             Data::Shared(b) => Vec::from(b),
             Data::Owned(v) => v,
         }

@@ -828,7 +828,8 @@ fn reader_errors_and_limits_pass_through() {
     let tight = ReadOptions::builder().max_depth(2).build().unwrap();
     let e = ndpickle::serde::from_slice_with::<Vec<Vec<Vec<Vec<u8>>>>>(&deep, &tight).unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::Limit { .. }), "{e}");
-    let e = ndpickle::serde::from_reader_with::<u8>(&deep[..], &tight).unwrap_err();
+    let e =
+        ndpickle::serde::from_reader_with::<Vec<Vec<Vec<Vec<u8>>>>>(&deep[..], &tight).unwrap_err();
     assert!(matches!(e.kind, DecodeErrorKind::Limit { .. }), "{e}");
     struct Broken;
     impl std::io::Read for Broken {
@@ -1133,4 +1134,82 @@ proptest! {
         let value = ndpickle::from_slice(&to_vec(&v).unwrap()).unwrap();
         prop_assert_eq!(&from_value::<Sample>(&value).unwrap(), &v);
     }
+}
+
+/// A tree of lists, as deep as the pickle's.
+#[derive(Deserialize, Debug, PartialEq)]
+struct Nest(Vec<Nest>);
+
+#[test]
+fn shared_values_read_once_per_use_and_are_charged() {
+    // (L, L) with L = ["a"] memoized once: both uses read, the string kept for the second.
+    let shared = b"\x80\x02]q\x00X\x01\x00\x00\x00aah\x00\x86.";
+    let got: (Vec<String>, Vec<String>) = from_slice(shared).unwrap();
+    assert_eq!(got, (vec!["a".to_string()], vec!["a".to_string()]));
+    // The same list twice inside a dict value and a sequence, through from_reader.
+    let got: (Vec<String>, Vec<String>) = ndpickle::serde::from_reader(&shared[..]).unwrap();
+    assert_eq!(got.0, got.1);
+    // L[k] = [L[k-1], L[k-1]]: 40 levels read as a tree are 2^40 lists. Every use of a
+    // shared list but its last is a copy charged to the copy limit, which stops it.
+    let mut bomb = b"\x80\x02]q\x00".to_vec();
+    for i in 1u8..=40 {
+        bomb.extend_from_slice(&[b']', b'(', b'h', i - 1, b'h', i - 1, b'e', b'q', i]);
+    }
+    bomb.push(b'.');
+    let e = from_slice::<Nest>(&bomb).unwrap_err();
+    assert!(
+        matches!(
+            e.kind,
+            DecodeErrorKind::Limit {
+                limit: "bytes copied through shared references",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A few levels fit: 2^4 leaves.
+    let mut small = b"\x80\x02]q\x00".to_vec();
+    for i in 1u8..=4 {
+        small.extend_from_slice(&[b']', b'(', b'h', i - 1, b'h', i - 1, b'e', b'q', i]);
+    }
+    small.push(b'.');
+    let got: Nest = from_slice(&small).unwrap();
+    let leaves = |n: &Nest| -> usize {
+        fn count(n: &Nest) -> usize {
+            if n.0.is_empty() {
+                1
+            } else {
+                n.0.iter().map(count).sum()
+            }
+        }
+        count(n)
+    };
+    assert_eq!(leaves(&got), 16);
+}
+
+#[test]
+fn recursive_and_deep_values_are_refused() {
+    // L = [L]
+    let e = from_slice::<Nest>(b"\x80\x02]q\x00h\x00a.").unwrap_err();
+    assert!(e.to_string().contains("recursive structure"), "{e}");
+    // A dict that holds itself as a value.
+    let e = from_slice::<HashMap<String, Nest>>(b"\x80\x02}q\x00X\x01\x00\x00\x00ah\x00s.")
+        .unwrap_err();
+    assert!(e.to_string().contains("recursive structure"), "{e}");
+    let deep = to_vec(&vec![vec![vec![vec![1u8]]]]).unwrap();
+    let tight = ReadOptions::builder().max_depth(3).build().unwrap();
+    let e = ndpickle::serde::from_slice_with::<Vec<Vec<Vec<Vec<u8>>>>>(&deep, &tight).unwrap_err();
+    assert!(
+        matches!(
+            e.kind,
+            DecodeErrorKind::Limit {
+                limit: "nesting depth",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let ok = ReadOptions::builder().max_depth(4).build().unwrap();
+    let got = ndpickle::serde::from_slice_with::<Vec<Vec<Vec<Vec<u8>>>>>(&deep, &ok).unwrap();
+    assert_eq!(got, vec![vec![vec![vec![1u8]]]]);
 }

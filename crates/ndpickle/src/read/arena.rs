@@ -108,7 +108,7 @@ impl Arena {
 }
 
 /// The Python type name of what a slot holds.
-pub(super) fn slot_type(arena: &Arena, s: Slot) -> &'static str {
+pub(crate) fn slot_type(arena: &Arena, s: Slot) -> &'static str {
     match s {
         Slot::None => "None",
         Slot::Bool(_) => "bool",

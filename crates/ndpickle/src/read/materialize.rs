@@ -62,7 +62,8 @@ pub(crate) struct Materializer<'a> {
     vals: Vec<Value>,
 }
 
-fn leaf_cost(v: &Value) -> u64 {
+/// What a copy of leaf `v` costs in the copy accounting.
+pub(crate) fn leaf_cost(v: &Value) -> u64 {
     VALUE_COST
         + match v {
             Value::Str(s) => s.len() as u64,
@@ -131,7 +132,40 @@ fn pairs(vals: impl Iterator<Item = Value>) -> Vec<(Value, Value)> {
     out
 }
 
-fn recursive() -> DecodeErrorKind {
+/// Charges `cost` bytes to the copy limit ([`ReadOptions::max_copied_bytes`]), `copied`
+/// holding what is charged so far; the error points at node `idx`.
+pub(crate) fn charge_copy(
+    arena: &Arena,
+    opts: &ReadOptions,
+    copied: &mut u64,
+    cost: u64,
+    idx: u32,
+) -> Result<(), DecodeError> {
+    *copied = copied.saturating_add(cost);
+    if *copied > opts.max_copied_bytes() {
+        let (pos, op) = arena.origin[idx as usize];
+        return Err(DecodeError::at(
+            DecodeErrorKind::Limit {
+                limit: "bytes copied through shared references",
+                max: opts.max_copied_bytes(),
+            },
+            pos,
+            op,
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal of nesting deeper than [`ReadOptions::max_depth`].
+pub(crate) fn too_deep(opts: &ReadOptions) -> DecodeErrorKind {
+    DecodeErrorKind::Limit {
+        limit: "nesting depth",
+        max: opts.max_depth() as u64,
+    }
+}
+
+/// The refusal of a container that contains itself.
+pub(crate) fn recursive() -> DecodeErrorKind {
     DecodeErrorKind::Refused("recursive structure (a container that contains itself)".into())
 }
 
@@ -200,13 +234,7 @@ impl<'a> Materializer<'a> {
             return Err(self.at(idx, recursive()));
         }
         if depth >= self.opts.max_depth() {
-            return Err(self.at(
-                idx,
-                DecodeErrorKind::Limit {
-                    limit: "nesting depth",
-                    max: self.opts.max_depth() as u64,
-                },
-            ));
+            return Err(self.at(idx, too_deep(self.opts)));
         }
         // Marked unbuilt while copied: a cycle through it is refused, as in tree mode.
         self.done[id as usize] = false;
@@ -290,17 +318,7 @@ impl<'a> Materializer<'a> {
     }
 
     fn charge(&mut self, cost: u64, idx: u32) -> Result<(), DecodeError> {
-        self.copied = self.copied.saturating_add(cost);
-        if self.copied > self.opts.max_copied_bytes() {
-            return Err(self.at(
-                idx,
-                DecodeErrorKind::Limit {
-                    limit: "bytes copied through shared references",
-                    max: self.opts.max_copied_bytes(),
-                },
-            ));
-        }
-        Ok(())
+        charge_copy(self.arena, self.opts, &mut self.copied, cost, idx)
     }
 
     /// Whether this use of node `idx` is its last: counts the use down in consume mode.
@@ -413,13 +431,7 @@ impl<'a> Materializer<'a> {
             Node::Gone => Err(self.at(i, internal("value used after it was moved"))),
             _ => {
                 if frames.len() >= self.opts.max_depth() {
-                    return Err(self.at(
-                        i,
-                        DecodeErrorKind::Limit {
-                            limit: "nesting depth",
-                            max: self.opts.max_depth() as u64,
-                        },
-                    ));
+                    return Err(self.at(i, too_deep(self.opts)));
                 }
                 let shared = if shared {
                     Some(self.new_shared(i)?)
@@ -452,6 +464,13 @@ impl<'a> Materializer<'a> {
         if self.consume {
             self.arena.link(root);
         }
+        self.materialize_child(root)
+    }
+
+    /// Builds the value of `slot`, a use of it that the arena already counts (a container's
+    /// entry, where [`Materializer::materialize`] counts the root's own use first).
+    pub(crate) fn materialize_child(&mut self, slot: Slot) -> Result<Value, DecodeError> {
+        let root = slot;
         let mut frames: Vec<Frame> = Vec::new();
         if let Some((v, _)) = self.request(root, &mut frames, self.graph)? {
             return Ok(v);

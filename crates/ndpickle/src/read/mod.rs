@@ -12,14 +12,14 @@
 //! or out-of-band [`InBuffer`]s with a frame) is decompressed within the configured limits.
 
 mod allow;
-mod arena;
+pub(crate) mod arena;
 mod args;
 mod builtins;
 mod call;
 mod compressed;
 #[doc(hidden)]
 pub mod direct;
-mod materialize;
+pub(crate) mod materialize;
 mod memo;
 mod numpy;
 mod options;
@@ -80,27 +80,41 @@ struct Outcome {
     inflated: Vec<Inflated>,
 }
 
-/// [`run`], with everything the read knows afterwards (see [`Outcome`]).
+/// What the VM leaves once it has run the whole stream: the value graph and what the read
+/// has charged so far, for a materializer (or serde's deserializer) to turn into values.
+pub(crate) struct Parsed<'o> {
+    /// The value graph.
+    pub(crate) arena: arena::Arena,
+    /// The stream's value.
+    pub(crate) root: arena::Slot,
+    /// The options, with the allocation limit fixed from the input's size.
+    pub(crate) opts: std::borrow::Cow<'o, ReadOptions>,
+    /// Bytes charged to the copy limit so far.
+    pub(crate) copied: u64,
+    /// Bytes charged to the allocation limit so far.
+    pub(crate) alloc: u64,
+    /// The in-band compressed data met so far.
+    pub(crate) inflater: compressed::Inflater,
+}
+
+/// Runs the VM over the whole stream.
 ///
-/// The limit is fixed here from the input's size when the caller set none
+/// The allocation limit is fixed here from the input's size when the caller set none
 /// ([`ReadOptions::alloc_limit`]).
-fn run_accounted(
+pub(crate) fn parse<'o>(
     input: &[u8],
     shared: Option<&Bytes>,
     buffers: Vec<InBuffer>,
-    opts: &ReadOptions,
-    graph: bool,
-) -> Result<Outcome, DecodeError> {
-    let resolved;
+    opts: &'o ReadOptions,
+) -> Result<Parsed<'o>, DecodeError> {
     let opts = if opts.alloc_limit_is_set() {
-        opts
+        std::borrow::Cow::Borrowed(opts)
     } else {
         let oob: u64 = buffers.iter().map(|b| b.data().len() as u64).sum();
-        resolved = opts.for_input((input.len() as u64).saturating_add(oob));
-        &resolved
+        std::borrow::Cow::Owned(opts.for_input((input.len() as u64).saturating_add(oob)))
     };
     let mut buffers = buffers.into_iter();
-    let mut machine = vm::Vm::new(input, shared, opts, &mut buffers);
+    let mut machine = vm::Vm::new(input, shared, &opts, &mut buffers);
     let root = machine.run()?;
     let end = machine.position();
     if opts.strict() && end < input.len() {
@@ -112,11 +126,37 @@ fn run_accounted(
     }
     let copied = machine.copied();
     let alloc = machine.allocated();
-    let mut arena = std::mem::take(&mut machine.arena);
-    let mut inflater = std::mem::replace(&mut machine.inflater, compressed::Inflater::new());
+    let arena = std::mem::take(&mut machine.arena);
+    let inflater = std::mem::replace(&mut machine.inflater, compressed::Inflater::new());
     drop(machine);
+    Ok(Parsed {
+        arena,
+        root,
+        opts,
+        copied,
+        alloc,
+        inflater,
+    })
+}
+
+/// [`run`], with everything the read knows afterwards (see [`Outcome`]).
+fn run_accounted(
+    input: &[u8],
+    shared: Option<&Bytes>,
+    buffers: Vec<InBuffer>,
+    opts: &ReadOptions,
+    graph: bool,
+) -> Result<Outcome, DecodeError> {
+    let Parsed {
+        mut arena,
+        root,
+        opts,
+        copied,
+        alloc,
+        mut inflater,
+    } = parse(input, shared, buffers, opts)?;
     let mut m =
-        materialize::Materializer::new(&mut arena, opts, true, copied, alloc, &mut inflater);
+        materialize::Materializer::new(&mut arena, &opts, true, copied, alloc, &mut inflater);
     let value = if graph {
         m.materialize_graph(root)?
     } else {
@@ -266,6 +306,11 @@ pub fn from_reader(reader: impl Read) -> Result<Value, DecodeError> {
 
 /// [`from_reader`] with `opts`.
 pub fn from_reader_with(reader: impl Read, opts: &ReadOptions) -> Result<Value, DecodeError> {
+    from_bytes_with(read_stream(reader, opts)?, opts)
+}
+
+/// The whole stream `reader` gives, refused beyond [`ReadOptions::max_alloc_bytes`].
+pub(crate) fn read_stream(reader: impl Read, opts: &ReadOptions) -> Result<Bytes, DecodeError> {
     let mut buf = Vec::new();
     reader
         .take(opts.max_alloc_bytes().saturating_add(1))
@@ -277,5 +322,5 @@ pub fn from_reader_with(reader: impl Read, opts: &ReadOptions) -> Result<Value, 
             max: opts.max_alloc_bytes(),
         }));
     }
-    from_bytes_with(Bytes::from(buf), opts)
+    Ok(Bytes::from(buf))
 }

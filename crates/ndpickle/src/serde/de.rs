@@ -89,7 +89,7 @@ fn scalar_number(a: &NdArray) -> Option<Number> {
     })
 }
 
-impl<'de> Deserializer<'de> for ValueDeserializer<'de> {
+impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
     type Error = DecodeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
@@ -111,9 +111,9 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'de> {
                 }
             }
             Value::Float(f) => visitor.visit_f64(*f),
-            Value::Str(s) => visitor.visit_borrowed_str(s),
+            Value::Str(s) => visitor.visit_str(s),
             Value::Bytes(b) | Value::ByteArray(b) | Value::Buffer { data: b, .. } => {
-                visitor.visit_borrowed_bytes(b)
+                visitor.visit_bytes(b)
             }
             Value::List(items)
             | Value::Tuple(items)
@@ -203,7 +203,7 @@ struct SeqDe<'v> {
     index: usize,
 }
 
-impl<'de> SeqAccess<'de> for SeqDe<'de> {
+impl<'de> SeqAccess<'de> for SeqDe<'_> {
     type Error = DecodeError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -232,7 +232,7 @@ struct MapDe<'v> {
     value: Option<&'v Value>,
 }
 
-impl<'de> MapAccess<'de> for MapDe<'de> {
+impl<'de> MapAccess<'de> for MapDe<'_> {
     type Error = DecodeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -273,14 +273,14 @@ struct EnumDe<'v> {
     value: Option<&'v Value>,
 }
 
-impl<'de> EnumAccess<'de> for EnumDe<'de> {
+impl<'de, 'v> EnumAccess<'de> for EnumDe<'v> {
     type Error = DecodeError;
-    type Variant = VariantDe<'de>;
+    type Variant = VariantDe<'v>;
 
     fn variant_seed<V: DeserializeSeed<'de>>(
         self,
         seed: V,
-    ) -> Result<(V::Value, VariantDe<'de>), DecodeError> {
+    ) -> Result<(V::Value, VariantDe<'v>), DecodeError> {
         let name = match self.variant {
             Value::Str(s) => s.as_str(),
             other => {
@@ -314,7 +314,7 @@ impl<'v> VariantDe<'v> {
     }
 }
 
-impl<'de> VariantAccess<'de> for VariantDe<'de> {
+impl<'de> VariantAccess<'de> for VariantDe<'_> {
     type Error = DecodeError;
 
     fn unit_variant(self) -> Result<(), DecodeError> {

@@ -17,6 +17,12 @@ impl ::serde::de::Error for DecodeError {
 /// One step into a value: a struct field or dict key, or a sequence index.
 pub(crate) enum Step<'v> {
     Key(&'v Value),
+    /// A `str` key.
+    KeyStr(&'v str),
+    /// An `int` key.
+    KeyInt(i64),
+    /// A key of another type, by its Python type name.
+    KeyOther(&'static str),
     Field(&'v str),
     Index(usize),
 }
@@ -25,13 +31,21 @@ pub(crate) enum Step<'v> {
 /// have no path and are passed through).
 pub(crate) fn at(step: Step<'_>, mut e: DecodeError) -> DecodeError {
     if let DecodeErrorKind::Serde { path, .. } = &mut e.kind {
+        let step = match step {
+            Step::Key(Value::Str(s)) => Step::KeyStr(s),
+            Step::Key(Value::Int(i)) => Step::KeyInt(*i),
+            Step::Key(other) => Step::KeyOther(other.type_name()),
+            step => step,
+        };
         let head = match step {
             Step::Field(name) => name.to_string(),
+            Step::KeyStr(s) if is_name(s) => s.to_string(),
+            Step::KeyStr(s) => format!("[{s:?}]"),
             Step::Index(i) => format!("[{i}]"),
-            Step::Key(Value::Str(s)) if is_name(s) => s.clone(),
-            Step::Key(Value::Str(s)) => format!("[{s:?}]"),
-            Step::Key(Value::Int(i)) => format!("[{i}]"),
-            Step::Key(other) => format!("[<{}>]", other.type_name()),
+            Step::KeyInt(i) => format!("[{i}]"),
+            Step::KeyOther(name) => format!("[<{name}>]"),
+            // Turned into one of the above first.
+            Step::Key(_) => String::new(),
         };
         let sep = if path.is_empty() || path.starts_with('[') {
             ""

@@ -123,7 +123,12 @@ impl Layout {
 
 /// Leaves `value` for the visitor `f` runs, and clears the slot after.
 pub(crate) fn lend_value<R>(value: &Value, f: impl FnOnce() -> R) -> R {
-    READ.with(|r| *r.borrow_mut() = Some(value.clone()));
+    lend(value.clone(), f)
+}
+
+/// [`lend_value`] of a value the deserializer owns.
+pub(crate) fn lend<R>(value: Value, f: impl FnOnce() -> R) -> R {
+    READ.with(|r| *r.borrow_mut() = Some(value));
     let out = f();
     READ.with(|r| r.borrow_mut().take());
     out

@@ -51,6 +51,7 @@ mod de;
 mod error;
 mod handoff;
 mod ser;
+mod walk;
 
 use std::io::{Read, Write};
 
@@ -123,7 +124,7 @@ pub fn from_slice_with<T: DeserializeOwned>(
     pickle: &[u8],
     opts: &ReadOptions,
 ) -> Result<T, DecodeError> {
-    from_value(&crate::read::from_slice_with(pickle, opts)?)
+    walk(pickle, None, Vec::new(), opts)
 }
 
 /// Reads a whole pickle stream from `reader` (at most [`ReadOptions::max_alloc_bytes`]),
@@ -137,7 +138,8 @@ pub fn from_reader_with<T: DeserializeOwned>(
     reader: impl Read,
     opts: &ReadOptions,
 ) -> Result<T, DecodeError> {
-    from_value(&crate::read::from_reader_with(reader, opts)?)
+    let pickle = crate::read::read_stream(reader, opts)?;
+    walk(&pickle, Some(&pickle), Vec::new(), opts)
 }
 
 /// Reads a protocol-5 pickle with its out-of-band buffers (see [`crate::from_payload`]),
@@ -163,7 +165,26 @@ where
     T: DeserializeOwned,
     B: Into<InBuffer>,
 {
-    from_value(&crate::read::from_payload_with(pickle, buffers, opts)?)
+    walk(
+        pickle,
+        None,
+        buffers.into_iter().map(Into::into).collect(),
+        opts,
+    )
+}
+
+/// Reads `input` with the safe reader and deserializes its value straight from the
+/// reader's value graph ([`walk`]).
+fn walk<T: DeserializeOwned>(
+    input: &[u8],
+    shared: Option<&bytes::Bytes>,
+    buffers: Vec<InBuffer>,
+    opts: &ReadOptions,
+) -> Result<T, DecodeError> {
+    let mut w = walk::Walker::new(crate::read::parse(input, shared, buffers, opts)?);
+    let out = T::deserialize(w.root())?;
+    w.finish()?;
+    Ok(out)
 }
 
 /// Deserializes a [`Value`] already read.

@@ -11,6 +11,50 @@ use crate::write::numpy;
 /// Items per `APPENDS`/`SETITEMS` batch, as CPython writes them.
 const BATCH: usize = 1000;
 
+/// Entries of [`Names`]: a type's field and variant names, many types' worth.
+const NAME_SLOTS: usize = 128;
+/// Slots [`Names`] probes for a name before writing it without the memo.
+const NAME_PROBES: usize = 8;
+
+/// Struct field and enum variant names, written once and fetched from the memo after, as
+/// CPython's pickler does with the interned keys of objects' `__dict__`s: a list of
+/// records carries each name once, and a reader builds each name once.
+///
+/// Keyed by the name's address and length (serde hands them as `&'static str`): an open
+/// table of [`NAME_SLOTS`] entries probed at most [`NAME_PROBES`] times; a name that finds
+/// no room is written in full each time, so the memo grows by at most [`NAME_SLOTS`] entries.
+struct Names {
+    /// `(address, length, memo index)`; a zero address is an empty slot.
+    slots: [(usize, usize, u32); NAME_SLOTS],
+}
+
+impl Names {
+    fn new() -> Names {
+        Names {
+            slots: [(0, 0, 0); NAME_SLOTS],
+        }
+    }
+
+    /// Writes `name`: a memo fetch when it was written before.
+    fn write(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
+        let (addr, len) = (name.as_ptr() as usize, name.len());
+        let hash = (addr ^ len.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let start = hash >> (usize::BITS - NAME_SLOTS.trailing_zeros());
+        for probe in 0..NAME_PROBES {
+            let slot = &mut self.slots[(start + probe) % NAME_SLOTS];
+            if slot.0 == addr && slot.1 == len {
+                return enc.memo_get(slot.2);
+            }
+            if slot.0 == 0 {
+                enc.str(name)?;
+                *slot = (addr, len, enc.memo_put()?);
+                return Ok(());
+            }
+        }
+        enc.str(name)
+    }
+}
+
 /// Writes serde values with an [`Encoder`].
 pub(crate) struct Serializer<'e, 'a, 'w> {
     enc: &'e mut Encoder<'a, 'w>,
@@ -18,6 +62,8 @@ pub(crate) struct Serializer<'e, 'a, 'w> {
     in_key: bool,
     /// An array hand-over is under way: the next `serialize_bytes` carries its memory.
     field: bool,
+    /// The field and variant names written so far.
+    names: Names,
 }
 
 impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
@@ -26,7 +72,13 @@ impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
             enc,
             in_key: false,
             field: false,
+            names: Names::new(),
         }
+    }
+
+    /// Writes a field or variant name.
+    fn name(&mut self, name: &'static str) -> Result<(), EncodeError> {
+        self.names.write(self.enc, name)
     }
 
     /// Refuses a container in a dict key.
@@ -56,10 +108,10 @@ impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
     }
 
     /// Opens a one-entry dict `{variant: ...}` (externally tagged enum).
-    fn variant_key(&mut self, variant: &str) -> Result<(), EncodeError> {
+    fn variant_key(&mut self, variant: &'static str) -> Result<(), EncodeError> {
         self.hashable("an enum variant with data")?;
         self.enc.put(&[EMPTY_DICT])?;
-        self.enc.str(variant)
+        self.name(variant)
     }
 }
 
@@ -170,7 +222,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), EncodeError> {
-        self.enc.str(variant)
+        self.name(variant)
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
@@ -324,9 +376,13 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
         done
     }
 
-    fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result<(), EncodeError> {
+    fn field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
         self.open_item()?;
-        self.ser.enc.str(key)?;
+        self.ser.name(key)?;
         value.serialize(&mut *self.ser)?;
         self.close_item()
     }
@@ -355,49 +411,28 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_, '_, '_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish()
-    }
+/// serde's sequence-like compound traits: each element goes through [`Compound::element`].
+macro_rules! sequence_like {
+    ($($trait:ident :: $method:ident),* $(,)?) => {$(
+        impl ser::$trait for Compound<'_, '_, '_, '_> {
+            type Ok = ();
+            type Error = EncodeError;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), EncodeError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_, '_, '_, '_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_, '_, '_, '_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_, '_, '_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish()
-    }
-}
+sequence_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 impl ser::SerializeMap for Compound<'_, '_, '_, '_> {
     type Ok = ();
@@ -414,32 +449,24 @@ impl ser::SerializeMap for Compound<'_, '_, '_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_, '_, '_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish()
-    }
+/// serde's struct-like compound traits: each field goes through [`Compound::field`].
+macro_rules! struct_like {
+    ($($trait:ident),* $(,)?) => {$(
+        impl ser::$trait for Compound<'_, '_, '_, '_> {
+            type Ok = ();
+            type Error = EncodeError;
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), EncodeError> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<(), EncodeError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_, '_, '_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        self.finish()
-    }
-}
+struct_like!(SerializeStruct, SerializeStructVariant);

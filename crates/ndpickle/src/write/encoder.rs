@@ -322,8 +322,14 @@ impl<'a, 'w> Encoder<'a, 'w> {
     ) -> Result<(), EncodeError> {
         self.commit_frame()?;
         if let Sink::Vec(v) = &mut self.sink {
-            // Grow once to the final size instead of doubling (and copying) along the way.
-            v.reserve(header.len() + len + 128);
+            // Grow once to the final size instead of doubling (and copying) along the way,
+            // into memory that is huge-page backed when large (see `crate::alloc`).
+            let need = header.len() + len + 128;
+            if v.capacity() - v.len() < need {
+                let mut grown = crate::alloc::large_vec(v.len().saturating_add(need));
+                grown.extend_from_slice(v);
+                *v = grown;
+            }
         }
         if let Some(align) = self.opts.align {
             // SHORT_BINBYTES n <n pad bytes> POP, sized so the payload lands on `align`.
@@ -344,6 +350,14 @@ impl<'a, 'w> Encoder<'a, 'w> {
 
     /// Stores the top of the stack in the memo under `key`.
     pub(crate) fn memoize(&mut self, key: MemoKey) -> Result<(), EncodeError> {
+        let idx = self.memo_put()?;
+        self.memo.insert(key, idx);
+        Ok(())
+    }
+
+    /// Stores the top of the stack in the next memo entry, whose index it returns, for a
+    /// caller that keeps its own keys ([`Encoder::memo_get`] pushes it again).
+    pub(crate) fn memo_put(&mut self) -> Result<u32, EncodeError> {
         let idx = self.memo_len;
         if self.opts.protocol >= 4 {
             self.put(&[MEMOIZE])?;
@@ -355,8 +369,18 @@ impl<'a, 'w> Encoder<'a, 'w> {
             self.put(&op)?;
         }
         self.memo_len += 1;
-        self.memo.insert(key, idx);
-        Ok(())
+        Ok(idx)
+    }
+
+    /// Pushes memo entry `idx` (from [`Encoder::memo_put`]).
+    pub(crate) fn memo_get(&mut self, idx: u32) -> Result<(), EncodeError> {
+        if idx < 256 {
+            self.put(&[BINGET, idx as u8])
+        } else {
+            let mut op = [LONG_BINGET, 0, 0, 0, 0];
+            op[1..].copy_from_slice(&idx.to_le_bytes());
+            self.put(&op)
+        }
     }
 
     /// Pushes a memoised object if `key` was stored; returns whether it was.
@@ -364,13 +388,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         let Some(&idx) = self.memo.get(key) else {
             return Ok(false);
         };
-        if idx < 256 {
-            self.put(&[BINGET, idx as u8])?;
-        } else {
-            let mut op = [LONG_BINGET, 0, 0, 0, 0];
-            op[1..].copy_from_slice(&idx.to_le_bytes());
-            self.put(&op)?;
-        }
+        self.memo_get(idx)?;
         Ok(true)
     }
 
