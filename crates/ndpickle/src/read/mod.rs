@@ -97,7 +97,9 @@ pub(crate) struct Parsed<'o> {
     pub(crate) inflater: compressed::Inflater,
 }
 
-/// Runs the VM over the whole stream.
+/// Runs the VM over the whole stream; with `share_strings`, equal short strings become one
+/// node (for readers to which a string's identity means nothing, see
+/// `Vm::share_short_strings`).
 ///
 /// The allocation limit is fixed here from the input's size when the caller set none
 /// ([`ReadOptions::alloc_limit`]).
@@ -106,6 +108,7 @@ pub(crate) fn parse<'o>(
     shared: Option<&Bytes>,
     buffers: Vec<InBuffer>,
     opts: &'o ReadOptions,
+    share_strings: bool,
 ) -> Result<Parsed<'o>, DecodeError> {
     let opts = if opts.alloc_limit_is_set() {
         std::borrow::Cow::Borrowed(opts)
@@ -115,6 +118,9 @@ pub(crate) fn parse<'o>(
     };
     let mut buffers = buffers.into_iter();
     let mut machine = vm::Vm::new(input, shared, &opts, &mut buffers);
+    if share_strings {
+        machine.share_short_strings();
+    }
     let root = machine.run()?;
     let end = machine.position();
     if opts.strict() && end < input.len() {
@@ -154,7 +160,7 @@ fn run_accounted(
         copied,
         alloc,
         mut inflater,
-    } = parse(input, shared, buffers, opts)?;
+    } = parse(input, shared, buffers, opts, false)?;
     let mut m =
         materialize::Materializer::new(&mut arena, &opts, true, copied, alloc, &mut inflater);
     let value = if graph {

@@ -43,9 +43,29 @@ pub(crate) struct Vm<'a> {
     pub(crate) inflater: Inflater,
     alloc: u64,
     copied: u64,
+    /// Short strings met so far, by a hash of their bytes (see [`Vm::share_short_strings`]).
+    strings: Option<Box<[u32; STRING_SLOTS]>>,
 }
 
+/// Entries of the short-string table ([`Vm::share_short_strings`]).
+const STRING_SLOTS: usize = 256;
+/// The longest string the table shares.
+const SHARED_STR_MAX: usize = 24;
+/// An empty entry of the short-string table.
+const NO_STRING: u32 = u32::MAX;
+
 type Step = Result<Option<Slot>, DecodeErrorKind>;
+
+/// The short-string table's entry for `bytes` (at most [`SHARED_STR_MAX`] of them).
+fn string_slot(bytes: &[u8]) -> usize {
+    let mut h = bytes.len() as u64;
+    for chunk in bytes.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    (h >> (64 - STRING_SLOTS.trailing_zeros())) as usize
+}
 
 impl<'a> Vm<'a> {
     /// A VM over `input`; in-band payloads are sliced from `shared` when given (it must
@@ -69,7 +89,16 @@ impl<'a> Vm<'a> {
             inflater: Inflater::new(),
             alloc: 0,
             copied: 0,
+            strings: None,
         }
+    }
+
+    /// Makes equal short strings one node, as if the stream had memoised them: a list of
+    /// records written without a memo (serde-pickle's) then builds each field name once.
+    /// For readers to which a string's identity means nothing (serde's); a table of
+    /// [`STRING_SLOTS`] entries, the last string of each hash kept.
+    pub(crate) fn share_short_strings(&mut self) {
+        self.strings = Some(Box::new([NO_STRING; STRING_SLOTS]));
     }
 
     /// Offset of the first byte after the `STOP` opcode, once [`Vm::run`] returned.
@@ -264,12 +293,34 @@ impl<'a> Vm<'a> {
     fn push_utf8(&mut self, len: u64, what: &'static str, start: usize, op: u8) -> Step {
         let (s, n) = self.len_prefixed(len, what)?;
         let bytes = &self.input[s..s + n];
+        let mut entry = None;
+        if let Some(table) = &self.strings
+            && n <= SHARED_STR_MAX
+        {
+            let h = string_slot(bytes);
+            let idx = table[h];
+            if idx != NO_STRING
+                && let Node::Leaf(Value::Str(known)) = &self.arena.nodes[idx as usize]
+                && known.as_bytes() == bytes
+            {
+                return self.push(Slot::Node(idx));
+            }
+            entry = Some(h);
+        }
         let v = match simdutf8::basic::from_utf8(bytes) {
             Ok(text) => Value::Str(text.to_owned()),
             // CPython writes lone surrogates with `surrogatepass`.
             Err(_) => text::str_value(bytes.to_vec())?,
         };
-        self.push_node(Node::Leaf(v), start, op)
+        let shared = matches!(v, Value::Str(_));
+        let slot = self.node(Node::Leaf(v), start, op)?;
+        if let (Some(h), Some(table), Slot::Node(idx), true) =
+            (entry, &mut self.strings, slot, shared)
+        {
+            table[h] = idx;
+        }
+        self.stack.push(slot);
+        Ok(None)
     }
 
     /// A Python 2 `str`: its bytes, decoded as the caller asks when the value is built.

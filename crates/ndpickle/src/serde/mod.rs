@@ -181,7 +181,7 @@ fn walk<T: DeserializeOwned>(
     buffers: Vec<InBuffer>,
     opts: &ReadOptions,
 ) -> Result<T, DecodeError> {
-    let mut w = walk::Walker::new(crate::read::parse(input, shared, buffers, opts)?);
+    let mut w = walk::Walker::new(crate::read::parse(input, shared, buffers, opts, true)?);
     let out = T::deserialize(w.root())?;
     w.finish()?;
     Ok(out)
