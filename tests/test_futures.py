@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import ndpickle.multiprocessing as ndmp
-from ndpickle import _shm
+from ndpickle import _shm, futures
 from ndpickle.futures import BrokenProcessPool, ProcessPoolExecutor
 
 SHM = "/dev/shm"
@@ -411,16 +411,47 @@ def test_result_segments_of_a_dead_worker_do_exist():
         def sweep(self):
             pass
 
+        def sweep_pool(self):
+            pass
+
     p = ProcessPoolExecutor(1, multiprocessing.get_context("fork"), shm_threshold=THRESHOLD)
-    p._ndp_orphans = no_sweep = NoSweep()
+    real, p._ndp_orphans = p._ndp_orphans, NoSweep()
+    futures._UNSWEPT.discard(real)
     try:
         with pytest.raises(BrokenProcessPool):
             p.submit(die_while_returning, 1 << 15).result(timeout=120)
     finally:
         p.shutdown()
     left = ours()
-    assert left == {no_sweep.prefix[1:] + "0"}, left
-    assert _shm.sweep(no_sweep.prefix) == 1
+    # Task 0's result, buffer 0: "<pool prefix>0r0".
+    assert left == {p._ndp_spec.base[1:] + "0r0"}, left
+    assert _shm.sweep_listed(p._ndp_spec.base) == 1
+
+
+def test_plain_calls_of_a_dead_worker_are_swept_at_exit(tmp_path):
+    """A worker that dies writing the result of a plain call (no done-callback) and a pool
+    that is never shut down: the exit hook sweeps the pool's prefix."""
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import multiprocessing, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from concurrent.futures.process import BrokenProcessPool\n"
+        "from ndpickle.futures import ProcessPoolExecutor\n"
+        "from test_futures import die_while_returning\n"
+        "if __name__ == '__main__':\n"
+        f"    p = ProcessPoolExecutor(1, multiprocessing.get_context('fork'), shm_threshold={THRESHOLD})\n"
+        "    try:\n"
+        "        p.submit(die_while_returning, 1 << 15).result(timeout=120)\n"
+        "    except BrokenProcessPool:\n"
+        "        print(p._ndp_spec.base)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
+    )
+    base = out.stdout.strip()
+    assert base.startswith("/ndp"), out
+    assert not {n for n in os.listdir("/dev/shm") if n.startswith(base[1:])}
+    assert "leaked" not in out.stderr, out.stderr
 
 
 def test_cancel_pending_tasks():

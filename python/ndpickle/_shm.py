@@ -23,7 +23,8 @@ receiver is killed). Creator and receiver must share one tracker: processes star
 
 Segment names are chosen by the caller (a prefix plus the buffer's index in hex), so that a
 sender can find and unlink the segments of a receiver that died before taking them
-(:func:`sweep`).
+(:func:`sweep`), or, where the system lists its segments (Linux's ``/dev/shm``), every
+segment under a prefix (:func:`sweep_listed`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "ensure_tracker",
     "pack",
     "sweep",
+    "sweep_listed",
     "unlink",
     "unpack",
 ]
@@ -133,6 +135,26 @@ def sweep(prefix: str, start: int = 0) -> int:
     while unlink(f"{prefix}{start + count:x}"):
         count += 1
     return count
+
+
+# Where Linux lists POSIX shared memory segments (a segment "/name" is the file "name").
+_SHM_DIR = "/dev/shm"
+
+#: Whether :func:`sweep_listed` can list segments on this system.
+LISTABLE = sys.platform.startswith("linux") and os.path.isdir(_SHM_DIR)
+
+
+def sweep_listed(prefix: str) -> int:
+    """Unlinks every segment whose name starts with ``prefix``, found by listing the
+    system's segments (:data:`LISTABLE`; none elsewhere); returns how many."""
+    if not LISTABLE:
+        return 0
+    stem = prefix.lstrip("/")
+    try:
+        names = os.listdir(_SHM_DIR)
+    except OSError:
+        return 0
+    return sum(unlink("/" + n) for n in names if n.startswith(stem))
 
 
 class _Packer:

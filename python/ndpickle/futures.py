@@ -30,8 +30,10 @@ as ordinary writable copies either way.
 Nothing is left in ``/dev/shm``: segments are unlinked by the receiver as soon as it opens
 them; the sender unlinks those of tasks that were cancelled or failed before a worker took
 them; and when a worker dies (``BrokenProcessPool``) the parent unlinks whatever that worker
-had written for its result, once when the future fails and again after ``shutdown(wait=True)``
-(or at exit) when every worker has stopped. Every segment is registered with
+had written for its result: after ``shutdown(wait=True)`` (or at exit), when every worker
+has stopped, every segment left under the pool's name prefix (Linux lists them in
+``/dev/shm``); for calls that went through shared memory also at once, when the future
+fails. (Elsewhere every task's future unlinks its own at once, as such calls do here.) Every segment is registered with
 ``multiprocessing``'s resource tracker by its creator and unregistered by whoever unlinks it,
 so the tracker stays silent, and removes segments at exit only if a process was killed halfway
 through a hand-over.
@@ -53,6 +55,7 @@ A result that fails to load in the parent breaks the pool, as in the standard li
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import itertools
 import os
@@ -253,12 +256,15 @@ def _run_plain(task: int, fn: Callable[..., Any], *args: Any) -> Any:
 
 class _Orphans:
     """Result-segment prefixes of tasks whose worker died, with how far each was swept:
-    swept again once no worker can still be writing (after shutdown, at exit). Holds no
-    reference to the executor."""
+    swept again once no worker can still be writing (after shutdown, at exit), together with
+    everything left under the pool's prefix ``base`` where the system lists its segments.
+    Holds no reference to the executor."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: str) -> None:
         self._lock = threading.Lock()
         self._next: dict[str, int] = {}
+        self.base = base
+        self.pid = os.getpid()  # the pool's process: a fork of it sweeps nothing
 
     def add(self, prefix: str) -> None:
         """Sweeps ``prefix`` now and remembers it for :meth:`sweep`."""
@@ -272,6 +278,26 @@ class _Orphans:
             pending, self._next = self._next, {}
         for prefix, start in pending.items():
             _shm.sweep(prefix, start)
+
+    def sweep_pool(self) -> None:
+        """Once no worker of the pool runs: :meth:`sweep`, then whatever else is left under
+        the pool's prefix (results of workers that died during calls that took the plain
+        path, which have no done-callback)."""
+        self.sweep()
+        _shm.sweep_listed(self.base)
+        _UNSWEPT.discard(self)
+
+
+# Pools not yet swept after their workers stopped: swept at exit, once the standard
+# library has joined every pool's threads (its exit hook runs before atexit's).
+_UNSWEPT: set[_Orphans] = set()
+
+
+@atexit.register
+def _sweep_at_exit() -> None:
+    for orphans in list(_UNSWEPT):
+        if orphans.pid == os.getpid():
+            orphans.sweep_pool()
 
 
 class _Finish:
@@ -328,7 +354,8 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         # their own if it were not running before the first fork.
         _shm.ensure_tracker()
         self._ndp_tasks = itertools.count()
-        self._ndp_orphans = _Orphans()
+        self._ndp_orphans = _Orphans(self._ndp_spec.base)
+        _UNSWEPT.add(self._ndp_orphans)
         weakref.finalize(self, self._ndp_orphans.sweep)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
@@ -336,12 +363,15 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         task = next(self._ndp_tasks)
         spec = self._ndp_spec
         if not kwargs and _is_plain((fn, *args), spec.threshold):
-            call = None
             future = super().submit(_run_plain, task, fn, *args)
-        else:
-            prefix = f"{spec.base}{task:x}{_PARAMS}"
-            call = _Call((fn, args, kwargs), prefix, spec.threshold, spec.writable)
-            future = super().submit(_run_call, call, task)
+            if not _shm.LISTABLE:
+                future.add_done_callback(_Finish(None, spec.base, task, self._ndp_orphans))
+            # Else no callback (a third of a small task's cost in the parent): what a worker
+            # that died left for this task's result is swept with the pool's prefix.
+            return future
+        prefix = f"{spec.base}{task:x}{_PARAMS}"
+        call = _Call((fn, args, kwargs), prefix, spec.threshold, spec.writable)
+        future = super().submit(_run_call, call, task)
         future.add_done_callback(_Finish(call, spec.base, task, self._ndp_orphans))
         return future
 
@@ -352,4 +382,4 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         unlinks what workers that died left behind."""
         super().shutdown(wait, cancel_futures=cancel_futures)
         if wait:
-            self._ndp_orphans.sweep()
+            self._ndp_orphans.sweep_pool()
