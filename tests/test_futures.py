@@ -304,6 +304,30 @@ def test_which_calls_count_as_plain():
     assert not _is_plain((total, memoryview(b"x")), 1 << 20)
 
 
+def test_the_fast_plain_check_agrees():
+    from ndpickle.futures import _is_plain, _plain_fast
+
+    big, small = np.ones(1 << 17), np.ones(3)
+    cases = [
+        (total, (1, "s", b"b", None, 2.0)),
+        (total, (small,)),
+        (total, (big,)),
+        (total, (np.array([None], dtype=object),)),
+        (total, (np.zeros(2, [("a", "O")]),)),
+        (total, (np.ones(3).view(np.matrix),)),
+        (total, (memoryview(b"x"),)),
+        (total, ((1, 2),)),
+        (big.sum, ()),
+        (len, (small,)),
+        (total, (1, 2, 3, 4, 5)),
+    ]
+    for fn, args in cases:
+        if _plain_fast(fn, args, 1 << 20):
+            assert _is_plain((fn, *args), 1 << 20), (fn, args)
+    assert _plain_fast(total, (1, small), 1 << 20)
+    assert not _plain_fast(total, (big,), 1 << 20)
+
+
 def test_exception_propagates_with_traceback(pool):
     f = pool.submit(fail, np.ones((32, 32)))
     with pytest.raises(ValueError, match=r"bad shape \(32, 32\)") as info:

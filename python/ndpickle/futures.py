@@ -126,6 +126,21 @@ def _is_plain(objs: tuple[Any, ...], threshold: int) -> bool:
     return True
 
 
+def _plain_fast(fn: Any, args: tuple[Any, ...], threshold: int) -> bool:
+    """:func:`_is_plain` for the common small task, a function of a few scalars or small
+    arrays, without building its stack: ``False`` sends the call to :func:`_is_plain`."""
+    if type(fn) is not FunctionType or len(args) > 4:
+        return False
+    for x in args:
+        t = type(x)
+        if t is np.ndarray:
+            if x.nbytes >= threshold or x.dtype.hasobject:
+                return False
+        elif t not in _SCALARS:
+            return False
+    return True
+
+
 class _Unreceived:
     """Stands for a call whose arguments could not be loaded in the worker: running it
     raises the loading error (with its traceback, as the cause)."""
@@ -362,7 +377,9 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         """Schedules ``fn(*args, **kwargs)`` in a worker and returns its future."""
         task = next(self._ndp_tasks)
         spec = self._ndp_spec
-        if not kwargs and _is_plain((fn, *args), spec.threshold):
+        if not kwargs and (
+            _plain_fast(fn, args, spec.threshold) or _is_plain((fn, *args), spec.threshold)
+        ):
             future = super().submit(_run_plain, task, fn, *args)
             if not _shm.LISTABLE:
                 future.add_done_callback(_Finish(None, spec.base, task, self._ndp_orphans))
