@@ -95,7 +95,7 @@ class Side:
             memory_limit=memory_limit,
             preload=["ndpickle.dask"] if preload else [],
         )
-        self.client = Client(self.cluster)
+        self.client = Client(self.cluster, set_as_default=False)
         self.a, self.b = sorted(self.client.scheduler_info()["workers"])
         loaded = self.client.run(lambda: "ndpickle.dask" in sys.modules)
         assert all(v == preload for v in loaded.values()), (name, loaded)
@@ -119,7 +119,8 @@ class Side:
 
         c = self.client
         src = c.submit(make, kind, mb, seed, workers=[self.a], pure=False)
-        wait(src)
+        with c.as_current():  # wait() takes the current client: this side's own
+            wait(src)
         cpu0 = c.run(cpu_seconds, workers=[self.a, self.b])
         t0 = time.perf_counter()
         got = c.submit(describe, src, workers=[self.b], allow_other_workers=False).result()
