@@ -23,31 +23,62 @@ const NAME_PROBES: usize = 8;
 /// Keyed by the name's address and length (serde hands them as `&'static str`): an open
 /// table of [`NAME_SLOTS`] entries probed at most [`NAME_PROBES`] times; a name that finds
 /// no room is written in full each time, so the memo grows by at most [`NAME_SLOTS`] entries.
+/// Records write their names in the same order each time, so the name after the last one
+/// found is tried first, without hashing.
 struct Names {
-    /// `(address, length, memo index)`; a zero address is an empty slot.
+    /// `(address, length, position in `seen`)`; a zero address is an empty slot.
     slots: [(usize, usize, u32); NAME_SLOTS],
+    /// `(address, length, memo index)` of the names written, in the order first written.
+    seen: Vec<(usize, usize, u32)>,
+    /// The position in `seen` after the last name found.
+    next: usize,
 }
 
 impl Names {
     fn new() -> Names {
         Names {
             slots: [(0, 0, 0); NAME_SLOTS],
+            seen: Vec::new(),
+            next: 0,
         }
     }
 
     /// Writes `name`: a memo fetch when it was written before.
+    #[inline]
     fn write(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
+        let (addr, len) = (name.as_ptr() as usize, name.len());
+        if let Some(&(a, l, idx)) = self.seen.get(self.next)
+            && a == addr
+            && l == len
+        {
+            self.next += 1;
+            return enc.memo_get(idx);
+        }
+        self.lookup(enc, name)
+    }
+
+    /// [`Names::write`] past a wrong guess: the table.
+    #[inline(never)]
+    fn lookup(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
         let (addr, len) = (name.as_ptr() as usize, name.len());
         let hash = (addr ^ len.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let start = hash >> (usize::BITS - NAME_SLOTS.trailing_zeros());
         for probe in 0..NAME_PROBES {
             let slot = &mut self.slots[(start + probe) % NAME_SLOTS];
             if slot.0 == addr && slot.1 == len {
-                return enc.memo_get(slot.2);
+                let pos = slot.2 as usize;
+                if let Some(&(_, _, idx)) = self.seen.get(pos) {
+                    self.next = pos + 1;
+                    return enc.memo_get(idx);
+                }
+                break;
             }
             if slot.0 == 0 {
                 enc.str(name)?;
-                *slot = (addr, len, enc.memo_put()?);
+                let idx = enc.memo_put()?;
+                *slot = (addr, len, self.seen.len() as u32);
+                self.seen.push((addr, len, idx));
+                self.next = self.seen.len();
                 return Ok(());
             }
         }
@@ -77,6 +108,7 @@ impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
     }
 
     /// Writes a field or variant name.
+    #[inline]
     fn name(&mut self, name: &'static str) -> Result<(), EncodeError> {
         self.names.write(self.enc, name)
     }

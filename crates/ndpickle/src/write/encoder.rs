@@ -373,6 +373,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// Pushes memo entry `idx` (from [`Encoder::memo_put`]).
+    #[inline]
     pub(crate) fn memo_get(&mut self, idx: u32) -> Result<(), EncodeError> {
         if idx < 256 {
             self.put(&[BINGET, idx as u8])
