@@ -469,6 +469,11 @@ def serialize(
     """
     if protocol != 5:
         raise ValueError("serialize needs protocol 5 (out-of-band buffers)")
+    if type(obj) is np.ndarray and layout == "auto":
+        # One plain array (the Dask, Ray and pool payload): written by the core, no pickler.
+        out = _native.serialize_array(obj, compression, shuffle, level, threads, span_threshold)
+        if out is not None:
+            return out
     data, buffers = _pickle_out_of_band(obj, layout, span_threshold)
     return _native.serialize(data, buffers, compression, shuffle, level, threads)
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Literal, Optional, Sequence, Union, final
 
 __all__ = ["__version__", "ArrayReducer", "DecodeError", "EncodeError", "RawBuffer", "safe_loads", "_direct_loads", "safe_deserialize", "decompress_frame",
            "decompress_target", "decompress_chunk", "ChunkTarget", "compress_buffers", "inline_buffers", "load_mapped",
-           "serialize", "deserialize", "dumps", "dump", "check_compression", "buffer_itemsize", "PICKLE_GLOBALS",
+           "serialize", "serialize_array", "deserialize", "dumps", "dump", "check_compression", "buffer_itemsize", "PICKLE_GLOBALS",
            "inspect_files", "write_atomically"]
 
 __version__: str
@@ -87,6 +87,17 @@ def serialize(
     threads: Optional[int] = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """``serialize()``'s header and frames from a pickle and its out-of-band buffers."""
+
+def serialize_array(
+    array: Any,
+    compression: Optional[Literal["auto", "lz4", "zstd"]] = "auto",
+    shuffle: bool = True,
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+    span_threshold: float = 0.5,
+) -> Optional[tuple[dict[str, Any], list[Any]]]:
+    """``serialize()``'s header and frames of one exact ``numpy.ndarray``, written by the
+    core with no Python pickler; ``None`` for arrays left to the pickler."""
 
 def deserialize(header: Any, frames: Any) -> Any:
     """``pickle.loads`` of ``serialize()``'s frames, compressed frames decoded."""

@@ -164,7 +164,46 @@ pub(crate) fn serialize<'py>(
     threads: Option<usize>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
     let settings = Settings::from_py(compression, shuffle, level, threads)?;
-    let (outs, compressed) = compress_out(py, &buffers, &settings)?;
+    frames_of(py, data, &buffers, &settings)
+}
+
+/// `serialize()` of one exact `numpy.ndarray` with no Python pickler: the core writes its
+/// pickle (the portable form, its memory out-of-band under `span_threshold`'s layout
+/// decision) and the frames are built as [`serialize`] builds them. `None` for what the core
+/// does not write (subclasses, object dtypes, dtypes it does not model): `serialize` them.
+#[pyfunction]
+#[pyo3(signature = (array, compression="auto", shuffle=true, level=None, threads=None, span_threshold=0.5))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn serialize_array<'py>(
+    py: Python<'py>,
+    array: &Bound<'py, PyAny>,
+    compression: Option<&str>,
+    shuffle: bool,
+    level: Option<i32>,
+    threads: Option<usize>,
+    span_threshold: f64,
+) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyList>)>> {
+    let settings = Settings::from_py(compression, shuffle, level, threads)?;
+    if !(span_threshold > 0.0 && span_threshold <= 1.0) {
+        return Err(invalid_arg(format!(
+            "span_threshold must be in (0, 1], not {span_threshold}"
+        )));
+    }
+    let Some((pickle, buffers)) = crate::reduce::array_payload(array, span_threshold)? else {
+        return Ok(None);
+    };
+    let data = PyBytes::new(py, &pickle).into_any();
+    frames_of(py, &data, &buffers, &settings).map(Some)
+}
+
+/// The `(header, frames)` of a pickle and its out-of-band buffers.
+fn frames_of<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    buffers: &[Bound<'py, PyAny>],
+    settings: &Settings,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
+    let (outs, compressed) = compress_out(py, buffers, settings)?;
     let n = outs.len() + 1;
     let none = || py.None().into_bound(py);
     let frames = PyList::new(py, [data.clone()])?;

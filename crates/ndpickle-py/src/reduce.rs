@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use ndarray::{Array, Dimension};
-use ndpickle::internals::{Body, BodyLayout, Extent, PortableLayout, plan_body};
+use ndpickle::internals::{
+    ArrayParts, Body, BodyLayout, Extent, PortableLayout, plan_body, write_array,
+};
 use ndpickle::{DEFAULT_SPAN_THRESHOLD, LayoutPolicy};
 use ndpickle::{Element, NdArray};
 use numpy::{PyArrayDescr, PyUntypedArray, PyUntypedArrayMethods};
@@ -41,7 +43,7 @@ fn ndarray_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     NDARRAY.import(py, "numpy", "ndarray")
 }
 
-fn pickle_buffer_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+pub(crate) fn pickle_buffer_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     PICKLE_BUFFER.import(py, "pickle", "PickleBuffer")
 }
 
@@ -191,6 +193,128 @@ pub fn reduce_numpy<'py>(
         export: |part: &[u8]| mem.raw_buffer(array.as_any(), part),
     };
     portable(py, mem.dtype.clone().into_any(), src, opts).map(Some)
+}
+
+/// One numpy array as the core writes it: dtype, shape and the memory its elements lie in.
+struct OneArray<'r> {
+    dtype: ndpickle::DType,
+    shape: &'r [usize],
+    strides: &'r [isize],
+    itemsize: usize,
+    region: &'r [u8],
+    zero: usize,
+    how: BodyLayout,
+}
+
+impl ndpickle::ToPickle for OneArray<'_> {
+    fn to_pickle<'a>(
+        &'a self,
+        enc: &mut ndpickle::write::Encoder<'a, '_>,
+    ) -> Result<(), ndpickle::EncodeError> {
+        let body = plan_body(
+            self.shape,
+            self.strides,
+            self.itemsize,
+            self.region,
+            self.zero,
+            self.how,
+        )?;
+        let parts = ArrayParts {
+            dtype: std::borrow::Cow::Borrowed(&self.dtype),
+            shape: std::borrow::Cow::Borrowed(self.shape),
+            body,
+        };
+        write_array(enc, parts)
+    }
+}
+
+/// A pickle and its out-of-band buffers (`pickle.PickleBuffer`s).
+pub(crate) type ArrayPayload<'py> = (Vec<u8>, Vec<Bound<'py, PyAny>>);
+
+/// The protocol-5 pickle of an exact `numpy.ndarray`, written by the core in the portable
+/// form with no Python pickler (the same layout decision as [`reduce_numpy`], under
+/// `LayoutPolicy::Auto` and `span_threshold`), and its out-of-band buffers as
+/// `pickle.PickleBuffer`s over the array's own memory (or over the packed copy). `None` for
+/// what this path leaves to the pickler: subclasses, dtypes holding objects, zero-sized
+/// elements, dtypes the core does not model.
+pub(crate) fn array_payload<'py>(
+    array: &Bound<'py, PyAny>,
+    span_threshold: f64,
+) -> PyResult<Option<ArrayPayload<'py>>> {
+    let py = array.py();
+    if !array.get_type().is(ndarray_type(py)?) {
+        return Ok(None);
+    }
+    let Ok(array) = array.cast::<PyUntypedArray>() else {
+        return Ok(None);
+    };
+    let mem = ArrayMemory::of(array);
+    if !mem.is_plain_data() || mem.itemsize == 0 {
+        return Ok(None);
+    }
+    // The core writes every broadcast read-only; the pickler keeps a writable one writable.
+    let broadcast = !mem.shape.contains(&0)
+        && mem
+            .shape
+            .iter()
+            .zip(mem.strides)
+            .any(|(&d, &s)| s == 0 && d > 1);
+    if broadcast && mem.writeable {
+        return Ok(None);
+    }
+    let Some(dtype) = dtype_of(&mem.dtype)? else {
+        return Ok(None);
+    };
+    let extent =
+        Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
+    let (region, zero) = match extent {
+        Some(ext) => (mem.extent_bytes(ext)?, (-ext.low) as usize),
+        None => (&[][..], 0),
+    };
+    let one = OneArray {
+        dtype,
+        shape: mem.shape,
+        strides: mem.strides,
+        itemsize: mem.itemsize,
+        region,
+        zero,
+        how: BodyLayout {
+            policy: LayoutPolicy::Auto,
+            threshold: span_threshold,
+            native: false,
+        },
+    };
+    // Uncompressed here: `serialize`'s frames decide compression per buffer after.
+    let opts = ndpickle::WriteOptions::builder()
+        .protocol(5)
+        .readonly(!mem.writeable)
+        .compression(ndpickle::codec::Compression::Off)
+        .build()
+        .map_err(encode_err)?;
+    let payload = ndpickle::to_payload_with(&one, &opts).map_err(encode_err)?;
+    let region_range = region.as_ptr_range();
+    let mut buffers = Vec::with_capacity(payload.buffers.len());
+    for b in payload.buffers {
+        let part = b.as_slice();
+        let inside = !part.is_empty()
+            && region_range.start <= part.as_ptr()
+            && part.as_ptr_range().end <= region_range.end;
+        let raw = if inside {
+            mem.raw_buffer(array.as_any(), part)?
+        } else {
+            // The packed copy (or an empty buffer), handed over as `reduce_numpy` does.
+            let readonly = b.is_readonly();
+            let bytes = Bytes::from(b.into_vec());
+            let raw = if readonly {
+                RawBuffer::from_bytes(bytes)
+            } else {
+                RawBuffer::from_unique(BytesMut::from(bytes))
+            };
+            raw.with_elem_size(mem.itemsize)
+        };
+        buffers.push(pickle_buffer_type(py)?.call1((Bound::new(py, raw)?,))?);
+    }
+    Ok(Some((payload.pickle, buffers)))
 }
 
 /// The `reducer_override` of `ndpickle.Pickler`: exact `numpy.ndarray`s with plain-data
