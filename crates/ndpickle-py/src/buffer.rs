@@ -252,6 +252,17 @@ impl<'a, 'py> ArrayMemory<'a, 'py> {
         self.dtype.flags() & (npyffi::NPY_ITEM_REFCOUNT | npyffi::NPY_ITEM_IS_POINTER) == 0
     }
 
+    /// The bytes every element lies in and the offset of element zero inside them (empty
+    /// for an array without elements).
+    pub(crate) fn element_bytes(&self) -> PyResult<(&'a [u8], usize)> {
+        let extent = Extent::of(self.shape, self.strides, self.itemsize)
+            .map_err(|e| crate::error::encode_err(e.into()))?;
+        Ok(match extent {
+            Some(ext) => (self.extent_bytes(ext)?, (-ext.low) as usize),
+            None => (&[][..], 0),
+        })
+    }
+
     /// The bytes `extent.low..extent.high` around element zero; fails unless `extent` lies
     /// within the extent of this array's shape and strides.
     pub(crate) fn extent_bytes(&self, extent: Extent) -> PyResult<&'a [u8]> {

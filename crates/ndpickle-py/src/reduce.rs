@@ -126,15 +126,7 @@ where
         }
         Body::Packed { bytes, .. } if !oob => PyByteArray::new(py, &bytes).into_any(),
         Body::Packed { bytes, .. } => {
-            // The packed copy is handed over as is: read-only arrays get immutable memory
-            // (pickle marks it READONLY_BUFFER or writes BINBYTES), writable ones writable.
-            let raw = if src.readonly {
-                RawBuffer::from_bytes(Bytes::from(bytes))
-            } else {
-                RawBuffer::from_unique(BytesMut::from(Bytes::from(bytes)))
-            };
-            // The copy's elements keep the dtype's size for the shuffle filter.
-            let raw = raw.with_elem_size(src.itemsize);
+            let raw = packed_buffer(bytes, src.readonly, src.itemsize);
             pickle_buffer_type(py)?.call1((Bound::new(py, raw)?,))?
         }
     };
@@ -145,6 +137,19 @@ where
     };
     let args = (shape, dtype, buffer, offset, strides, order.as_str()).into_pyobject(py)?;
     PyTuple::new(py, [ndarray_type(py)?.as_any(), args.as_any()])
+}
+
+/// A packed copy handed over as is: read-only arrays get immutable memory (pickle marks it
+/// READONLY_BUFFER or writes BINBYTES), writable ones writable; its elements keep the
+/// dtype's size for the shuffle filter.
+fn packed_buffer(bytes: Vec<u8>, readonly: bool, itemsize: usize) -> RawBuffer {
+    let bytes = Bytes::from(bytes);
+    let raw = if readonly {
+        RawBuffer::from_bytes(bytes)
+    } else {
+        RawBuffer::from_unique(BytesMut::from(bytes))
+    };
+    raw.with_elem_size(itemsize)
 }
 
 /// The buffer object for `bytes`: a `PickleBuffer` over the memory at protocol 5, else a
@@ -177,12 +182,7 @@ pub fn reduce_numpy<'py>(
     if !mem.is_plain_data() || mem.itemsize == 0 {
         return Ok(None);
     }
-    let extent =
-        Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
-    let (region, zero) = match extent {
-        Some(ext) => (mem.extent_bytes(ext)?, (-ext.low) as usize),
-        None => (&[][..], 0),
-    };
+    let (region, zero) = mem.element_bytes()?;
     let src = Source {
         region,
         zero,
@@ -265,12 +265,7 @@ pub(crate) fn array_payload<'py>(
     let Some(dtype) = dtype_of(&mem.dtype)? else {
         return Ok(None);
     };
-    let extent =
-        Extent::of(mem.shape, mem.strides, mem.itemsize).map_err(|e| encode_err(e.into()))?;
-    let (region, zero) = match extent {
-        Some(ext) => (mem.extent_bytes(ext)?, (-ext.low) as usize),
-        None => (&[][..], 0),
-    };
+    let (region, zero) = mem.element_bytes()?;
     let one = OneArray {
         dtype,
         shape: mem.shape,
@@ -302,15 +297,9 @@ pub(crate) fn array_payload<'py>(
         let raw = if inside {
             mem.raw_buffer(array.as_any(), part)?
         } else {
-            // The packed copy (or an empty buffer), handed over as `reduce_numpy` does.
+            // The packed copy (or an empty buffer).
             let readonly = b.is_readonly();
-            let bytes = Bytes::from(b.into_vec());
-            let raw = if readonly {
-                RawBuffer::from_bytes(bytes)
-            } else {
-                RawBuffer::from_unique(BytesMut::from(bytes))
-            };
-            raw.with_elem_size(mem.itemsize)
+            packed_buffer(b.into_vec(), readonly, mem.itemsize)
         };
         buffers.push(pickle_buffer_type(py)?.call1((Bound::new(py, raw)?,))?);
     }

@@ -169,7 +169,8 @@ pub(crate) fn recursive() -> DecodeErrorKind {
     DecodeErrorKind::Refused("recursive structure (a container that contains itself)".into())
 }
 
-fn internal(what: &str) -> DecodeErrorKind {
+/// An inconsistent value graph (a bug of the reader, never an input's fault).
+pub(crate) fn internal(what: &str) -> DecodeErrorKind {
     DecodeErrorKind::Invalid {
         what: "value graph",
         detail: what.to_string(),

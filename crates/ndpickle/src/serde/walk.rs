@@ -22,7 +22,7 @@ use crate::error::{DecodeError, DecodeErrorKind};
 use crate::read::Parsed;
 use crate::read::arena::{Node, Slot, slot_type};
 use crate::read::materialize::{
-    Materializer, VALUE_COST, charge_copy, leaf_cost, recursive, too_deep,
+    Materializer, VALUE_COST, charge_copy, internal, leaf_cost, recursive, too_deep,
 };
 use crate::serde::de::ValueDeserializer;
 use crate::serde::error::{Step, at};
@@ -219,7 +219,7 @@ impl<'w, 'o> Item<'w, 'o> {
         }
         match std::mem::replace(&mut self.w.p.arena.nodes[idx as usize], Node::Gone) {
             Node::Leaf(Value::Str(s)) => visitor.visit_string(s),
-            _ => Err(self.w.at(idx, recursive())),
+            _ => Err(self.w.at(idx, internal("string leaf vanished"))),
         }
     }
 
@@ -248,7 +248,7 @@ impl<'w, 'o> Item<'w, 'o> {
                     Node::FrozenSet(v) => (v, Node::FrozenSet),
                     other => {
                         self.w.leave(idx, other, true);
-                        return Err(self.w.at(idx, recursive()));
+                        return Err(self.w.at(idx, internal("container changed kind")));
                     }
                 };
                 let mut access = SeqWalk {
@@ -350,7 +350,7 @@ impl<'de> Deserializer<'de> for Item<'_, '_> {
                 let (node, copy) = self.w.enter(i)?;
                 let Node::Dict(pairs) = node else {
                     self.w.leave(i, node, true);
-                    return Err(self.w.at(i, recursive()));
+                    return Err(self.w.at(i, internal("container changed kind")));
                 };
                 let (k, v) = pairs[0];
                 let out = match k {
