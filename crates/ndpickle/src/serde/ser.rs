@@ -165,8 +165,8 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     type SerializeTupleStruct = Compound<'s, 'e, 'a, 'w>;
     type SerializeTupleVariant = Compound<'s, 'e, 'a, 'w>;
     type SerializeMap = Compound<'s, 'e, 'a, 'w>;
-    type SerializeStruct = Compound<'s, 'e, 'a, 'w>;
-    type SerializeStructVariant = Compound<'s, 'e, 'a, 'w>;
+    type SerializeStruct = Fields<'s, 'e, 'a, 'w>;
+    type SerializeStructVariant = Fields<'s, 'e, 'a, 'w>;
 
     #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
@@ -323,8 +323,10 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         self,
         _name: &'static str,
         _len: usize,
-    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
-        self.serialize_map(None)
+    ) -> Result<Fields<'s, 'e, 'a, 'w>, EncodeError> {
+        self.hashable("a dict")?;
+        self.enc.put(&[EMPTY_DICT])?;
+        Ok(Fields::new(self, false))
     }
     fn serialize_struct_variant(
         self,
@@ -332,10 +334,10 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+    ) -> Result<Fields<'s, 'e, 'a, 'w>, EncodeError> {
         self.variant_key(variant)?;
         self.enc.put(&[EMPTY_DICT])?;
-        Ok(Compound::new(self, Close::StructVariant))
+        Ok(Fields::new(self, true))
     }
 }
 
@@ -348,8 +350,6 @@ enum Close {
     Tuple(usize),
     /// `{variant: (items)}`.
     TupleVariant(usize),
-    /// `{variant: {fields}}`.
-    StructVariant,
 }
 
 /// A container being written.
@@ -372,7 +372,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
     /// Opens a batch before its first item.
     #[inline]
     fn open_item(&mut self) -> Result<(), EncodeError> {
-        if self.batch == 0 && matches!(self.close, Close::Batch(_) | Close::StructVariant) {
+        if self.batch == 0 && matches!(self.close, Close::Batch(_)) {
             self.ser.enc.mark()?;
         }
         Ok(())
@@ -383,7 +383,6 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
     fn close_item(&mut self) -> Result<(), EncodeError> {
         let op = match self.close {
             Close::Batch(op) => op,
-            Close::StructVariant => SETITEMS,
             Close::Tuple(_) | Close::TupleVariant(_) => return Ok(()),
         };
         self.batch += 1;
@@ -408,17 +407,6 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
         done
     }
 
-    fn field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
-        self.open_item()?;
-        self.ser.name(key)?;
-        value.serialize(&mut *self.ser)?;
-        self.close_item()
-    }
-
     fn finish(self) -> Result<(), EncodeError> {
         let enc = &mut *self.ser.enc;
         match self.close {
@@ -431,12 +419,6 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
             Close::Tuple(n) => enc.tuple(n),
             Close::TupleVariant(n) => {
                 enc.tuple(n)?;
-                enc.put(&[SETITEM])
-            }
-            Close::StructVariant => {
-                if self.batch > 0 {
-                    enc.put(&[SETITEMS])?;
-                }
                 enc.put(&[SETITEM])
             }
         }
@@ -481,10 +463,56 @@ impl ser::SerializeMap for Compound<'_, '_, '_, '_> {
     }
 }
 
-/// serde's struct-like compound traits: each field goes through [`Compound::field`].
+/// A struct's fields being written: `MARK name value ... SETITEMS` into the dict below.
+///
+/// One batch however many fields (CPython's unpickler takes `SETITEMS` of any length; a
+/// struct's fields are few), so a field costs no counting: only the mark before the first.
+pub(crate) struct Fields<'s, 'e, 'a, 'w> {
+    ser: &'s mut Serializer<'e, 'a, 'w>,
+    /// The `MARK` is written (a field was).
+    marked: bool,
+    /// The dict is a variant's value: `SETITEM` it into `{variant: ...}` at the end.
+    variant: bool,
+}
+
+impl<'s, 'e, 'a, 'w> Fields<'s, 'e, 'a, 'w> {
+    fn new(ser: &'s mut Serializer<'e, 'a, 'w>, variant: bool) -> Self {
+        Fields {
+            ser,
+            marked: false,
+            variant,
+        }
+    }
+
+    #[inline]
+    fn field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
+        if !self.marked {
+            self.marked = true;
+            self.ser.enc.mark()?;
+        }
+        self.ser.name(key)?;
+        value.serialize(&mut *self.ser)
+    }
+
+    fn finish(self) -> Result<(), EncodeError> {
+        if self.marked {
+            self.ser.enc.put(&[SETITEMS])?;
+        }
+        if self.variant {
+            self.ser.enc.put(&[SETITEM])?;
+        }
+        Ok(())
+    }
+}
+
+/// serde's struct-like compound traits: each field goes through [`Fields::field`].
 macro_rules! struct_like {
     ($($trait:ident),* $(,)?) => {$(
-        impl ser::$trait for Compound<'_, '_, '_, '_> {
+        impl ser::$trait for Fields<'_, '_, '_, '_> {
             type Ok = ();
             type Error = EncodeError;
             fn serialize_field<T: ?Sized + Serialize>(

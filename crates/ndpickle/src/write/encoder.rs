@@ -14,6 +14,7 @@ use crate::codec::{self, Compression, Scratch};
 use crate::dtype::DType;
 use crate::error::EncodeError;
 use crate::opcodes::*;
+use crate::write::frame::Frame;
 use crate::write::options::WriteOptions;
 
 /// How globals are written: memoised (the encoder's own pickles) or not (the inline
@@ -122,7 +123,7 @@ pub enum BytesKind {
 /// Writes pickle opcodes. [`crate::ToPickle`] implementations drive it.
 pub struct Encoder<'a, 'w> {
     pub(crate) opts: WriteOptions,
-    frame: Vec<u8>,
+    frame: Frame,
     sink: Sink<'w>,
     written: u64,
     buffers: Option<Vec<PayloadBuffer<'a>>>,
@@ -155,7 +156,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         }
         let mut enc = Encoder {
             opts: opts.clone(),
-            frame: Vec::with_capacity(256),
+            frame: Frame::new(),
             sink,
             written: 0,
             buffers: out_of_band.then(Vec::new),
@@ -261,7 +262,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
             head[1..].copy_from_slice(&(frame.len() as u64).to_le_bytes());
             self.emit(&head)?;
         }
-        self.emit(&frame)?;
+        self.emit(frame.as_slice())?;
         self.frame = frame;
         self.frame.clear();
         Ok(())
@@ -271,24 +272,32 @@ impl<'a, 'w> Encoder<'a, 'w> {
     /// exceed [`FRAME_MAX`].
     #[inline(always)]
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        if self.frame.len() + bytes.len() > FRAME_MAX {
-            return self.put_in_next_frame(bytes);
+        if self.frame.try_put(bytes) {
+            return Ok(());
         }
-        self.frame.extend_from_slice(bytes);
-        Ok(())
+        self.put_slow(&[bytes])
     }
 
-    /// [`Encoder::put`] when the current frame is full: commits it, then starts the next
-    /// one with `bytes` (or writes them outside frames when they exceed one).
+    /// Appends opcode `op` and its argument `arg` to the current frame, as [`Encoder::put`].
+    ///
+    /// For arguments computed from a number (`n.to_le_bytes()`): the opcode and each byte
+    /// gathered into one array on the stack would be stored byte by byte and loaded back as
+    /// one word, a load the CPU cannot forward from those stores (a stall of a dozen cycles,
+    /// half the time of writing a small record); a byte, then a whole word, can be.
+    #[inline(always)]
+    pub(crate) fn put_op(&mut self, op: u8, arg: &[u8]) -> Result<(), EncodeError> {
+        if self.frame.try_put_op(op, arg) {
+            return Ok(());
+        }
+        self.put_slow(&[&[op], arg])
+    }
+
+    /// [`Encoder::put`] and [`Encoder::put_op`] past the frame buffer's end: the buffer
+    /// grows, or the frame is full and the next one starts.
     #[cold]
     #[inline(never)]
-    fn put_in_next_frame(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        self.commit_frame()?;
-        if bytes.len() > FRAME_MAX {
-            return self.emit(bytes);
-        }
-        self.frame.extend_from_slice(bytes);
-        Ok(())
+    fn put_slow(&mut self, parts: &[&[u8]]) -> Result<(), EncodeError> {
+        self.put_parts(parts)
     }
 
     /// Appends one opcode given in pieces (opcode and length, then its argument), all in one
@@ -307,7 +316,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
             return Ok(());
         }
         for p in parts {
-            self.frame.extend_from_slice(p);
+            self.frame.extend(p);
         }
         Ok(())
     }
@@ -362,11 +371,9 @@ impl<'a, 'w> Encoder<'a, 'w> {
         if self.opts.protocol >= 4 {
             self.put(&[MEMOIZE])?;
         } else if idx < 256 {
-            self.put(&[BINPUT, idx as u8])?;
+            self.put_op(BINPUT, &[idx as u8])?;
         } else {
-            let mut op = [LONG_BINPUT, 0, 0, 0, 0];
-            op[1..].copy_from_slice(&idx.to_le_bytes());
-            self.put(&op)?;
+            self.put_op(LONG_BINPUT, &idx.to_le_bytes())?;
         }
         self.memo_len += 1;
         Ok(idx)
@@ -376,11 +383,9 @@ impl<'a, 'w> Encoder<'a, 'w> {
     #[inline]
     pub(crate) fn memo_get(&mut self, idx: u32) -> Result<(), EncodeError> {
         if idx < 256 {
-            self.put(&[BINGET, idx as u8])
+            self.put_op(BINGET, &[idx as u8])
         } else {
-            let mut op = [LONG_BINGET, 0, 0, 0, 0];
-            op[1..].copy_from_slice(&idx.to_le_bytes());
-            self.put(&op)
+            self.put_op(LONG_BINGET, &idx.to_le_bytes())
         }
     }
 
@@ -411,13 +416,11 @@ impl<'a, 'w> Encoder<'a, 'w> {
     #[inline]
     pub fn int(&mut self, v: i64) -> Result<(), EncodeError> {
         if (0..=0xff).contains(&v) {
-            self.put(&[BININT1, v as u8])
+            self.put_op(BININT1, &[v as u8])
         } else if (0..=0xffff).contains(&v) {
-            let b = (v as u16).to_le_bytes();
-            self.put(&[BININT2, b[0], b[1]])
+            self.put_op(BININT2, &(v as u16).to_le_bytes())
         } else if let Ok(v32) = i32::try_from(v) {
-            let b = v32.to_le_bytes();
-            self.put(&[BININT, b[0], b[1], b[2], b[3]])
+            self.put_op(BININT, &v32.to_le_bytes())
         } else {
             self.long_bytes(&i128::from(v).to_le_bytes())
         }
@@ -481,8 +484,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     /// A `float`.
     #[inline]
     pub fn float(&mut self, v: f64) -> Result<(), EncodeError> {
-        let b = v.to_be_bytes();
-        self.put(&[BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        self.put_op(BINFLOAT, &v.to_be_bytes())
     }
 
     /// A `complex`, as `builtins.complex(re, im)`.
@@ -500,12 +502,10 @@ impl<'a, 'w> Encoder<'a, 'w> {
         if n < 256 && self.opts.protocol >= 4 {
             // The common case, written out: `put_parts`' general loop costs three times
             // as much for the short keys and names serde writes by the hundred thousand.
-            if self.frame.len() + n + 2 > FRAME_MAX {
-                self.commit_frame()?;
+            if self.frame.try_put_short(SHORT_BINUNICODE, s.as_bytes()) {
+                return Ok(());
             }
-            self.frame.extend_from_slice(&[SHORT_BINUNICODE, n as u8]);
-            self.frame.extend_from_slice(s.as_bytes());
-            return Ok(());
+            return self.put_slow(&[&[SHORT_BINUNICODE, n as u8], s.as_bytes()]);
         }
         self.long_str(s)
     }
@@ -593,10 +593,10 @@ impl<'a, 'w> Encoder<'a, 'w> {
             if self.frame.len() + whole > FRAME_MAX {
                 self.commit_frame()?;
             }
-            self.frame.extend_from_slice(&head);
+            self.frame.extend(&head);
             let frame = &mut self.frame;
             chunks(&mut |c| {
-                frame.extend_from_slice(c);
+                frame.extend(c);
                 Ok(())
             })?;
         }

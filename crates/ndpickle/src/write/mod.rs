@@ -4,6 +4,7 @@ pub mod atomic;
 mod chunked;
 mod encoder;
 mod file;
+mod frame;
 pub(crate) mod numpy;
 mod options;
 mod to_pickle;
