@@ -210,6 +210,252 @@ fn long_lists_and_dicts_batch() {
     assert_eq!(from_slice::<E>(&to_vec(&e).unwrap()).unwrap(), e);
 }
 
+/// 150 variant names: more than the writer's table of names holds.
+#[derive(Serialize, Deserialize, PartialEq, Debug, Clone, Copy)]
+enum Many {
+    V0,
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V6,
+    V7,
+    V8,
+    V9,
+    V10,
+    V11,
+    V12,
+    V13,
+    V14,
+    V15,
+    V16,
+    V17,
+    V18,
+    V19,
+    V20,
+    V21,
+    V22,
+    V23,
+    V24,
+    V25,
+    V26,
+    V27,
+    V28,
+    V29,
+    V30,
+    V31,
+    V32,
+    V33,
+    V34,
+    V35,
+    V36,
+    V37,
+    V38,
+    V39,
+    V40,
+    V41,
+    V42,
+    V43,
+    V44,
+    V45,
+    V46,
+    V47,
+    V48,
+    V49,
+    V50,
+    V51,
+    V52,
+    V53,
+    V54,
+    V55,
+    V56,
+    V57,
+    V58,
+    V59,
+    V60,
+    V61,
+    V62,
+    V63,
+    V64,
+    V65,
+    V66,
+    V67,
+    V68,
+    V69,
+    V70,
+    V71,
+    V72,
+    V73,
+    V74,
+    V75,
+    V76,
+    V77,
+    V78,
+    V79,
+    V80,
+    V81,
+    V82,
+    V83,
+    V84,
+    V85,
+    V86,
+    V87,
+    V88,
+    V89,
+    V90,
+    V91,
+    V92,
+    V93,
+    V94,
+    V95,
+    V96,
+    V97,
+    V98,
+    V99,
+    V100,
+    V101,
+    V102,
+    V103,
+    V104,
+    V105,
+    V106,
+    V107,
+    V108,
+    V109,
+    V110,
+    V111,
+    V112,
+    V113,
+    V114,
+    V115,
+    V116,
+    V117,
+    V118,
+    V119,
+    V120,
+    V121,
+    V122,
+    V123,
+    V124,
+    V125,
+    V126,
+    V127,
+    V128,
+    V129,
+    V130,
+    V131,
+    V132,
+    V133,
+    V134,
+    V135,
+    V136,
+    V137,
+    V138,
+    V139,
+    V140,
+    V141,
+    V142,
+    V143,
+    V144,
+    V145,
+    V146,
+    V147,
+    V148,
+    V149,
+}
+
+/// Fields in an order the data changes: a variant between fields, fields skipped.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct Row {
+    id: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    note: Option<String>,
+    kind: Kind,
+    inner: Inner,
+    last: bool,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+enum Kind {
+    Plain,
+    Scaled { factor: f64 },
+    Pair(u8, u8),
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct Inner {
+    id: u32,
+    last: Option<bool>,
+}
+
+/// Occurrences of `needle` in `hay`.
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[test]
+fn field_and_variant_names_are_written_once() {
+    let rows: Vec<Row> = (0..3000u32)
+        .map(|i| Row {
+            id: i,
+            note: (i % 7 == 0).then(|| format!("n{i}")),
+            kind: match i % 3 {
+                0 => Kind::Plain,
+                1 => Kind::Scaled {
+                    factor: f64::from(i),
+                },
+                _ => Kind::Pair(i as u8, 1),
+            },
+            inner: Inner {
+                id: i * 2,
+                last: (i % 2 == 0).then_some(true),
+            },
+            last: i % 5 == 0,
+        })
+        .collect();
+    for protocol in [2, 3, 4, 5] {
+        let bytes = to_vec_with(&rows, &opts(protocol)).unwrap();
+        assert_eq!(
+            from_slice::<Vec<Row>>(&bytes).unwrap(),
+            rows,
+            "protocol {protocol}"
+        );
+        for name in [
+            "id", "note", "kind", "inner", "last", "Plain", "Scaled", "factor", "Pair",
+        ] {
+            // SHORT_BINUNICODE (4+) or BINUNICODE (2, 3) before the name's bytes.
+            let mut short = vec![0x8c, name.len() as u8];
+            short.extend_from_slice(name.as_bytes());
+            let mut long = vec![b'X', name.len() as u8, 0, 0, 0];
+            long.extend_from_slice(name.as_bytes());
+            assert_eq!(
+                count(&bytes, &short) + count(&bytes, &long),
+                1,
+                "{name} at protocol {protocol}"
+            );
+        }
+        let tree = ndpickle::from_slice(&bytes).unwrap();
+        let Value::List(items) = tree else {
+            panic!("{tree:?}")
+        };
+        assert_eq!(items.len(), rows.len());
+    }
+    // Past the table's room, names are written in full and still read back.
+    let many: Vec<Many> = (0..3)
+        .flat_map(|_| {
+            (0..150).map(|i| {
+                let v: Many = from_value(&Value::Str(format!("V{i}").into())).unwrap();
+                v
+            })
+        })
+        .collect();
+    let bytes = to_vec(&many).unwrap();
+    assert_eq!(from_slice::<Vec<Many>>(&bytes).unwrap(), many);
+    assert_eq!(count(&bytes, b"\x8c\x02V0"), 1);
+    assert_eq!(count(&bytes, b"\x8c\x04V149"), 3);
+}
+
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 struct Attrs {
     #[serde(rename = "learning_rate")]

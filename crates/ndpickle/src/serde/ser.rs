@@ -23,41 +23,72 @@ const NAME_PROBES: usize = 8;
 /// Keyed by the name's address and length (serde hands them as `&'static str`): an open
 /// table of [`NAME_SLOTS`] entries probed at most [`NAME_PROBES`] times; a name that finds
 /// no room is written in full each time, so the memo grows by at most [`NAME_SLOTS`] entries.
-/// Records write their names in the same order each time, so the name after the last one
-/// found is tried first, without hashing.
+/// A struct writes its fields in the same order each time, so each name remembers the name
+/// written after it, and a field tries that one first, without hashing: a list of records
+/// hashes only where the data chooses (an enum's variant, a skipped field).
 struct Names {
     /// `(address, length, position in `seen`)`; a zero address is an empty slot.
     slots: [(usize, usize, u32); NAME_SLOTS],
-    /// `(address, length, memo index)` of the names written, in the order first written.
-    seen: Vec<(usize, usize, u32)>,
-    /// The position in `seen` after the last name found.
-    next: usize,
+    /// The names written, in the order first written.
+    seen: Vec<Seen>,
+    /// The position in `seen` of the last name written ([`NO_NAME`] when it was written
+    /// without the memo, or before the first).
+    last: u32,
+    /// The name written after `last` the last time (the next field's guess), or [`NO_NAME`].
+    guess: u32,
 }
 
+/// A name in [`Names`]: which it is, its memo entry, and the name written after it.
+#[derive(Clone, Copy)]
+struct Seen {
+    addr: usize,
+    len: usize,
+    memo: u32,
+    /// The position in `Names::seen` of the name written after this one the last time, or
+    /// [`NO_NAME`].
+    follow: u32,
+}
+
+/// No position in `Names::seen`.
+const NO_NAME: u32 = u32::MAX;
+
 impl Names {
+    #[inline]
     fn new() -> Names {
         Names {
             slots: [(0, 0, 0); NAME_SLOTS],
             seen: Vec::new(),
-            next: 0,
+            last: NO_NAME,
+            guess: NO_NAME,
         }
     }
 
-    /// Writes `name`: a memo fetch when it was written before.
-    #[inline]
-    fn write(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
-        let (addr, len) = (name.as_ptr() as usize, name.len());
-        if let Some(&(a, l, idx)) = self.seen.get(self.next)
-            && a == addr
-            && l == len
+    /// Writes a field's name: a memo fetch when it was written before, found without
+    /// hashing when it follows the name it followed the last time.
+    #[inline(always)]
+    fn field(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
+        if let Some(&s) = self.seen.get(self.guess as usize)
+            && s.addr == name.as_ptr() as usize
+            && s.len == name.len()
         {
-            self.next += 1;
-            return enc.memo_get(idx);
+            self.last = self.guess;
+            self.guess = s.follow;
+            return enc.memo_get(s.memo);
         }
         self.lookup(enc, name)
     }
 
-    /// [`Names::write`] past a wrong guess: the table.
+    /// Writes a variant's name (the data chooses it, so no guess is worth a branch).
+    #[inline(always)]
+    fn variant(
+        &mut self,
+        enc: &mut Encoder<'_, '_>,
+        name: &'static str,
+    ) -> Result<(), EncodeError> {
+        self.lookup(enc, name)
+    }
+
+    /// Writes `name` found through the table (or written in full and entered in it).
     #[inline(never)]
     fn lookup(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
         let (addr, len) = (name.as_ptr() as usize, name.len());
@@ -66,23 +97,41 @@ impl Names {
         for probe in 0..NAME_PROBES {
             let slot = &mut self.slots[(start + probe) % NAME_SLOTS];
             if slot.0 == addr && slot.1 == len {
-                let pos = slot.2 as usize;
-                if let Some(&(_, _, idx)) = self.seen.get(pos) {
-                    self.next = pos + 1;
-                    return enc.memo_get(idx);
-                }
-                break;
+                let pos = slot.2;
+                let Some(&s) = self.seen.get(pos as usize) else {
+                    break;
+                };
+                self.link(pos, s.follow);
+                return enc.memo_get(s.memo);
             }
             if slot.0 == 0 {
                 enc.str(name)?;
-                let idx = enc.memo_put()?;
-                *slot = (addr, len, self.seen.len() as u32);
-                self.seen.push((addr, len, idx));
-                self.next = self.seen.len();
+                let memo = enc.memo_put()?;
+                let pos = self.seen.len() as u32;
+                *slot = (addr, len, pos);
+                self.seen.push(Seen {
+                    addr,
+                    len,
+                    memo,
+                    follow: NO_NAME,
+                });
+                self.link(pos, NO_NAME);
                 return Ok(());
             }
         }
+        self.last = NO_NAME;
+        self.guess = NO_NAME;
         enc.str(name)
+    }
+
+    /// Makes `pos` (followed last time by `follow`) the last name, and the name after the
+    /// previous last one.
+    fn link(&mut self, pos: u32, follow: u32) {
+        if let Some(prev) = self.seen.get_mut(self.last as usize) {
+            prev.follow = pos;
+        }
+        self.last = pos;
+        self.guess = follow;
     }
 }
 
@@ -110,15 +159,20 @@ impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
     /// Writes a field or variant name.
     #[inline]
     fn name(&mut self, name: &'static str) -> Result<(), EncodeError> {
-        self.names.write(self.enc, name)
+        self.names.field(self.enc, name)
+    }
+
+    /// Writes an enum variant's name.
+    #[inline]
+    fn variant_name(&mut self, name: &'static str) -> Result<(), EncodeError> {
+        self.names.variant(self.enc, name)
     }
 
     /// Refuses a container in a dict key.
-    fn hashable(&self, what: &str) -> Result<(), EncodeError> {
+    #[inline(always)]
+    fn hashable(&self, what: &'static str) -> Result<(), EncodeError> {
         if self.in_key {
-            Err(EncodeError::Serde(format!(
-                "a dict key must be hashable in Python, not {what}"
-            )))
+            Err(unhashable(what))
         } else {
             Ok(())
         }
@@ -143,8 +197,15 @@ impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
     fn variant_key(&mut self, variant: &'static str) -> Result<(), EncodeError> {
         self.hashable("an enum variant with data")?;
         self.enc.put(&[EMPTY_DICT])?;
-        self.name(variant)
+        self.variant_name(variant)
     }
+}
+
+/// The error for a container used as a dict key.
+#[cold]
+#[inline(never)]
+fn unhashable(what: &str) -> EncodeError {
+    EncodeError::Serde(format!("a dict key must be hashable in Python, not {what}"))
 }
 
 fn incomplete() -> EncodeError {
@@ -188,6 +249,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
         self.enc.int(v)
     }
+    #[inline]
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         self.enc.int128(v)
     }
@@ -210,6 +272,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
             Err(_) => self.enc.uint128(v.into()),
         }
     }
+    #[inline]
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         self.enc.uint128(v)
     }
@@ -221,6 +284,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     fn serialize_f64(self, v: f64) -> Result<(), EncodeError> {
         self.enc.float(v)
     }
+    #[inline]
     fn serialize_char(self, v: char) -> Result<(), EncodeError> {
         self.enc.str(v.encode_utf8(&mut [0u8; 4]))
     }
@@ -228,6 +292,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
         self.enc.str(v)
     }
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
         if std::mem::take(&mut self.field) {
             return self.write_field(v);
@@ -238,6 +303,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     fn serialize_none(self) -> Result<(), EncodeError> {
         self.enc.none()
     }
+    #[inline]
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), EncodeError> {
         value.serialize(self)
     }
@@ -245,17 +311,20 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     fn serialize_unit(self) -> Result<(), EncodeError> {
         self.enc.none()
     }
+    #[inline]
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), EncodeError> {
         self.enc.none()
     }
+    #[inline]
     fn serialize_unit_variant(
         self,
         _name: &'static str,
         _index: u32,
         variant: &'static str,
     ) -> Result<(), EncodeError> {
-        self.name(variant)
+        self.variant_name(variant)
     }
+    #[inline]
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         name: &'static str,
@@ -276,6 +345,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         }
         Ok(())
     }
+    #[inline]
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
         _name: &'static str,
@@ -287,15 +357,18 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         value.serialize(&mut *self)?;
         self.enc.put(&[SETITEM])
     }
+    #[inline]
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
         self.hashable("a list")?;
         self.enc.put(&[EMPTY_LIST])?;
         Ok(Compound::new(self, Close::Batch(APPENDS)))
     }
+    #[inline]
     fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
         self.enc.tuple_start(len)?;
         Ok(Compound::new(self, Close::Tuple(len)))
     }
+    #[inline]
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
@@ -303,6 +376,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
         self.serialize_tuple(len)
     }
+    #[inline]
     fn serialize_tuple_variant(
         self,
         _name: &'static str,
@@ -314,11 +388,13 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         self.enc.tuple_start(len)?;
         Ok(Compound::new(self, Close::TupleVariant(len)))
     }
+    #[inline]
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
         self.hashable("a dict")?;
         self.enc.put(&[EMPTY_DICT])?;
         Ok(Compound::new(self, Close::Batch(SETITEMS)))
     }
+    #[inline]
     fn serialize_struct(
         self,
         _name: &'static str,
@@ -328,6 +404,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         self.enc.put(&[EMPTY_DICT])?;
         Ok(Fields::new(self, false))
     }
+    #[inline]
     fn serialize_struct_variant(
         self,
         _name: &'static str,
@@ -361,6 +438,7 @@ pub(crate) struct Compound<'s, 'e, 'a, 'w> {
 }
 
 impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
+    #[inline]
     fn new(ser: &'s mut Serializer<'e, 'a, 'w>, close: Close) -> Self {
         Compound {
             ser,
@@ -393,12 +471,14 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
         Ok(())
     }
 
+    #[inline]
     fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
         self.open_item()?;
         value.serialize(&mut *self.ser)?;
         self.close_item()
     }
 
+    #[inline]
     fn key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
         self.open_item()?;
         self.ser.in_key = true;
@@ -407,6 +487,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
         done
     }
 
+    #[inline]
     fn finish(self) -> Result<(), EncodeError> {
         let enc = &mut *self.ser.enc;
         match self.close {
@@ -431,9 +512,11 @@ macro_rules! sequence_like {
         impl ser::$trait for Compound<'_, '_, '_, '_> {
             type Ok = ();
             type Error = EncodeError;
+            #[inline]
             fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
                 self.element(value)
             }
+            #[inline]
             fn end(self) -> Result<(), EncodeError> {
                 self.finish()
             }
@@ -451,13 +534,16 @@ sequence_like!(
 impl ser::SerializeMap for Compound<'_, '_, '_, '_> {
     type Ok = ();
     type Error = EncodeError;
+    #[inline]
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
         self.key(key)
     }
+    #[inline]
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
         value.serialize(&mut *self.ser)?;
         self.close_item()
     }
+    #[inline]
     fn end(self) -> Result<(), EncodeError> {
         self.finish()
     }
@@ -476,6 +562,7 @@ pub(crate) struct Fields<'s, 'e, 'a, 'w> {
 }
 
 impl<'s, 'e, 'a, 'w> Fields<'s, 'e, 'a, 'w> {
+    #[inline]
     fn new(ser: &'s mut Serializer<'e, 'a, 'w>, variant: bool) -> Self {
         Fields {
             ser,
@@ -498,6 +585,7 @@ impl<'s, 'e, 'a, 'w> Fields<'s, 'e, 'a, 'w> {
         value.serialize(&mut *self.ser)
     }
 
+    #[inline]
     fn finish(self) -> Result<(), EncodeError> {
         if self.marked {
             self.ser.enc.put(&[SETITEMS])?;
@@ -515,6 +603,7 @@ macro_rules! struct_like {
         impl ser::$trait for Fields<'_, '_, '_, '_> {
             type Ok = ();
             type Error = EncodeError;
+            #[inline]
             fn serialize_field<T: ?Sized + Serialize>(
                 &mut self,
                 key: &'static str,
@@ -522,6 +611,7 @@ macro_rules! struct_like {
             ) -> Result<(), EncodeError> {
                 self.field(key, value)
             }
+            #[inline]
             fn end(self) -> Result<(), EncodeError> {
                 self.finish()
             }
