@@ -445,7 +445,7 @@ fn field_and_variant_names_are_written_once() {
     let many: Vec<Many> = (0..3)
         .flat_map(|_| {
             (0..150).map(|i| {
-                let v: Many = from_value(&Value::Str(format!("V{i}").into())).unwrap();
+                let v: Many = from_value(&Value::Str(format!("V{i}"))).unwrap();
                 v
             })
         })
