@@ -68,7 +68,9 @@ type MemoMap = HashMap<MemoKey, u32, std::hash::BuildHasherDefault<MemoHasher>>;
 
 /// Where finished bytes go.
 enum Sink<'w> {
-    Vec(Vec<u8>),
+    /// They stay in the [`Frame`]'s buffer, which becomes the pickle.
+    Memory,
+    /// They are written as each frame closes.
     Writer(&'w mut dyn Write),
 }
 
@@ -136,7 +138,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     /// An encoder collecting the pickle in memory; `out_of_band` collects array buffers
     /// separately (protocol 5 only).
     pub(crate) fn to_vec(opts: &WriteOptions, out_of_band: bool) -> Result<Self, EncodeError> {
-        Self::new(opts, Sink::Vec(Vec::new()), out_of_band)
+        Self::new(opts, Sink::Memory, out_of_band)
     }
 
     /// An encoder streaming to `w`.
@@ -156,7 +158,10 @@ impl<'a, 'w> Encoder<'a, 'w> {
         }
         let mut enc = Encoder {
             opts: opts.clone(),
-            frame: Frame::new(),
+            frame: match sink {
+                Sink::Memory => Frame::keeping(),
+                Sink::Writer(_) => Frame::passing(),
+            },
             sink,
             written: 0,
             buffers: out_of_band.then(Vec::new),
@@ -189,7 +194,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         self.commit_frame()?;
         let buffers = self.buffers.take().unwrap_or_default();
         match self.sink {
-            Sink::Vec(v) => Ok((v, buffers)),
+            Sink::Memory => Ok((self.frame.into_output(), buffers)),
             Sink::Writer(w) => {
                 w.flush()?;
                 Ok((Vec::new(), buffers))
@@ -212,7 +217,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
         let mut short = Encoder {
             opts: std::mem::take(&mut self.opts),
             frame: std::mem::take(&mut self.frame),
-            sink: std::mem::replace(&mut self.sink, Sink::Vec(Vec::new())),
+            sink: std::mem::replace(&mut self.sink, Sink::Memory),
             written: self.written,
             buffers: self.buffers.as_ref().map(|_| Vec::new()),
             memo: std::mem::take(&mut self.memo),
@@ -239,10 +244,11 @@ impl<'a, 'w> Encoder<'a, 'w> {
         result
     }
 
-    /// Hands bytes to the destination, outside any frame.
+    /// Hands bytes to the destination outside any frame (the open frame is empty: just
+    /// committed, or not started).
     fn emit(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         match &mut self.sink {
-            Sink::Vec(v) => v.extend_from_slice(bytes),
+            Sink::Memory => self.frame.put_outside(bytes),
             Sink::Writer(w) => w.write_all(bytes)?,
         }
         self.written += bytes.len() as u64;
@@ -255,16 +261,13 @@ impl<'a, 'w> Encoder<'a, 'w> {
         if self.frame.is_empty() {
             return Ok(());
         }
-        let frame = std::mem::take(&mut self.frame);
-        if self.opts.protocol >= 4 && frame.len() >= 4 {
-            let mut head = [0u8; 9];
-            head[0] = FRAME;
-            head[1..].copy_from_slice(&(frame.len() as u64).to_le_bytes());
-            self.emit(&head)?;
+        let framed = self.opts.protocol >= 4 && self.frame.len() >= 4;
+        let closed = self.frame.close(framed);
+        self.written += closed.len() as u64;
+        if let Sink::Writer(w) = &mut self.sink {
+            w.write_all(self.frame.bytes(closed))?;
         }
-        self.emit(frame.as_slice())?;
-        self.frame = frame;
-        self.frame.clear();
+        self.frame.reopen();
         Ok(())
     }
 
@@ -330,15 +333,10 @@ impl<'a, 'w> Encoder<'a, 'w> {
         chunks: &mut ChunkSource<'_>,
     ) -> Result<(), EncodeError> {
         self.commit_frame()?;
-        if let Sink::Vec(v) = &mut self.sink {
+        if let Sink::Memory = self.sink {
             // Grow once to the final size instead of doubling (and copying) along the way,
             // into memory that is huge-page backed when large (see `crate::alloc`).
-            let need = header.len() + len + 128;
-            if v.capacity() - v.len() < need {
-                let mut grown = crate::alloc::large_vec(v.len().saturating_add(need));
-                grown.extend_from_slice(v);
-                *v = grown;
-            }
+            self.frame.reserve_outside(header.len() + len + 128);
         }
         if let Some(align) = self.opts.align {
             // SHORT_BINBYTES n <n pad bytes> POP, sized so the payload lands on `align`.
