@@ -74,7 +74,9 @@ pub fn to_vec_with<T: Serialize + ?Sized>(
     opts: &WriteOptions,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut enc = Encoder::to_vec(opts, false)?;
-    value.serialize(&mut ser::Serializer::new(&mut enc))?;
+    value
+        .serialize(&mut ser::Serializer::new(&mut enc))
+        .map_err(ser::Error::into_inner)?;
     enc.finish().map(|(v, _)| v)
 }
 
@@ -91,7 +93,9 @@ pub fn to_writer_with<W: Write, T: Serialize + ?Sized>(
     opts: &WriteOptions,
 ) -> Result<(), EncodeError> {
     let mut enc = Encoder::to_writer(opts, &mut w)?;
-    value.serialize(&mut ser::Serializer::new(&mut enc))?;
+    value
+        .serialize(&mut ser::Serializer::new(&mut enc))
+        .map_err(ser::Error::into_inner)?;
     enc.finish().map(|_| ())
 }
 
@@ -109,7 +113,9 @@ pub fn to_payload_with<'a, T: Serialize + ?Sized>(
     opts: &WriteOptions,
 ) -> Result<Payload<'a>, EncodeError> {
     let mut enc = Encoder::to_vec(opts, true)?;
-    value.serialize(&mut ser::Serializer::new(&mut enc))?;
+    value
+        .serialize(&mut ser::Serializer::new(&mut enc))
+        .map_err(ser::Error::into_inner)?;
     let (pickle, buffers) = enc.finish()?;
     Ok(Payload { pickle, buffers })
 }

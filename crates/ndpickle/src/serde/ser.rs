@@ -66,31 +66,27 @@ impl Names {
     /// Writes a field's name: a memo fetch when it was written before, found without
     /// hashing when it follows the name it followed the last time.
     #[inline(always)]
-    fn field(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
+    fn field(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), Error> {
         if let Some(&s) = self.seen.get(self.guess as usize)
             && s.addr == name.as_ptr() as usize
             && s.len == name.len()
         {
             self.last = self.guess;
             self.guess = s.follow;
-            return enc.memo_get(s.memo);
+            return Ok(enc.memo_get(s.memo)?);
         }
         self.lookup(enc, name)
     }
 
     /// Writes a variant's name (the data chooses it, so no guess is worth a branch).
     #[inline(always)]
-    fn variant(
-        &mut self,
-        enc: &mut Encoder<'_, '_>,
-        name: &'static str,
-    ) -> Result<(), EncodeError> {
+    fn variant(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), Error> {
         self.lookup(enc, name)
     }
 
     /// Writes `name` found through the table (or written in full and entered in it).
     #[inline(never)]
-    fn lookup(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), EncodeError> {
+    fn lookup(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), Error> {
         let (addr, len) = (name.as_ptr() as usize, name.len());
         let hash = (addr ^ len.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let start = hash >> (usize::BITS - NAME_SLOTS.trailing_zeros());
@@ -102,7 +98,7 @@ impl Names {
                     break;
                 };
                 self.link(pos, s.follow);
-                return enc.memo_get(s.memo);
+                return Ok(enc.memo_get(s.memo)?);
             }
             if slot.0 == 0 {
                 enc.str(name)?;
@@ -121,7 +117,7 @@ impl Names {
         }
         self.last = NO_NAME;
         self.guess = NO_NAME;
-        enc.str(name)
+        Ok(enc.str(name)?)
     }
 
     /// Makes `pos` (followed last time by `follow`) the last name, and the name after the
@@ -158,43 +154,43 @@ impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
 
     /// Writes a field or variant name.
     #[inline]
-    fn name(&mut self, name: &'static str) -> Result<(), EncodeError> {
+    fn name(&mut self, name: &'static str) -> Result<(), Error> {
         self.names.field(self.enc, name)
     }
 
     /// Writes an enum variant's name.
     #[inline]
-    fn variant_name(&mut self, name: &'static str) -> Result<(), EncodeError> {
+    fn variant_name(&mut self, name: &'static str) -> Result<(), Error> {
         self.names.variant(self.enc, name)
     }
 
     /// Refuses a container in a dict key.
     #[inline(always)]
-    fn hashable(&self, what: &'static str) -> Result<(), EncodeError> {
+    fn hashable(&self, what: &'static str) -> Result<(), Error> {
         if self.in_key {
-            Err(unhashable(what))
+            Err(unhashable(what).into())
         } else {
             Ok(())
         }
     }
 
     /// Writes the field the hand-over slot describes, over `memory`.
-    fn write_field(&mut self, memory: &[u8]) -> Result<(), EncodeError> {
+    fn write_field(&mut self, memory: &[u8]) -> Result<(), Error> {
         match handoff::swap(Slot::Empty) {
             Slot::Parts(layout) => {
                 let parts = layout.join(memory);
-                self.enc.lend(&[], |e| numpy::write_array(e, parts))
+                Ok(self.enc.lend(&[], |e| numpy::write_array(e, parts))?)
             }
             Slot::Owned(field) => {
                 let owners = field.owners();
-                self.enc.lend(&owners, |e| field.write(e))
+                Ok(self.enc.lend(&owners, |e| field.write(e))?)
             }
-            Slot::Want(_) | Slot::Empty => Err(incomplete()),
+            Slot::Want(_) | Slot::Empty => Err(incomplete().into()),
         }
     }
 
     /// Opens a one-entry dict `{variant: ...}` (externally tagged enum).
-    fn variant_key(&mut self, variant: &'static str) -> Result<(), EncodeError> {
+    fn variant_key(&mut self, variant: &'static str) -> Result<(), Error> {
         self.hashable("an enum variant with data")?;
         self.enc.put(&[EMPTY_DICT])?;
         self.variant_name(variant)
@@ -212,15 +208,49 @@ fn incomplete() -> EncodeError {
     EncodeError::Serde("an ndpickle::serde field was not handed over (internal error)".into())
 }
 
-impl ser::Error for EncodeError {
+/// The serializer's error: an [`EncodeError`] behind a pointer. Every serializer method
+/// returns one, and a `Result<(), EncodeError>` (40 bytes) goes back through memory, its
+/// tag stored and loaded again on each call, where a pointer's result stays in a register.
+#[derive(Debug)]
+pub(crate) struct Error(Box<EncodeError>);
+
+impl Error {
+    /// The error the serializer met.
+    pub(crate) fn into_inner(self) -> EncodeError {
+        *self.0
+    }
+}
+
+impl From<EncodeError> for Error {
+    #[cold]
+    #[inline(never)]
+    fn from(e: EncodeError) -> Self {
+        Error(Box::new(e))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl ser::Error for Error {
+    #[cold]
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
-        EncodeError::Serde(msg.to_string())
+        Error::from(EncodeError::Serde(msg.to_string()))
     }
 }
 
 impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
     type SerializeSeq = Compound<'s, 'e, 'a, 'w>;
     type SerializeTuple = Compound<'s, 'e, 'a, 'w>;
     type SerializeTupleStruct = Compound<'s, 'e, 'a, 'w>;
@@ -230,90 +260,90 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
     type SerializeStructVariant = Fields<'s, 'e, 'a, 'w>;
 
     #[inline]
-    fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
-        self.enc.bool(v)
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        Ok(self.enc.bool(v)?)
     }
     #[inline]
-    fn serialize_i8(self, v: i8) -> Result<(), EncodeError> {
-        self.enc.int(v.into())
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        Ok(self.enc.int(v.into())?)
     }
     #[inline]
-    fn serialize_i16(self, v: i16) -> Result<(), EncodeError> {
-        self.enc.int(v.into())
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        Ok(self.enc.int(v.into())?)
     }
     #[inline]
-    fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
-        self.enc.int(v.into())
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        Ok(self.enc.int(v.into())?)
     }
     #[inline]
-    fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
-        self.enc.int(v)
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        Ok(self.enc.int(v)?)
     }
     #[inline]
-    fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
-        self.enc.int128(v)
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        Ok(self.enc.int128(v)?)
     }
     #[inline]
-    fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
-        self.enc.int(v.into())
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        Ok(self.enc.int(v.into())?)
     }
     #[inline]
-    fn serialize_u16(self, v: u16) -> Result<(), EncodeError> {
-        self.enc.int(v.into())
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        Ok(self.enc.int(v.into())?)
     }
     #[inline]
-    fn serialize_u32(self, v: u32) -> Result<(), EncodeError> {
-        self.enc.int(v.into())
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        Ok(self.enc.int(v.into())?)
     }
     #[inline]
-    fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
         match i64::try_from(v) {
-            Ok(small) => self.enc.int(small),
-            Err(_) => self.enc.uint128(v.into()),
+            Ok(small) => Ok(self.enc.int(small)?),
+            Err(_) => Ok(self.enc.uint128(v.into())?),
         }
     }
     #[inline]
-    fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
-        self.enc.uint128(v)
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        Ok(self.enc.uint128(v)?)
     }
     #[inline]
-    fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
-        self.enc.float(v.into())
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        Ok(self.enc.float(v.into())?)
     }
     #[inline]
-    fn serialize_f64(self, v: f64) -> Result<(), EncodeError> {
-        self.enc.float(v)
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        Ok(self.enc.float(v)?)
     }
     #[inline]
-    fn serialize_char(self, v: char) -> Result<(), EncodeError> {
-        self.enc.str(v.encode_utf8(&mut [0u8; 4]))
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        Ok(self.enc.str(v.encode_utf8(&mut [0u8; 4]))?)
     }
     #[inline]
-    fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
-        self.enc.str(v)
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        Ok(self.enc.str(v)?)
     }
     #[inline]
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
         if std::mem::take(&mut self.field) {
             return self.write_field(v);
         }
-        self.enc.bytes(v)
+        Ok(self.enc.bytes(v)?)
     }
     #[inline]
-    fn serialize_none(self) -> Result<(), EncodeError> {
-        self.enc.none()
+    fn serialize_none(self) -> Result<(), Error> {
+        Ok(self.enc.none()?)
     }
     #[inline]
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), EncodeError> {
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
     #[inline]
-    fn serialize_unit(self) -> Result<(), EncodeError> {
-        self.enc.none()
+    fn serialize_unit(self) -> Result<(), Error> {
+        Ok(self.enc.none()?)
     }
     #[inline]
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), EncodeError> {
-        self.enc.none()
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        Ok(self.enc.none()?)
     }
     #[inline]
     fn serialize_unit_variant(
@@ -321,7 +351,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<(), Error> {
         self.variant_name(variant)
     }
     #[inline]
@@ -329,7 +359,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         self,
         name: &'static str,
         value: &T,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<(), Error> {
         if name != handoff::TOKEN {
             return value.serialize(self);
         }
@@ -341,7 +371,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         handoff::swap(Slot::Empty);
         done?;
         if pending {
-            return Err(incomplete());
+            return Err(incomplete().into());
         }
         Ok(())
     }
@@ -352,19 +382,19 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         _index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<(), Error> {
         self.variant_key(variant)?;
         value.serialize(&mut *self)?;
-        self.enc.put(&[SETITEM])
+        Ok(self.enc.put(&[SETITEM])?)
     }
     #[inline]
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, Error> {
         self.hashable("a list")?;
         self.enc.put(&[EMPTY_LIST])?;
         Ok(Compound::new(self, Close::Batch(APPENDS)))
     }
     #[inline]
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'e, 'a, 'w>, Error> {
         self.enc.tuple_start(len)?;
         Ok(Compound::new(self, Close::Tuple(len)))
     }
@@ -373,7 +403,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+    ) -> Result<Compound<'s, 'e, 'a, 'w>, Error> {
         self.serialize_tuple(len)
     }
     #[inline]
@@ -383,13 +413,13 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         _index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+    ) -> Result<Compound<'s, 'e, 'a, 'w>, Error> {
         self.variant_key(variant)?;
         self.enc.tuple_start(len)?;
         Ok(Compound::new(self, Close::TupleVariant(len)))
     }
     #[inline]
-    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, EncodeError> {
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'e, 'a, 'w>, Error> {
         self.hashable("a dict")?;
         self.enc.put(&[EMPTY_DICT])?;
         Ok(Compound::new(self, Close::Batch(SETITEMS)))
@@ -399,7 +429,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         self,
         _name: &'static str,
         _len: usize,
-    ) -> Result<Fields<'s, 'e, 'a, 'w>, EncodeError> {
+    ) -> Result<Fields<'s, 'e, 'a, 'w>, Error> {
         self.hashable("a dict")?;
         self.enc.put(&[EMPTY_DICT])?;
         Ok(Fields::new(self, false))
@@ -411,7 +441,7 @@ impl<'s, 'e, 'a, 'w> ser::Serializer for &'s mut Serializer<'e, 'a, 'w> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Fields<'s, 'e, 'a, 'w>, EncodeError> {
+    ) -> Result<Fields<'s, 'e, 'a, 'w>, Error> {
         self.variant_key(variant)?;
         self.enc.put(&[EMPTY_DICT])?;
         Ok(Fields::new(self, true))
@@ -449,7 +479,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
 
     /// Opens a batch before its first item.
     #[inline]
-    fn open_item(&mut self) -> Result<(), EncodeError> {
+    fn open_item(&mut self) -> Result<(), Error> {
         if self.batch == 0 && matches!(self.close, Close::Batch(_)) {
             self.ser.enc.mark()?;
         }
@@ -458,7 +488,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
 
     /// Counts an item, closing the batch when full.
     #[inline]
-    fn close_item(&mut self) -> Result<(), EncodeError> {
+    fn close_item(&mut self) -> Result<(), Error> {
         let op = match self.close {
             Close::Batch(op) => op,
             Close::Tuple(_) | Close::TupleVariant(_) => return Ok(()),
@@ -472,14 +502,14 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
     }
 
     #[inline]
-    fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+    fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
         self.open_item()?;
         value.serialize(&mut *self.ser)?;
         self.close_item()
     }
 
     #[inline]
-    fn key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
+    fn key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), Error> {
         self.open_item()?;
         self.ser.in_key = true;
         let done = key.serialize(&mut *self.ser);
@@ -488,7 +518,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
     }
 
     #[inline]
-    fn finish(self) -> Result<(), EncodeError> {
+    fn finish(self) -> Result<(), Error> {
         let enc = &mut *self.ser.enc;
         match self.close {
             Close::Batch(op) => {
@@ -497,10 +527,10 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
                 }
                 Ok(())
             }
-            Close::Tuple(n) => enc.tuple(n),
+            Close::Tuple(n) => Ok(enc.tuple(n)?),
             Close::TupleVariant(n) => {
                 enc.tuple(n)?;
-                enc.put(&[SETITEM])
+                Ok(enc.put(&[SETITEM])?)
             }
         }
     }
@@ -511,13 +541,13 @@ macro_rules! sequence_like {
     ($($trait:ident :: $method:ident),* $(,)?) => {$(
         impl ser::$trait for Compound<'_, '_, '_, '_> {
             type Ok = ();
-            type Error = EncodeError;
+            type Error = Error;
             #[inline]
-            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
                 self.element(value)
             }
             #[inline]
-            fn end(self) -> Result<(), EncodeError> {
+            fn end(self) -> Result<(), Error> {
                 self.finish()
             }
         }
@@ -533,18 +563,18 @@ sequence_like!(
 
 impl ser::SerializeMap for Compound<'_, '_, '_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
     #[inline]
-    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), Error> {
         self.key(key)
     }
     #[inline]
-    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
         value.serialize(&mut *self.ser)?;
         self.close_item()
     }
     #[inline]
-    fn end(self) -> Result<(), EncodeError> {
+    fn end(self) -> Result<(), Error> {
         self.finish()
     }
 }
@@ -572,11 +602,7 @@ impl<'s, 'e, 'a, 'w> Fields<'s, 'e, 'a, 'w> {
     }
 
     #[inline]
-    fn field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
+    fn field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
         if !self.marked {
             self.marked = true;
             self.ser.enc.mark()?;
@@ -586,7 +612,7 @@ impl<'s, 'e, 'a, 'w> Fields<'s, 'e, 'a, 'w> {
     }
 
     #[inline]
-    fn finish(self) -> Result<(), EncodeError> {
+    fn finish(self) -> Result<(), Error> {
         if self.marked {
             self.ser.enc.put(&[SETITEMS])?;
         }
@@ -602,17 +628,17 @@ macro_rules! struct_like {
     ($($trait:ident),* $(,)?) => {$(
         impl ser::$trait for Fields<'_, '_, '_, '_> {
             type Ok = ();
-            type Error = EncodeError;
+            type Error = Error;
             #[inline]
             fn serialize_field<T: ?Sized + Serialize>(
                 &mut self,
                 key: &'static str,
                 value: &T,
-            ) -> Result<(), EncodeError> {
+            ) -> Result<(), Error> {
                 self.field(key, value)
             }
             #[inline]
-            fn end(self) -> Result<(), EncodeError> {
+            fn end(self) -> Result<(), Error> {
                 self.finish()
             }
         }
