@@ -517,7 +517,7 @@ impl<'s, 'e, 'a, 'w> Compound<'s, 'e, 'a, 'w> {
         done
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(self) -> Result<(), Error> {
         let enc = &mut *self.ser.enc;
         match self.close {
@@ -611,7 +611,7 @@ impl<'s, 'e, 'a, 'w> Fields<'s, 'e, 'a, 'w> {
         value.serialize(&mut *self.ser)
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(self) -> Result<(), Error> {
         if self.marked {
             self.ser.enc.put(&[SETITEMS])?;

@@ -411,7 +411,7 @@ impl<'a, 'w> Encoder<'a, 'w> {
     }
 
     /// An `int` in the shortest encoding.
-    #[inline]
+    #[inline(always)]
     pub fn int(&mut self, v: i64) -> Result<(), EncodeError> {
         if (0..=0xff).contains(&v) {
             self.put_op(BININT1, &[v as u8])
@@ -420,8 +420,14 @@ impl<'a, 'w> Encoder<'a, 'w> {
         } else if let Ok(v32) = i32::try_from(v) {
             self.put_op(BININT, &v32.to_le_bytes())
         } else {
-            self.long_bytes(&i128::from(v).to_le_bytes())
+            self.long_int(v)
         }
+    }
+
+    /// [`Encoder::int`] beyond 32 bits, out of line.
+    #[inline(never)]
+    fn long_int(&mut self, v: i64) -> Result<(), EncodeError> {
+        self.long_bytes(&i128::from(v).to_le_bytes())
     }
 
     /// An `int` from a 128-bit value.
