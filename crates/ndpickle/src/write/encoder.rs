@@ -979,6 +979,17 @@ mod tests {
         // PROTO, then BINBYTES header straight away (no frame around it).
         assert_eq!(v[2], BINBYTES);
         assert_eq!(&v[3..7], &200_000u32.to_le_bytes());
+        // The buffer grew once for the payload; the opcodes after it (and a few before)
+        // fit in its slack instead of doubling it.
+        let v = encode(5, |e| {
+            e.int(1)?;
+            e.bytes(&big)?;
+            e.int(2)?;
+            e.tuple(3)
+        });
+        // PROTO, BININT1 (too small to frame), BINBYTES, then a frame of BININT1 TUPLE3 STOP.
+        assert_eq!(v.len(), 2 + 2 + 5 + big.len() + 9 + 2 + 1 + 1);
+        assert!(v.capacity() < v.len() + 4096, "capacity {}", v.capacity());
         // Many small items: every frame at most 64 KiB.
         let items: Vec<i64> = (0..100_000).collect();
         let v = encode(5, |e| e.list(items.iter(), &mut |e, &x| e.int(x)));

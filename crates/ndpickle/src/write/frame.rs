@@ -135,14 +135,20 @@ impl Frame {
     }
 
     /// Grows the room to at least `end` bytes: to twice its size (up to the end of the open
-    /// frame), or to `end`. Only the new part is zeroed, and the `Vec` grows its capacity
-    /// geometrically (in place where the allocator can).
+    /// frame, and within the capacity the buffer has when `end` fits in it), or to `end`.
+    /// Only the new part is zeroed, and the `Vec` grows its capacity geometrically (in place
+    /// where the allocator can). Staying within the capacity matters after a large payload:
+    /// the buffer was grown to hold it and a few bytes more, and the opcodes after it must
+    /// not double a buffer of that size.
     fn reserve(&mut self, end: usize) {
         if end <= self.buf.len() {
             return;
         }
-        let doubled = (self.buf.len() * 2).clamp(FIRST_SIZE, self.limit.max(FIRST_SIZE));
-        self.buf.resize(doubled.max(end), 0);
+        let mut room = (self.buf.len() * 2).clamp(FIRST_SIZE, self.limit.max(FIRST_SIZE));
+        if end <= self.buf.capacity() {
+            room = room.min(self.buf.capacity());
+        }
+        self.buf.resize(room.max(end), 0);
     }
 
     /// Makes room for `extra` more bytes written outside frames after the open frame is
@@ -189,7 +195,11 @@ impl Frame {
         self.start = start;
         self.len = start;
         self.limit = start + FRAME_MAX;
-        self.reserve(start);
+        // Room for the header only: the frame's room grows as opcodes need it (a payload
+        // written outside frames, chunk by chunk, must not zero a frame's worth after each).
+        if self.buf.len() < start {
+            self.buf.resize(start, 0);
+        }
     }
 
     /// Keeps `bytes` written outside frames (the open frame must be empty): a pickle built
@@ -258,7 +268,10 @@ mod tests {
     fn keeping_builds_the_output_in_place() {
         let mut f = Frame::keeping();
         f.put_outside(&[0x80, 5]);
-        assert!(f.try_put(&[1, 2, 3, 4, 5]));
+        // Past bytes written outside frames the room is the header's only: the slow path
+        // grows it.
+        assert!(!f.try_put(&[1, 2, 3, 4, 5]));
+        f.extend(&[1, 2, 3, 4, 5]);
         f.close(true);
         f.reopen();
         assert!(f.try_put(&[6]));
