@@ -125,3 +125,32 @@ def test_a_writable_broadcast_stays_writable():
 def test_span_threshold_is_checked():
     with pytest.raises(ValueError, match="span_threshold"):
         _native.serialize_array(np.arange(3), None, True, None, None, 0.0)
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.dtype("float64"),
+        np.dtype(">f8"),
+        np.dtype("<i2"),
+        np.dtype(np.int64).newbyteorder(">"),
+        np.dtype("f8", metadata={"unit": "m"}),
+        np.dtype("u1"),
+    ],
+    ids=["builtin f8", "big-endian f8", "builtin i2", "swapped i8", "metadata", "builtin u1"],
+)
+def test_every_dtype_spelling_keeps_its_dtype(dtype):
+    # numpy's builtin dtypes are recognised by identity; others (byte-swapped, with
+    # metadata) take the long way, and the metadata one is left to numpy's reduce.
+    a = np.arange(12).astype(dtype).reshape(3, 4)
+    header, frames = ndpickle.serialize(a, compression=None)
+    for out in (
+        ndpickle.deserialize(header, frames),
+        pickle.loads(frames[0], buffers=frames[1:]),
+    ):
+        assert out.dtype == a.dtype and out.dtype.str == a.dtype.str
+        np.testing.assert_array_equal(out, a)
+    if dtype.metadata:
+        assert _native.serialize_array(a, None, True, None, None, 0.5) is None
+    else:
+        assert _native.serialize_array(a, None, True, None, None, 0.5) is not None

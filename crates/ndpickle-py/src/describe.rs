@@ -22,6 +22,55 @@ static NUMPY_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// dtypes, metadata, numpy 2's variable-width strings, user types): those keep numpy's own
 /// reduce. The result is checked: it must convert back to a dtype equal to `descr`.
 pub(crate) fn dtype_of(descr: &Bound<'_, PyArrayDescr>) -> PyResult<Option<DType>> {
+    let py = descr.py();
+    // numpy's builtin dtypes are singletons (`numpy.dtype('float64')` is the dtype of every
+    // native float64 array): found by identity, they skip the attribute walk and the check.
+    for (builtin, dtype) in BUILTIN.get_or_try_init(py, || builtins(py))? {
+        if builtin.as_ptr() == descr.as_ptr() {
+            return Ok(Some(dtype.clone()));
+        }
+    }
+    checked(descr)
+}
+
+/// numpy's builtin numeric dtypes and their [`DType`]s, each converted and checked once.
+static BUILTIN: PyOnceLock<Vec<(Py<PyAny>, DType)>> = PyOnceLock::new();
+
+/// The names of the dtypes in [`BUILTIN`].
+const BUILTIN_NAMES: [&str; 14] = [
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+];
+
+fn builtins(py: Python<'_>) -> PyResult<Vec<(Py<PyAny>, DType)>> {
+    let np_dtype = py.import("numpy")?.getattr("dtype")?;
+    let mut out = Vec::with_capacity(BUILTIN_NAMES.len());
+    for name in BUILTIN_NAMES {
+        let descr = np_dtype.call1((name,))?;
+        let Ok(d) = descr.cast::<PyArrayDescr>() else {
+            continue;
+        };
+        if let Some(dtype) = checked(d)? {
+            out.push((descr.unbind(), dtype));
+        }
+    }
+    Ok(out)
+}
+
+/// [`dtype_of`] the long way: the dtype's attributes, converted and checked.
+fn checked(descr: &Bound<'_, PyArrayDescr>) -> PyResult<Option<DType>> {
     let Some(dtype) = convert(descr)? else {
         return Ok(None);
     };

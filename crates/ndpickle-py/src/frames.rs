@@ -24,9 +24,10 @@ use ndpickle::codec::{
     CodecOptions, Compression, FrameInfo, compress_if_smaller, decompress_into, decompress_with,
 };
 use ndpickle::{DecodeError, DecodeErrorKind, EncodeError, InBuffer};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple};
 
 use crate::buffer::{RawBuffer, bytes_from_python};
 use crate::codec::{codec_options, settings_from_py, with_scratch};
@@ -244,16 +245,17 @@ fn frames_of<'py>(
         filters.push(name(info.filter().name()));
         infos.push(PyBytes::new(py, &info.to_bytes()).into_any());
     }
+    // Interned keys and name: built (and hashed) once per process, not once per message.
     let header = PyDict::new(py);
-    header.set_item("serializer", SERIALIZER)?;
-    header.set_item("protocol", 5)?;
-    header.set_item("compressed", flags)?;
-    header.set_item("compression", dask)?;
-    header.set_item("codec", codecs)?;
-    header.set_item("filter", filters)?;
-    header.set_item("frame-info", infos)?;
-    header.set_item("lengths", lengths)?;
-    header.set_item("writeable", writeable)?;
+    header.set_item(intern!(py, "serializer"), intern!(py, SERIALIZER))?;
+    header.set_item(intern!(py, "protocol"), 5)?;
+    header.set_item(intern!(py, "compressed"), flags)?;
+    header.set_item(intern!(py, "compression"), dask)?;
+    header.set_item(intern!(py, "codec"), codecs)?;
+    header.set_item(intern!(py, "filter"), filters)?;
+    header.set_item(intern!(py, "frame-info"), infos)?;
+    header.set_item(intern!(py, "lengths"), lengths)?;
+    header.set_item(intern!(py, "writeable"), writeable)?;
     Ok((header, frames))
 }
 
@@ -305,7 +307,7 @@ impl Refusal {
 /// list of `n` entries.
 fn header_list<'py>(
     header: &Bound<'py, PyDict>,
-    key: &str,
+    key: &Bound<'py, PyString>,
     n: usize,
 ) -> Result<Option<Vec<Bound<'py, PyAny>>>, Refusal> {
     let Some(v) = header.get_item(key).ok().flatten().filter(|v| !v.is_none()) else {
@@ -317,12 +319,14 @@ fn header_list<'py>(
         t.iter().collect()
     } else {
         return Err(Refusal::Header(format!(
-            "the header's {key:?} is not a list"
+            "the header's {:?} is not a list",
+            key.to_string()
         )));
     };
     if items.len() != n {
         return Err(Refusal::Header(format!(
-            "the header's {key:?} describes {} frames, got {n}",
+            "the header's {:?} describes {} frames, got {n}",
+            key.to_string(),
             items.len()
         )));
     }
@@ -337,7 +341,8 @@ fn parse<'py>(
     let Ok(header) = header.cast::<PyDict>() else {
         return Err(Refusal::Header("the header is not a dict".into()));
     };
-    let serializer = header.get_item("serializer").ok().flatten();
+    let py = header.py();
+    let serializer = header.get_item(intern!(py, "serializer")).ok().flatten();
     if !serializer
         .as_ref()
         .is_some_and(|s| s.extract::<&str>().is_ok_and(|s| s == SERIALIZER))
@@ -355,7 +360,7 @@ fn parse<'py>(
         return Err(Refusal::Header("frames must be a list".into()));
     };
     let n = frames.len();
-    let Some(lengths) = header_list(header, "lengths", n)? else {
+    let Some(lengths) = header_list(header, intern!(py, "lengths"), n)? else {
         return Err(Refusal::Header(format!(
             "the header describes no frames, got {n}"
         )));
@@ -363,10 +368,10 @@ fn parse<'py>(
     if n == 0 {
         return Err(Refusal::Header("frames must be a non-empty list".into()));
     }
-    let infos = header_list(header, "frame-info", n)?;
-    let flags = header_list(header, "compressed", n)?;
-    let writeable = header_list(header, "writeable", n)?;
-    let transport = header_list(header, "compression", n)?;
+    let infos = header_list(header, intern!(py, "frame-info"), n)?;
+    let flags = header_list(header, intern!(py, "compressed"), n)?;
+    let writeable = header_list(header, intern!(py, "writeable"), n)?;
+    let transport = header_list(header, intern!(py, "compression"), n)?;
     let mut frames = frames.into_iter();
     let pickle = frames.next().expect("n > 0");
     let mut out = Vec::with_capacity(n - 1);
@@ -406,7 +411,7 @@ fn parse<'py>(
             )));
         }
         let size = PyMemoryView::from(&obj)
-            .and_then(|m| m.getattr("nbytes")?.extract::<u64>())
+            .and_then(|m| m.getattr(intern!(py, "nbytes"))?.extract::<u64>())
             .map_err(|_| Refusal::Header(format!("frame {i} is not a buffer")))?;
         let mut parsed = None;
         if let Some(info) = info {
