@@ -221,8 +221,9 @@ def _serialize_with(
 
 def _deserialize_counted(header: dict[str, Any], frames: list[Any]) -> Any:
     """:func:`ndpickle.deserialize` over the received frames, counted in :func:`stats`."""
-    out = _deserialize(header, list(frames))
-    _count("deserialized")
+    out = _native.deserialize(header, frames)
+    with _lock:
+        _counts["deserialized"] += 1
     return out
 
 
