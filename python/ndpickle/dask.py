@@ -169,7 +169,7 @@ def stats() -> dict[str, int]:
         return dict(_counts)
 
 
-def _network_compression(context: dict[str, Any]) -> Optional[str]:
+def _network_compression(context: dict[str, Any]) -> Optional[Compression]:
     """ndpickle's compression for a transfer, from the comm's negotiated
     ``distributed.comm.compression`` (``None`` when off)."""
     name = context.get("compression")
@@ -178,7 +178,7 @@ def _network_compression(context: dict[str, Any]) -> Optional[str]:
     return "zstd" if name == "zstd" else "auto"
 
 
-def _local_compression() -> Optional[str]:
+def _local_compression() -> Optional[Compression]:
     """ndpickle's compression without a network, from
     ``distributed.worker.memory.spill-compression``."""
     name = dask.config.get("distributed.worker.memory.spill-compression", "auto")
@@ -187,7 +187,7 @@ def _local_compression() -> Optional[str]:
     return "zstd" if name == "zstd" else "auto"
 
 
-def _transport(context: Optional[dict[str, Any]]) -> tuple[Optional[str], float]:
+def _transport(context: Optional[dict[str, Any]]) -> tuple[Optional[Compression], float]:
     """(compression, span threshold) for a message with Dask's ``context``: a network
     transfer when it names a ``recipient`` or the comm's ``compression``, else local
     (spilling, plain ``serialize``)."""
@@ -204,26 +204,22 @@ def _serialize_for(x: Any, context: Optional[dict[str, Any]]) -> tuple[dict[str,
 
 
 def _serialize_with(
-    x: Any, compression: Optional[str], threshold: float
+    x: Any, compression: Optional[Compression], threshold: float
 ) -> tuple[dict[str, Any], list[Any]]:
     """:func:`_serialize_for` with the transport's settings already looked up (the
     per-message path of an array: a few microseconds of Python around the native call)."""
-    header, frames = _serialize(
-        x, compression=compression, span_threshold=threshold  # type: ignore[arg-type]
-    )
+    header, frames = _serialize(x, compression=compression, span_threshold=threshold)
     packed = sum(header["compressed"])
-    with _lock:
-        if packed:
-            _counts["compressed"] += packed
-        _counts["serialized"] += 1
+    if packed:
+        _count("compressed", packed)
+    _count("serialized")
     return header, frames
 
 
 def _deserialize_counted(header: dict[str, Any], frames: list[Any]) -> Any:
     """:func:`ndpickle.deserialize` over the received frames, counted in :func:`stats`."""
-    out = _native.deserialize(header, frames)
-    with _lock:
-        _counts["deserialized"] += 1
+    out = _deserialize(header, frames if type(frames) is list else list(frames))
+    _count("deserialized")
     return out
 
 

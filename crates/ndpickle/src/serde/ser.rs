@@ -78,13 +78,9 @@ impl Names {
         self.lookup(enc, name)
     }
 
-    /// Writes a variant's name (the data chooses it, so no guess is worth a branch).
-    #[inline(always)]
-    fn variant(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), Error> {
-        self.lookup(enc, name)
-    }
-
-    /// Writes `name` found through the table (or written in full and entered in it).
+    /// Writes `name` found through the table (or written in full and entered in it): a
+    /// field past a wrong guess, and every variant (the data chooses it, so no guess is
+    /// worth a branch).
     #[inline(never)]
     fn lookup(&mut self, enc: &mut Encoder<'_, '_>, name: &'static str) -> Result<(), Error> {
         let (addr, len) = (name.as_ptr() as usize, name.len());
@@ -161,7 +157,7 @@ impl<'e, 'a, 'w> Serializer<'e, 'a, 'w> {
     /// Writes an enum variant's name.
     #[inline]
     fn variant_name(&mut self, name: &'static str) -> Result<(), Error> {
-        self.names.variant(self.enc, name)
+        self.names.lookup(self.enc, name)
     }
 
     /// Refuses a container in a dict key.
