@@ -15,7 +15,7 @@ Peers: the standard ``concurrent.futures.ProcessPoolExecutor`` (same start metho
 importable, Ray (``ray.put`` of the argument + a task; a task returning the array, read with
 ``ray.get``), started on loopback with ``ray.init(num_cpus=2, include_dashboard=False)`` (and a 1.5 GiB
 object store).
-Times are the minimum of N runs (``time.perf_counter``; 5 for the small tasks), taken in
+Times are the minimum of N runs (``time.perf_counter``; 9 for the small tasks, whose times vary more from run to run), taken in
 turns so that load on the machine hits every peer alike; ratio = peer time / ndpickle time (> 1: ndpickle faster).
 """
 
@@ -104,7 +104,7 @@ def time_pools(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--small-repeat", type=int, default=5, help="runs of the small-task cases")
+    ap.add_argument("--small-repeat", type=int, default=9, help="runs of the small-task cases")
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--no-ray", action="store_true")

@@ -328,6 +328,89 @@ def test_the_fast_plain_check_agrees():
     assert not _plain_fast(total, (big,), 1 << 20)
 
 
+def test_manager_wakeups_are_coalesced():
+    w = futures._CoalescedWakeup()
+    try:
+        w.wakeup()
+        w.wakeup()
+        w._reader.recv_bytes()
+        assert not w._reader.poll(), "the second wakeup wrote again while the first was pending"
+        w.clear()
+        w.wakeup()
+        assert w._reader.poll(), "a wakeup after clear() must write"
+        w.clear()
+        assert not w._reader.poll()
+    finally:
+        w.close()
+    with ProcessPoolExecutor(1) as p:
+        assert type(p._executor_manager_thread_wakeup) is futures._CoalescedWakeup
+        assert p._call_queue.thread_wakeup is p._executor_manager_thread_wakeup
+        p.submit(abs, -1).result()
+        assert not futures._coalesce_wakeups(p), "a started pool keeps its wakeup"
+    stock = concurrent.futures.ProcessPoolExecutor(1)
+    try:
+        assert futures._coalesce_wakeups(stock)
+        assert not futures._coalesce_wakeups(stock), "only the standard wakeup is replaced"
+    finally:
+        stock.shutdown()
+
+
+def wakeup_stress(threshold: int) -> None:
+    """Single tasks after idle gaps of varying length, then bursts from four threads mixing
+    plain and shared-memory calls, with threads switching between almost any two bytecodes."""
+    import random
+    import threading
+
+    sys.setswitchinterval(1e-6)
+    rng = random.Random(5)
+    big = np.ones(8192)
+    errors: list[BaseException] = []
+    with ProcessPoolExecutor(2, multiprocessing.get_context("fork"), shm_threshold=threshold) as p:
+        for _ in range(150):
+            assert p.submit(abs, -3).result(timeout=10) == 3
+            time.sleep(rng.random() * 0.002)
+
+        def burst() -> None:
+            try:
+                fs = [p.submit(total, big) if i % 97 == 0 else p.submit(abs, -i) for i in range(1500)]
+                for i, f in enumerate(fs):
+                    assert f.result(timeout=60) == (8192.0 if i % 97 == 0 else i), i
+            except BaseException as e:  # reported by the main thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=burst) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [], errors
+
+
+def test_no_wakeup_is_lost(tmp_path):
+    # A lost wakeup leaves a submitted task (or the shutdown) unnoticed by the manager thread,
+    # which then waits forever: run in a process of its own, so that a hang fails the test.
+    script = tmp_path / "stress.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_futures import wakeup_stress\n"
+        "if __name__ == '__main__':\n"
+        f"    wakeup_stress({THRESHOLD})\n"
+        "    print('done')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and its pool's workers
+        proc.communicate()
+        pytest.fail("the pool hung: a wakeup was lost")
+    assert proc.returncode == 0 and out.strip() == "done", err
+
+
 def test_exception_propagates_with_traceback(pool):
     f = pool.submit(fail, np.ones((32, 32)))
     with pytest.raises(ValueError, match=r"bad shape \(32, 32\)") as info:
