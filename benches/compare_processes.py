@@ -15,8 +15,9 @@ Peers: the standard ``concurrent.futures.ProcessPoolExecutor`` (same start metho
 importable, Ray (``ray.put`` of the argument + a task; a task returning the array, read with
 ``ray.get``), started on loopback with ``ray.init(num_cpus=2, include_dashboard=False)`` (and a 1.5 GiB
 object store).
-Times are the minimum of N runs (``time.perf_counter``; 9 for the small tasks, whose times vary more from run to run), taken in
-turns so that load on the machine hits every peer alike; ratio = peer time / ndpickle time (> 1: ndpickle faster).
+Times are the minimum of N runs (``time.perf_counter``; 9 for the small tasks, whose times
+vary more from run to run), taken in turns so that load on the machine hits every peer alike;
+ratio = peer time / ndpickle time (> 1: ndpickle faster).
 """
 
 from __future__ import annotations
