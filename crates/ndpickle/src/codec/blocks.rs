@@ -51,6 +51,9 @@ pub(crate) struct Worker {
     lens: Vec<u32>,
     /// The auto policy's sample windows, end to end.
     pub(crate) sample: Vec<u8>,
+    /// Zeros, read as every byte plane a split block stores as a run of zeros (the high
+    /// bytes of small integers, and more): zeroed once, not for every such plane.
+    zeros: Vec<u8>,
 }
 
 impl Worker {
@@ -237,8 +240,12 @@ impl Worker {
         let n = shuf.len() / elem;
         let table_len = wire::mul(elem, 4, "stream table length")?;
         let mut pos = table_len;
-        // Per plane, the frame's bytes when it is stored raw.
+        // Per plane, the frame's bytes when it is stored raw, or zeros for a run of zeros.
         let mut raw: Vec<Option<&[u8]>> = Vec::with_capacity(elem);
+        let mut zeros = std::mem::take(&mut self.zeros);
+        if zeros.len() < n {
+            zeros.resize(n, 0);
+        }
         for p in 0..elem {
             let entry = wire::u32_le(block, 4 * p, "stream table")?;
             let len = (entry & STREAM_LEN) as usize;
@@ -250,6 +257,7 @@ impl Worker {
                 return Err(corrupt("byte plane marked both raw and a run"));
             } else if entry & RUN_STREAM != 0 {
                 match stream {
+                    [0] => raw[p] = Some(&zeros[..n]),
                     [byte] => dst.fill(*byte),
                     _ => return Err(corrupt("run byte plane of the wrong length")),
                 }
@@ -272,6 +280,9 @@ impl Worker {
             .map(|(p, r)| r.unwrap_or(&shuf[p * n..(p + 1) * n]))
             .collect();
         unshuffle_planes(elem, &planes, tail, out);
+        drop(planes);
+        drop(raw);
+        self.zeros = zeros;
         Ok(())
     }
 
