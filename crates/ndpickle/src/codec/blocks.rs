@@ -52,7 +52,8 @@ pub(crate) struct Worker {
     /// The auto policy's sample windows, end to end.
     pub(crate) sample: Vec<u8>,
     /// Zeros, read as every byte plane a split block stores as a run of zeros (the high
-    /// bytes of small integers, and more): zeroed once, not for every such plane.
+    /// bytes of small integers, and more): zeroed once, not for every such plane; at most
+    /// `DEFAULT_BLOCK_SIZE` bytes are kept between blocks.
     zeros: Vec<u8>,
 }
 
@@ -282,7 +283,11 @@ impl Worker {
         unshuffle_planes(elem, &planes, tail, out);
         drop(planes);
         drop(raw);
-        self.zeros = zeros;
+        // Kept for the next block up to a default block's worth (planes of a frame written
+        // as one huge block are not worth holding on to).
+        if zeros.len() <= super::DEFAULT_BLOCK_SIZE {
+            self.zeros = zeros;
+        }
         Ok(())
     }
 
