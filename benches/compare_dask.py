@@ -18,11 +18,19 @@ the rounds of each measurement, and the ratio stock / preloaded (> 1: ndpickle f
   client process and the worker meanwhile. The client process switches ndpickle's dispatch
   on for the preloaded cluster and off for the stock one.
 
+Each timed step is preceded by :func:`prime_memory`: on virtual machines that hand memory
+back to the host (a balloon driver's free page reporting, as on the VM the README's figures
+come from), the first touch of memory freed more than a few seconds earlier costs ten times
+a touch of memory freed just before (numpy's 256 MiB strided copy: 0.75 s against 0.075 s
+in the same process), so whichever side happened to allocate in a cold phase lost, by up to
+5x, in either direction. Touching and freeing the step's worth of memory first, outside the
+timing, gives both sides warm pages.
+
 ``--crossover`` instead measures, on the preloaded cluster, worker→worker transfers of views
 of decreasing density sent as their span versus packed, which is how ndpickle's
 ``NETWORK_SPAN_THRESHOLD`` was chosen.
 
-    python benches/compare_dask.py --rounds 5
+    python benches/compare_dask.py --rounds 9
     python benches/compare_dask.py --crossover --rounds 3
 """
 
@@ -39,6 +47,10 @@ import numpy as np
 
 # No ndpickle import at the top: Dask's worker processes are spawned and re-import this
 # script, and the stock cluster's workers must stay stock.
+
+#: MiB primed before a step, per MiB of the step's array: a packed copy on the sender, the
+#: received frames, and room to spare.
+PRIME_FACTOR = 3
 
 KINDS = ["contiguous", "sparse strided", "broadcast", "reversed", "transposed"]
 
@@ -71,6 +83,13 @@ def describe(x: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...], float]:
     """Shape, strides and a checksum of a sample of ``x`` (cheap next to the transfer)."""
     idx = tuple(slice(None, None, max(1, n // 64)) for n in x.shape)
     return x.shape, x.strides, float(np.ascontiguousarray(x[idx], dtype=np.float64).sum())
+
+
+def prime_memory(mb: int) -> None:
+    """Touches and frees ``mb`` MiB, so the next allocations of any process on the machine
+    get pages the host has not reclaimed (see the module docs)."""
+    block = np.ones((mb << 20) // 8)
+    del block
 
 
 def median_of(samples: list[float]) -> float:
@@ -121,6 +140,7 @@ class Side:
         src = c.submit(make, kind, mb, seed, workers=[self.a], pure=False)
         with c.as_current():  # wait() takes the current client: this side's own
             wait(src)
+        prime_memory(PRIME_FACTOR * mb)
         cpu0 = c.run(cpu_seconds, workers=[self.a, self.b])
         t0 = time.perf_counter()
         got = c.submit(describe, src, workers=[self.b], allow_other_workers=False).result()
@@ -136,20 +156,24 @@ class Side:
         """Wall seconds of scatter and gather, and CPU seconds of the client process and
         worker A during each."""
         c = self.client
+        prime_memory(PRIME_FACTOR * (x.nbytes >> 20))
         w0, t0 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
         s0 = time.perf_counter()
         fut = c.scatter(x, workers=[self.a], direct=True, hash=False)
         s1 = time.perf_counter()
         w1, t1 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
+        prime_memory(PRIME_FACTOR * (x.nbytes >> 20))
+        w2, t2 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
         g0 = time.perf_counter()
         back = c.gather(fut, direct=True)
         g1 = time.perf_counter()
-        w2, t2 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
+        w3, t3 = c.run(cpu_seconds, workers=[self.a])[self.a], cpu_seconds()
         assert describe(back)[::2] == describe(x)[::2], (self.name, "scatter/gather")
         del fut
-        return s1 - s0, g1 - g0, (w1 - w0) + (t1 - t0), (w2 - w1) + (t2 - t1)
+        return s1 - s0, g1 - g0, (w1 - w0) + (t1 - t0), (w3 - w2) + (t3 - t2)
 
     def spill(self, mb: int) -> tuple[float, float, int]:
+        prime_memory(PRIME_FACTOR * mb)
         out = self.client.run(spill_round_trip, mb, workers=[self.a])
         return out[self.a]
 

@@ -130,8 +130,10 @@ SAFE_FAMILY = "ndpickle-safe"
 #: Network transfers send a strided view's memory span when its elements fill at least this
 #: fraction of it, and pack it otherwise. Measured between two worker processes on loopback
 #: TCP (``benches/compare_dask.py --crossover``, 128 MiB of float64 elements): the span won
-#: at 0.9 (2.4x), packing won at 0.75 and below; a real network, slower than loopback's
-#: memory copies, only moves the crossover up.
+#: at 0.9 (1.34x), 0.8 (1.22x) and 0.75 (1.08x), the two were even at 0.6 and packing won at
+#: 0.5 (1.2x): loopback's crossover lies near 0.65. A real network is slower than loopback
+#: next to the packing copy, which moves the crossover up (about 0.75 for 10 Gb/s, from the
+#: same run's copy and send costs), hence 0.8.
 NETWORK_SPAN_THRESHOLD = 0.8
 
 #: The same threshold without a network (spilling to disk, local ``serialize`` calls):
