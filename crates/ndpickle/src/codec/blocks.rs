@@ -9,7 +9,7 @@
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::header::FrameInfo;
+use super::header::{FrameInfo, Streams, ZSTD_MAGIC};
 use super::lz4::{self, Lz4State};
 use super::shuffle::{shuffle, unshuffle_planes, unshuffle_uninit};
 use super::zstd::ZstdState;
@@ -32,6 +32,19 @@ fn run_byte(plane: &[u8]) -> Option<u8> {
     let mut chunks = plane.chunks_exact(64);
     let body = chunks.all(|c| c == splat);
     (body && chunks.remainder().iter().all(|&b| b == first)).then_some(first)
+}
+
+/// Whether 1 KiB from the middle of `plane` holds at least 240 of the 256 byte values, as
+/// noise does (251 expected): a check of a microsecond that rules out constant and
+/// low-entropy planes before the lz4 probe.
+fn most_byte_values(plane: &[u8]) -> bool {
+    const SAMPLE: usize = 1024;
+    let at = plane.len().saturating_sub(SAMPLE) / 2;
+    let mut seen = [0u64; 4];
+    for &b in &plane[at..plane.len().min(at + SAMPLE)] {
+        seen[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+    seen.iter().map(|w| w.count_ones()).sum::<u32>() >= 240
 }
 
 fn corrupt(what: &str) -> DecodeError {
@@ -69,22 +82,28 @@ impl Worker {
         Ok(self.out.len() - before)
     }
 
-    /// Shuffles (if `elem > 1`) and compresses one block, as one stream or split by plane.
+    /// Shuffles (if `elem > 1`) and compresses one block, as one stream or split by plane
+    /// (for [`Streams::PerBlock`]: split when most of its planes are noise).
     fn compress_block(
         &mut self,
         codec: Codec,
         elem: usize,
-        split: bool,
+        streams: Streams,
         block: &[u8],
     ) -> Result<usize, EncodeError> {
         if elem > 1 {
             let mut shuf = std::mem::take(&mut self.shuf);
             shuf.resize(block.len(), 0);
             shuffle(elem, block, &mut shuf);
-            let r = if split {
-                self.encode_split(codec, elem, &shuf)
-            } else {
-                self.encode(codec, &shuf)
+            let split = match streams {
+                Streams::One => Ok(false),
+                Streams::Split => Ok(true),
+                Streams::PerBlock => self.mostly_noise(elem, &shuf),
+            };
+            let r = match split {
+                Ok(true) => self.encode_split(codec, elem, &shuf),
+                Ok(false) => self.encode(codec, &shuf),
+                Err(e) => Err(e),
             };
             self.shuf = shuf;
             r
@@ -93,16 +112,35 @@ impl Worker {
         }
     }
 
+    /// Whether at least half of the byte planes of the shuffled block `shuf` look
+    /// incompressible (see [`Worker::plane_looks_incompressible`]; a constant plane does not,
+    /// after one window). Probes stop once the answer is known.
+    fn mostly_noise(&mut self, elem: usize, shuf: &[u8]) -> Result<bool, EncodeError> {
+        let n = shuf.len() / elem;
+        let need = elem.div_ceil(2);
+        let mut noise = 0;
+        for p in 0..elem {
+            if noise >= need || noise + (elem - p) < need {
+                break;
+            }
+            let plane = &shuf[p * n..(p + 1) * n];
+            if most_byte_values(plane) && self.plane_looks_incompressible(plane)? {
+                noise += 1;
+            }
+        }
+        Ok(noise >= need)
+    }
+
     /// The length `block` encodes to as one block of a frame (then discarded).
     pub(crate) fn encoded_len(
         &mut self,
         codec: Codec,
         elem: usize,
-        split: bool,
+        streams: Streams,
         block: &[u8],
     ) -> Result<usize, EncodeError> {
         let start = self.out.len();
-        let r = self.compress_block(codec, elem, split, block);
+        let r = self.compress_block(codec, elem, streams, block);
         self.out.truncate(start);
         r
     }
@@ -185,7 +223,7 @@ impl Worker {
         for i in run.0..run.1 {
             let start = i * job.block_size;
             let end = job.data.len().min(start + job.block_size);
-            let n = self.compress_block(job.codec, job.elem, job.split, &job.data[start..end])?;
+            let n = self.compress_block(job.codec, job.elem, job.streams, &job.data[start..end])?;
             let n32 = u32::try_from(n)
                 .map_err(|_| EncodeError::Codec("compressed block larger than 4 GiB".into()))?;
             self.lens.push(n32);
@@ -204,10 +242,15 @@ impl Worker {
         &mut self,
         codec: Codec,
         elem: usize,
-        split: bool,
+        streams: Streams,
         block: &[u8],
         out: &mut [MaybeUninit<u8>],
     ) -> Result<(), DecodeError> {
+        let split = match streams {
+            Streams::One => false,
+            Streams::Split => true,
+            Streams::PerBlock => !block.starts_with(&ZSTD_MAGIC),
+        };
         if elem > 1 {
             let mut shuf = std::mem::take(&mut self.shuf);
             shuf.resize(out.len(), 0);
@@ -313,7 +356,7 @@ struct Job<'a> {
     data: &'a [u8],
     codec: Codec,
     elem: usize,
-    split: bool,
+    streams: Streams,
     block_size: usize,
     /// Compressed bytes produced so far, by all threads.
     total: AtomicUsize,
@@ -348,7 +391,7 @@ pub(crate) fn compress_blocks(
     data: &[u8],
     codec: Codec,
     filter: Filter,
-    split: bool,
+    streams: Streams,
     block_size: usize,
     workers: &mut [Worker],
     limit: usize,
@@ -357,7 +400,7 @@ pub(crate) fn compress_blocks(
         data,
         codec,
         elem: filter.elem_size(),
-        split,
+        streams,
         block_size,
         total: AtomicUsize::new(0),
         limit,
@@ -454,7 +497,7 @@ pub(crate) fn decompress_blocks(
 ) -> Result<(), DecodeError> {
     let codec = info.codec();
     let elem = info.elem_size();
-    let split = info.split();
+    let streams = info.streams();
     let lens = info.block_lens();
     let n_blocks = lens.len();
     // One job per block: (compressed bytes, raw output slice), in order.
@@ -477,7 +520,7 @@ pub(crate) fn decompress_blocks(
     let threads = workers.len().min(n_blocks).max(1);
     let run = |w: &mut Worker, jobs: &mut [BlockJob<'_>]| -> Result<(), DecodeError> {
         for (s, d) in jobs.iter_mut() {
-            w.decompress_block(codec, elem, split, s, d)?;
+            w.decompress_block(codec, elem, streams, s, d)?;
         }
         Ok(())
     };

@@ -24,7 +24,7 @@
 //! | 4 | 1 | version, `1` |
 //! | 5 | 1 | codec: `0` none (raw bytes), `1` lz4, `2` zstd |
 //! | 6 | 1 | filter: `0` none, `1` byte shuffle |
-//! | 7 | 1 | flags: bit 0 = split streams (below); other bits reserved, `0` (readers refuse them) |
+//! | 7 | 1 | flags: bit 0 = split streams, bit 1 = streams chosen per block (both below; at most one of the two); other bits reserved, `0` (readers refuse them) |
 //! | 8 | 4 | `i32` zstd level used (informative; `0` for other codecs) |
 //! | 12 | 4 | `u32` element size of the shuffle, ≥ 1 (`1` when there is no filter) |
 //! | 16 | 8 | `u64` raw (uncompressed) length of the whole buffer |
@@ -54,8 +54,18 @@
 //!
 //! Planes that do not compress (the low mantissa bytes of floats) cost nothing extra and decode
 //! at memcpy speed; constant planes (the zero high bytes of small integers, the zero low bytes of
-//! float32 values stored as float64) cost one byte and decode as a fill, as blosc2 does. ndpickle writes split blocks for lz4 + shuffle; zstd, which already stores
-//! incompressible data raw inside its own frames, gets one stream per block.
+//! float32 values stored as float64) cost one byte and decode as a fill, as blosc2 does.
+//! ndpickle writes split blocks for lz4 + shuffle.
+//!
+//! # Streams chosen per block (flag bit 1, only with zstd and the shuffle filter)
+//!
+//! Each block is either one zstd frame of its shuffled bytes or a split block as above, told
+//! apart by the block's first four bytes: a zstd frame opens with zstd's magic number
+//! (`28 B5 2F FD`), which read as a split block's first table entry would have both flag bits
+//! set, which no split block has. ndpickle writes zstd + shuffle this way, splitting the blocks
+//! whose byte planes are mostly noise (the low mantissa bytes of floats: stored raw, they decode
+//! as copies straight from the frame) and keeping one stream for the others (several small
+//! zstd frames per block, each with its own entropy tables, would cost both speed and ratio).
 
 use crate::codec::{Codec, Filter, MAX_BLOCK_SIZE};
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -86,11 +96,28 @@ pub struct FrameInfo {
     raw_len: u64,
     block_size: u32,
     block_lens: Vec<u32>,
-    split: bool,
+    streams: Streams,
+}
+
+/// How the blocks of a frame hold their bytes (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Streams {
+    /// Every block is one codec frame.
+    One,
+    /// Every block holds one stream per byte plane of its shuffle.
+    Split,
+    /// Each block is one zstd frame or split, told apart by its first four bytes (zstd and the
+    /// shuffle filter only).
+    PerBlock,
 }
 
 /// Flag bit: blocks are split into one stream per byte plane.
 const FLAG_SPLIT: u8 = 1;
+/// Flag bit: each block is one zstd frame or split.
+const FLAG_PER_BLOCK: u8 = 2;
+
+/// The first four bytes of every zstd frame (its magic number, little-endian).
+pub(crate) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 fn bad(detail: impl Into<String>) -> DecodeError {
     DecodeError::new(DecodeErrorKind::Codec(detail.into()))
@@ -105,7 +132,7 @@ impl FrameInfo {
             raw_len,
             block_size: 0,
             block_lens: Vec::new(),
-            split: false,
+            streams: Streams::One,
         }
     }
 
@@ -126,23 +153,23 @@ impl FrameInfo {
             raw_len,
             block_size,
             block_lens,
-            split: false,
+            streams: Streams::One,
         };
         info.validate()?;
         Ok(info)
     }
 
-    /// The same description with blocks split into one stream per byte plane (see the module
-    /// docs); only valid with the shuffle filter.
-    pub fn with_split(mut self, split: bool) -> Result<FrameInfo, DecodeError> {
-        self.split = split;
+    /// The same description with the blocks' streams laid out as `streams` says (see the
+    /// module docs): split streams need the shuffle filter, streams chosen per block zstd too.
+    pub fn with_streams(mut self, streams: Streams) -> Result<FrameInfo, DecodeError> {
+        self.streams = streams;
         self.validate()?;
         Ok(self)
     }
 
-    /// Whether each block holds one stream per byte plane.
-    pub fn split(&self) -> bool {
-        self.split
+    /// How the blocks hold their bytes.
+    pub fn streams(&self) -> Streams {
+        self.streams
     }
 
     /// Describes a plain single-block frame written by python-lz4 (`lz4.block.compress`),
@@ -218,8 +245,19 @@ impl FrameInfo {
     /// Checks that the fields fit together.
     pub fn validate(&self) -> Result<(), DecodeError> {
         let elem = self.filter.elem_size();
-        if self.split && !matches!(self.filter, Filter::Shuffle { .. }) {
-            return Err(bad("split streams need the shuffle filter"));
+        let shuffled = matches!(self.filter, Filter::Shuffle { .. });
+        match self.streams {
+            Streams::One => {}
+            Streams::Split if !shuffled => {
+                return Err(bad("split streams need the shuffle filter"));
+            }
+            Streams::Split => {}
+            Streams::PerBlock if !shuffled || !matches!(self.codec, Codec::Zstd { .. }) => {
+                return Err(bad(
+                    "streams chosen per block need zstd and the shuffle filter",
+                ));
+            }
+            Streams::PerBlock => {}
         }
         if elem == 0 || elem > u32::MAX as usize {
             return Err(bad(format!("invalid element size {elem}")));
@@ -271,7 +309,11 @@ impl FrameInfo {
             Filter::None => FILTER_NONE,
             Filter::Shuffle { .. } => FILTER_SHUFFLE,
         });
-        out.push(if self.split { FLAG_SPLIT } else { 0 });
+        out.push(match self.streams {
+            Streams::One => 0,
+            Streams::Split => FLAG_SPLIT,
+            Streams::PerBlock => FLAG_PER_BLOCK,
+        });
         out.extend_from_slice(&level.to_le_bytes());
         out.extend_from_slice(&(self.filter.elem_size() as u32).to_le_bytes());
         out.extend_from_slice(&self.raw_len.to_le_bytes());
@@ -313,9 +355,12 @@ impl FrameInfo {
             return Err(bad(format!("unsupported codec header version {version}")));
         }
         let [codec, filter, flags] = wire::array::<3>(data, 5, "codec header")?;
-        if flags & !FLAG_SPLIT != 0 {
-            return Err(bad(format!("unknown codec header flags 0x{flags:02x}")));
-        }
+        let streams = match flags {
+            0 => Streams::One,
+            FLAG_SPLIT => Streams::Split,
+            FLAG_PER_BLOCK => Streams::PerBlock,
+            _ => return Err(bad(format!("unknown codec header flags 0x{flags:02x}"))),
+        };
         let level = wire::i32_le(data, 8, "zstd level")?;
         let elem = wire::u32_le(data, 12, "element size")? as usize;
         let raw_len = wire::u64_le(data, 16, "raw length")?;
@@ -345,7 +390,7 @@ impl FrameInfo {
             raw_len,
             block_size,
             block_lens,
-            split: flags & FLAG_SPLIT != 0,
+            streams,
         };
         info.validate()?;
         Ok((info, FIXED_LEN + table_len))
@@ -402,5 +447,41 @@ mod tests {
         assert!(
             FrameInfo::new(Codec::Lz4, Filter::Shuffle { elem_size: 8 }, 8, 12, vec![1]).is_err()
         );
+    }
+
+    #[test]
+    fn streams_are_flags_and_need_their_codec_and_filter() {
+        let shuffled = |codec| {
+            FrameInfo::new(codec, Filter::Shuffle { elem_size: 8 }, 16, 8, vec![5, 5]).unwrap()
+        };
+        let zstd = Codec::Zstd { level: 1 };
+        for (info, flags) in [
+            (
+                shuffled(Codec::Lz4).with_streams(Streams::Split).unwrap(),
+                1,
+            ),
+            (shuffled(zstd).with_streams(Streams::Split).unwrap(), 1),
+            (shuffled(zstd).with_streams(Streams::PerBlock).unwrap(), 2),
+            (shuffled(zstd), 0),
+        ] {
+            let bytes = info.to_bytes();
+            assert_eq!(bytes[7], flags);
+            assert_eq!(FrameInfo::from_bytes(&bytes).unwrap().0, info);
+        }
+        let e = shuffled(Codec::Lz4)
+            .with_streams(Streams::PerBlock)
+            .unwrap_err();
+        assert!(e.to_string().contains("need zstd"), "{e}");
+        let plain = FrameInfo::new(zstd, Filter::None, 16, 8, vec![5, 5]).unwrap();
+        assert!(plain.clone().with_streams(Streams::PerBlock).is_err());
+        assert!(plain.with_streams(Streams::Split).is_err());
+        // Both flags, or a per-block lz4 frame, as bytes.
+        let mut both = shuffled(zstd).to_bytes();
+        both[7] = 3;
+        let e = FrameInfo::from_bytes(&both).unwrap_err();
+        assert!(e.to_string().contains("flags 0x03"), "{e}");
+        let mut lz4 = shuffled(Codec::Lz4).to_bytes();
+        lz4[7] = 2;
+        assert!(FrameInfo::from_bytes(&lz4).is_err());
     }
 }

@@ -32,7 +32,7 @@ mod named;
 pub(crate) mod shuffle;
 mod zstd;
 
-pub use header::FrameInfo;
+pub use header::{FrameInfo, Streams};
 pub use named::{DEFAULT_ZSTD_LEVEL, ZSTD_LEVELS};
 
 /// The Python callables compressed in-band pickles name, `ndpickle._decompress(header,
@@ -572,12 +572,12 @@ pub fn compress(
     }
     let n_blocks = data.len().div_ceil(block_size).max(1);
     let workers = scratch.workers(n_blocks);
-    let split = splits(codec, filter);
-    match blocks::compress_blocks(data, codec, filter, split, block_size, workers, limit)? {
+    let streams = streams(codec, filter);
+    match blocks::compress_blocks(data, codec, filter, streams, block_size, workers, limit)? {
         None => Ok(Compressed::raw(data.len(), KeptRaw::Incompressible)),
         Some((lens, bytes)) => {
             let info = FrameInfo::new(codec, filter, data.len() as u64, block_size as u32, lens)
-                .and_then(|i| i.with_split(split))
+                .and_then(|i| i.with_streams(streams))
                 .map_err(|e| EncodeError::Codec(e.to_string()))?;
             Ok(Compressed {
                 info,
@@ -634,16 +634,21 @@ fn sample_ratio(
         let start = if k == 1 { span / 2 } else { i * span / (k - 1) } / elem * elem;
         sample.extend_from_slice(&data[start..start + w]);
     }
-    let split = splits(codec, filter);
-    let r = worker.encoded_len(codec, elem, split, &sample);
+    let r = worker.encoded_len(codec, elem, streams(codec, filter), &sample);
     worker.sample = sample;
     Ok(r? as f64 / (k * w) as f64)
 }
 
-/// Whether blocks are split into one stream per byte plane: lz4 has no entropy stage and no raw
-/// fallback, so each plane of a shuffle gets its own stream (zstd handles both itself).
-fn splits(codec: Codec, filter: Filter) -> bool {
-    codec == Codec::Lz4 && filter != Filter::None
+/// How shuffled blocks hold their bytes: lz4 has no entropy stage and no raw fallback, so each
+/// plane of a shuffle gets its own stream; zstd splits the blocks whose planes are mostly
+/// noise (raw planes then decode as copies from the frame) and keeps one stream for the
+/// others (see [`Streams::PerBlock`]).
+fn streams(codec: Codec, filter: Filter) -> Streams {
+    match (codec, filter) {
+        (_, Filter::None) | (Codec::None, _) => Streams::One,
+        (Codec::Lz4, _) => Streams::Split,
+        (Codec::Zstd { .. }, _) => Streams::PerBlock,
+    }
 }
 
 /// What the auto policy's sample of `data` compresses to (compressed / raw), for diagnostics

@@ -272,7 +272,7 @@ fn constant_planes_are_runs_and_their_corruption_is_caught() {
     let data = small_labels(4096);
     let mut s = scratch(1 << 20, 1);
     let c = round_trip(&data, Codec::Lz4, Filter::Shuffle { elem_size: 4 }, &mut s);
-    assert!(c.info().split());
+    assert_eq!(c.info().streams(), Streams::Split);
     let frame = c.bytes();
     let entry = |p: usize| u32::from_le_bytes(frame[4 * p..4 * p + 4].try_into().unwrap());
     // Plane 0 is an lz4 frame; planes 1–3 are one zero byte each, at the very end.
@@ -289,7 +289,7 @@ fn constant_planes_are_runs_and_their_corruption_is_caught() {
             1 << 20,
             lens,
         )
-        .and_then(|i| i.with_split(true))
+        .and_then(|i| i.with_streams(Streams::Split))
         .unwrap();
         decompress(f, &info, data.len())
     };
@@ -448,4 +448,43 @@ fn compress_if_smaller_keeps_only_shorter_frames() {
             .unwrap()
             .is_none()
     );
+}
+
+#[test]
+fn zstd_splits_the_blocks_whose_planes_are_noise() {
+    // Block 0: float64 noise (every plane incompressible); block 1: small whole numbers as
+    // float64 (zero low mantissa bytes, few distinct high ones).
+    let block = 1 << 20;
+    let mut data = noise(block, 11);
+    data.extend((0..block as u64 / 8).flat_map(|i| ((i / 16 % 200) as f64).to_le_bytes()));
+    let mut s = scratch(block, 1);
+    let filter = Filter::Shuffle { elem_size: 8 };
+    let c = round_trip(&data, Codec::Zstd { level: 1 }, filter, &mut s);
+    assert_eq!(c.info().streams(), Streams::PerBlock);
+    let lens = c.info().block_lens().to_vec();
+    let (first, second) = c.bytes().split_at(lens[0] as usize);
+    assert!(
+        !first.starts_with(&header::ZSTD_MAGIC),
+        "the noise block is split"
+    );
+    assert!(
+        second.starts_with(&header::ZSTD_MAGIC),
+        "the numbers' block is one frame"
+    );
+    // A split block's first entry says plane 0 is stored raw.
+    assert_ne!(
+        u32::from_le_bytes(first[..4].try_into().unwrap()) & blocks::RAW_STREAM,
+        0
+    );
+    // A block passed off as the other kind is an error, not a panic or garbage.
+    let decode = |f: &[u8]| decompress(f, c.info(), data.len());
+    let mut forged = c.bytes().to_vec();
+    forged[..4].copy_from_slice(&header::ZSTD_MAGIC);
+    assert!(codec_err(&decode(&forged).unwrap_err()));
+    let mut forged = c.bytes().to_vec();
+    forged[lens[0] as usize] ^= 0xFF;
+    assert!(codec_err(&decode(&forged).unwrap_err()));
+    // lz4 keeps splitting every block.
+    let c = round_trip(&data, Codec::Lz4, filter, &mut s);
+    assert_eq!(c.info().streams(), Streams::Split);
 }

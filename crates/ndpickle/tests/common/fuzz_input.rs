@@ -238,7 +238,12 @@ pub fn check_codec(data: &[u8]) {
             let Ok((info, used)) = FrameInfo::from_bytes(part(1)) else {
                 return;
             };
-            let _ = (info.codec(), info.filter(), info.elem_size(), info.split());
+            let _ = (
+                info.codec(),
+                info.filter(),
+                info.elem_size(),
+                info.streams(),
+            );
             let _ = (info.block_size(), info.block_lens(), info.frame_len());
             let _ = (info.is_plain(), info.header_len() == used, info.to_bytes());
             decode_checked(part(2), &info, max_len, &mut scratch);
