@@ -34,17 +34,16 @@ fn run_byte(plane: &[u8]) -> Option<u8> {
     (body && chunks.remainder().iter().all(|&b| b == first)).then_some(first)
 }
 
-/// Whether 1 KiB from the middle of `plane` holds at least 240 of the 256 byte values, as
-/// noise does (251 expected): a check of a microsecond that rules out constant and
-/// low-entropy planes before the lz4 probe.
-fn most_byte_values(plane: &[u8]) -> bool {
+/// How many of the 256 byte values 1 KiB from the middle of `plane` holds (noise: 251
+/// expected; a constant plane: 1): a microsecond's check before the lz4 probe.
+fn byte_values(plane: &[u8]) -> u32 {
     const SAMPLE: usize = 1024;
     let at = plane.len().saturating_sub(SAMPLE) / 2;
     let mut seen = [0u64; 4];
     for &b in &plane[at..plane.len().min(at + SAMPLE)] {
         seen[usize::from(b >> 6)] |= 1 << (b & 63);
     }
-    seen.iter().map(|w| w.count_ones()).sum::<u32>() >= 240
+    seen.iter().map(|w| w.count_ones()).sum::<u32>()
 }
 
 fn corrupt(what: &str) -> DecodeError {
@@ -83,7 +82,8 @@ impl Worker {
     }
 
     /// Shuffles (if `elem > 1`) and compresses one block, as one stream or split by plane
-    /// (for [`Streams::PerBlock`]: split when most of its planes are noise).
+    /// (for [`Streams::PerBlock`]: split when at least half of its planes are constant or
+    /// noise).
     fn compress_block(
         &mut self,
         codec: Codec,
@@ -98,7 +98,7 @@ impl Worker {
             let split = match streams {
                 Streams::One => Ok(false),
                 Streams::Split => Ok(true),
-                Streams::PerBlock => self.mostly_noise(elem, &shuf),
+                Streams::PerBlock => self.mostly_free_planes(elem, &shuf),
             };
             let r = match split {
                 Ok(true) => self.encode_split(codec, elem, &shuf),
@@ -112,23 +112,26 @@ impl Worker {
         }
     }
 
-    /// Whether at least half of the byte planes of the shuffled block `shuf` look
-    /// incompressible (see [`Worker::plane_looks_incompressible`]; a constant plane does not,
-    /// after one window). Probes stop once the answer is known.
-    fn mostly_noise(&mut self, elem: usize, shuf: &[u8]) -> Result<bool, EncodeError> {
+    /// Whether at least half of the byte planes of the shuffled block `shuf` are ones a split
+    /// block stores for free: constant (decoded as a fill) or noise (stored raw, decoded as a
+    /// copy from the frame). Judged on 1 KiB of each plane ([`byte_values`]: one value, or at
+    /// least 240 of the 256 as noise has), noise confirmed by the lz4 probe
+    /// ([`Worker::plane_looks_incompressible`]); the probes stop once the answer is known.
+    fn mostly_free_planes(&mut self, elem: usize, shuf: &[u8]) -> Result<bool, EncodeError> {
         let n = shuf.len() / elem;
         let need = elem.div_ceil(2);
-        let mut noise = 0;
+        let mut free = 0;
         for p in 0..elem {
-            if noise >= need || noise + (elem - p) < need {
+            if free >= need || free + (elem - p) < need {
                 break;
             }
             let plane = &shuf[p * n..(p + 1) * n];
-            if most_byte_values(plane) && self.plane_looks_incompressible(plane)? {
-                noise += 1;
+            let values = byte_values(plane);
+            if values == 1 || (values >= 240 && self.plane_looks_incompressible(plane)?) {
+                free += 1;
             }
         }
-        Ok(noise >= need)
+        Ok(free >= need)
     }
 
     /// The length `block` encodes to as one block of a frame (then discarded).

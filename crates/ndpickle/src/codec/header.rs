@@ -63,9 +63,10 @@
 //! apart by the block's first four bytes: a zstd frame opens with zstd's magic number
 //! (`28 B5 2F FD`), which read as a split block's first table entry would have both flag bits
 //! set, which no split block has. ndpickle writes zstd + shuffle this way, splitting the blocks
-//! whose byte planes are mostly noise (the low mantissa bytes of floats: stored raw, they decode
-//! as copies straight from the frame) and keeping one stream for the others (several small
-//! zstd frames per block, each with its own entropy tables, would cost both speed and ratio).
+//! of which at least half the byte planes are constant (the zero high bytes of small integers:
+//! decoded as a fill) or noise (the low mantissa bytes of floats: stored raw, decoded as copies
+//! straight from the frame), and keeping one stream for the others (several small zstd frames
+//! per block, each with its own entropy tables, would cost both speed and ratio).
 
 use crate::codec::{Codec, Filter, MAX_BLOCK_SIZE};
 use crate::error::{DecodeError, DecodeErrorKind};

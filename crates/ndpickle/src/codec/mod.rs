@@ -640,9 +640,9 @@ fn sample_ratio(
 }
 
 /// How shuffled blocks hold their bytes: lz4 has no entropy stage and no raw fallback, so each
-/// plane of a shuffle gets its own stream; zstd splits the blocks whose planes are mostly
-/// noise (raw planes then decode as copies from the frame) and keeps one stream for the
-/// others (see [`Streams::PerBlock`]).
+/// plane of a shuffle gets its own stream; zstd splits the blocks of which at least half the
+/// planes are constant or noise (decoded as fills and as copies from the frame) and keeps one
+/// stream for the others (see [`Streams::PerBlock`]).
 fn streams(codec: Codec, filter: Filter) -> Streams {
     match (codec, filter) {
         (_, Filter::None) | (Codec::None, _) => Streams::One,

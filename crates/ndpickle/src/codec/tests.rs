@@ -451,25 +451,38 @@ fn compress_if_smaller_keeps_only_shorter_frames() {
 }
 
 #[test]
-fn zstd_splits_the_blocks_whose_planes_are_noise() {
-    // Block 0: float64 noise (every plane incompressible); block 1: small whole numbers as
-    // float64 (zero low mantissa bytes, few distinct high ones).
+fn zstd_splits_the_blocks_whose_planes_are_noise_or_constant() {
+    // Block 0: float64 noise (every plane incompressible); block 1: eight-byte elements whose
+    // every plane takes a few values (compressible, neither constant nor noise); block 2:
+    // small whole numbers as float64 (five constant low mantissa planes).
     let block = 1 << 20;
     let mut data = noise(block, 11);
+    data.extend((0..block).map(|k| ((k / 128) % 7 + (k % 8) * 3) as u8));
     data.extend((0..block as u64 / 8).flat_map(|i| ((i / 16 % 200) as f64).to_le_bytes()));
     let mut s = scratch(block, 1);
     let filter = Filter::Shuffle { elem_size: 8 };
     let c = round_trip(&data, Codec::Zstd { level: 1 }, filter, &mut s);
     assert_eq!(c.info().streams(), Streams::PerBlock);
     let lens = c.info().block_lens().to_vec();
-    let (first, second) = c.bytes().split_at(lens[0] as usize);
+    let (first, rest) = c.bytes().split_at(lens[0] as usize);
+    let (second, third) = rest.split_at(lens[1] as usize);
     assert!(
         !first.starts_with(&header::ZSTD_MAGIC),
         "the noise block is split"
     );
     assert!(
         second.starts_with(&header::ZSTD_MAGIC),
-        "the numbers' block is one frame"
+        "the few-values block is one frame"
+    );
+    assert!(
+        !third.starts_with(&header::ZSTD_MAGIC),
+        "the whole numbers' block is split"
+    );
+    let entry = |p: usize| u32::from_le_bytes(third[4 * p..4 * p + 4].try_into().unwrap());
+    assert_eq!(
+        entry(0),
+        blocks::RUN_STREAM | 1,
+        "a zero mantissa plane is a run"
     );
     // A split block's first entry says plane 0 is stored raw.
     assert_ne!(
