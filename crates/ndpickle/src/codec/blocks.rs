@@ -69,7 +69,19 @@ pub(crate) struct Worker {
     zeros: Vec<u8>,
 }
 
+/// Scratch a worker keeps between calls: two default blocks' worth. A buffer written with
+/// larger blocks (one block per buffer, or a header that says so) reallocates its scratch
+/// per call instead of leaving it allocated in every worker for the thread's lifetime.
+pub(crate) const KEPT_SCRATCH: usize = 2 * super::DEFAULT_BLOCK_SIZE;
+
 impl Worker {
+    /// Gives back the shuffle scratch when it grew past [`KEPT_SCRATCH`].
+    fn trim(&mut self) {
+        if self.shuf.capacity() > KEPT_SCRATCH {
+            self.shuf = Vec::new();
+        }
+    }
+
     /// Compresses `input` (already shuffled) with `codec`, appending to `self.out`.
     pub(crate) fn encode(&mut self, codec: Codec, input: &[u8]) -> Result<usize, EncodeError> {
         let before = self.out.len();
@@ -430,7 +442,7 @@ pub(crate) fn compress_blocks(
         }
     }
     let complete = if threads == 1 {
-        workers[0].compress_run(&job, plan[0])?
+        workers[0].compress_run(&job, plan[0])
     } else {
         let results: Vec<Result<bool, EncodeError>> = std::thread::scope(|s| {
             let (first, rest) = workers.split_at_mut(1);
@@ -449,13 +461,12 @@ pub(crate) fn compress_blocks(
             }
             out
         });
-        let mut complete = true;
-        for r in results {
-            complete &= r?;
-        }
-        complete
+        results
+            .into_iter()
+            .try_fold(true, |all, r| r.map(|done| all && done))
     };
-    if !complete {
+    workers.iter_mut().for_each(Worker::trim);
+    if !complete? {
         return Ok(None);
     }
     let lens: Vec<u32> = workers
@@ -528,7 +539,9 @@ pub(crate) fn decompress_blocks(
         Ok(())
     };
     if threads == 1 {
-        return run(&mut workers[0], &mut jobs);
+        let result = run(&mut workers[0], &mut jobs);
+        workers[0].trim();
+        return result;
     }
     // Split the job list into contiguous runs, one per thread.
     let mut parts: Vec<&mut [BlockJob<'_>]> = Vec::with_capacity(threads);
@@ -538,7 +551,7 @@ pub(crate) fn decompress_blocks(
         parts.push(head);
         rest = tail;
     }
-    std::thread::scope(|s| {
+    let result = std::thread::scope(|s| {
         let mut parts = parts.into_iter();
         let first = parts.next().unwrap_or_default();
         let (w0, ws) = workers.split_at_mut(1);
@@ -557,5 +570,7 @@ pub(crate) fn decompress_blocks(
             }
         }
         result
-    })
+    });
+    workers[..threads].iter_mut().for_each(Worker::trim);
+    result
 }

@@ -501,3 +501,25 @@ fn zstd_splits_the_blocks_whose_planes_are_noise_or_constant() {
     let c = round_trip(&data, Codec::Lz4, filter, &mut s);
     assert_eq!(c.info().streams(), Streams::Split);
 }
+
+#[test]
+fn the_scratch_of_a_huge_block_is_not_kept() {
+    let data = smooth(8 << 20);
+    let filter = Filter::Shuffle { elem_size: 8 };
+    for codec in CODECS {
+        // One 8 MiB block: compressing and decoding it need 8 MiB of shuffle scratch.
+        let mut s = scratch(8 << 20, 1);
+        let c = round_trip(&data, codec, filter, &mut s);
+        assert_eq!(c.info().block_lens().len(), 1);
+        assert!(
+            s.workers(1)[0].shuf.capacity() <= blocks::KEPT_SCRATCH,
+            "{codec:?}"
+        );
+        // Default blocks keep theirs for the next call.
+        let mut s = scratch(DEFAULT_BLOCK_SIZE, 2);
+        round_trip(&data, codec, filter, &mut s);
+        for w in s.workers(2) {
+            assert!(w.shuf.capacity() >= DEFAULT_BLOCK_SIZE, "{codec:?}");
+        }
+    }
+}
