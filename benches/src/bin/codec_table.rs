@@ -250,6 +250,10 @@ fn scaling_report(
             println!("| {name} | {cname} | {} |", cells.join(" | "));
         }
     }
+    if worst[0] == f64::MAX {
+        println!("\nno dataset matched --only");
+        return;
+    }
     println!(
         "\nlowest speed-up: compress {:.2}×, decompress into a new buffer {:.2}×, into a reused one {:.2}×",
         worst[0], worst[1], worst[2]
