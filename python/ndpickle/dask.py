@@ -148,10 +148,10 @@ SPAN_THRESHOLD = 0.5
 #: Arrays of at most this many bytes travel as one frame, their memory in-band in the pickle
 #: (Dask's own serializer sends them as one frame too), and are copied out of it on receipt.
 #: A second frame (and its entries in the header's per-frame lists) costs Dask's protocol
-#: more than the copy: a Dask ``dumps``/``loads`` round trip of a message holding one array
-#: took 54 µs with two frames at every size, against 39–43 µs in-band up to 64 KiB (Dask's
-#: own: 39–40 µs) and 58 µs at 256 KiB (``benches/compare_dask.py --messages``). ``"auto"``
-#: compression starts at 64 KiB, so nothing this small is compressed.
+#: more than the copy: a Dask
+#: ``dumps``/``loads`` round trip of a message holding one array took 54 µs with two frames
+#: at every size, against 39–43 µs in-band up to 64 KiB (Dask's own: 39–40 µs) and 58 µs at
+#: 256 KiB. ``"auto"`` compression starts at 64 KiB, so nothing this small is compressed.
 INBAND_MAX = 64 * 1024
 
 # Dask's own numpy.ndarray serializers, imported (so registered) before ours replace them:
