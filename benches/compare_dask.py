@@ -26,17 +26,12 @@ in the same process), so whichever side happened to allocate in a cold phase los
 5x, in either direction. Touching and freeing the step's worth of memory first, outside the
 timing, gives both sides warm pages.
 
-``--messages`` instead times, in this process, Dask's own ``dumps``/``loads`` of a message
-holding one float64 array of 80 B to 1 MiB, with Dask's serializer and with ndpickle's (one
-in-band frame up to ``ndpickle.dask.INBAND_MAX``, and forced to two frames), best of 5.
-
 ``--crossover`` instead measures, on the preloaded cluster, worker→worker transfers of views
 of decreasing density sent as their span versus packed, which is how ndpickle's
 ``NETWORK_SPAN_THRESHOLD`` was chosen.
 
     python benches/compare_dask.py --rounds 9
     python benches/compare_dask.py --crossover --rounds 3
-    python benches/compare_dask.py --messages
 """
 
 from __future__ import annotations
@@ -323,57 +318,15 @@ def crossover_main(args: argparse.Namespace) -> None:
         side.close()
 
 
-def messages_main(args: argparse.Namespace) -> None:
-    import timeit
-
-    import ndpickle.dask
-    from distributed.protocol import dumps, loads, to_serialize
-
-    context = {"recipient": "tcp://127.0.0.1:1", "compression": False}
-    default = ndpickle.dask.INBAND_MAX
-    modes = {"dask": None, "ndpickle": default, "ndpickle, two frames": -1}
-    print("Dask dumps + loads of {'op': ..., 'data': to_serialize(array)}, microseconds, best of 5\n")
-    print("| array bytes | " + " | ".join(modes) + " | Dask / ndpickle |")
-    print("|---|" + "---|" * (len(modes) + 1))
-    try:
-        for n in (10, 1000, 2048, 8192, 32768, 131072):
-            x = np.arange(float(n))
-            best: dict[str, float] = {}
-            for _ in range(3):  # interleaved
-                for mode, limit in modes.items():
-                    if limit is None:
-                        ndpickle.dask.uninstall()
-                    else:
-                        ndpickle.dask.install()
-                        ndpickle.dask.INBAND_MAX = limit
-
-                    def trip() -> Any:
-                        return loads(dumps({"op": "x", "data": to_serialize(x)}, context=context))
-
-                    y = trip()["data"]
-                    assert np.array_equal(y, x) and y.flags.writeable, mode
-                    t = min(timeit.repeat(trip, number=args.rounds * 100, repeat=5))
-                    best[mode] = min(best.get(mode, t), t / (args.rounds * 100))
-            cells = " | ".join(f"{best[m] * 1e6:.1f}" for m in modes)
-            print(f"| {x.nbytes} | {cells} | {best['dask'] / best['ndpickle']:.2f}× |")
-    finally:
-        ndpickle.dask.INBAND_MAX = default
-        ndpickle.dask.install()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=int, default=256, help="MiB of elements per array")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--memory-limit", default="2GiB", help="per worker")
     ap.add_argument("--crossover", action="store_true", help="measure span vs pack instead")
-    ap.add_argument("--messages", action="store_true", help="time small messages instead")
     args = ap.parse_args()
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    if args.messages:
-        messages_main(args)
-    else:
-        (crossover_main if args.crossover else run_main)(args)
+    (crossover_main if args.crossover else run_main)(args)
 
 
 if __name__ == "__main__":

@@ -240,63 +240,6 @@ def test_every_layout_arrives_with_its_values_in_the_received_frames(context):
     assert received(v["transposed"], context)[0].strides == v["transposed"].strides
 
 
-def small_views() -> dict[str, np.ndarray]:
-    """Arrays of at most ndpickle.dask.INBAND_MAX bytes, in every layout and flag."""
-    rng = np.random.default_rng(5)
-    base = rng.random((64, 128))  # 64 KiB: the limit itself
-    readonly = base[:8].copy()
-    readonly.flags.writeable = False
-    return {
-        "at the limit": base,
-        "int16": rng.integers(-5, 5, (10, 7)).astype(np.int16),
-        "fortran": np.asfortranarray(base[:16, :16]),
-        "reversed": base[::-1, ::-1],
-        "sparse strided": base[:, ::3],
-        "broadcast": np.broadcast_to(base[0], (64, 128)),
-        "read-only": readonly,
-        "0-d": np.array(2.5),
-        "empty": np.zeros((0, 4)),
-        "complex": (rng.random(20) + 1j).astype(np.complex64),
-        "datetime": np.arange(5).astype("datetime64[ms]"),
-    }
-
-
-@pytest.mark.parametrize("context", [None, NETWORK], ids=["local", "network"])
-def test_small_arrays_travel_in_one_frame(context):
-    from distributed.protocol import numpy as dask_numpy
-
-    for name, x in small_views().items():
-        assert x.nbytes <= ndpickle.dask.INBAND_MAX or 0 in x.strides, name
-        header, frames = ndpickle.dask.serialize_ndarray(x, context)
-        assert header == {"serializer": "ndpickle", "inband": True, "pickle": True}, name
-        assert len(frames) == 1, name
-        before = ndpickle.dask.stats()
-        got, _ = received(x, context)
-        after = ndpickle.dask.stats()
-        assert after["serialized"] == before["serialized"] + 1, name
-        assert after["deserialized"] == before["deserialized"] + 1, name
-        assert got.dtype == x.dtype and got.shape == x.shape, name
-        np.testing.assert_array_equal(got, x, err_msg=name)
-        # The layout and the flags survive; a stock process reads the message too.
-        if name in ("reversed", "fortran", "broadcast"):
-            assert got.strides == x.strides, name
-        assert got.flags.writeable == x.flags.writeable, name
-        stock = dask_numpy.deserialize_numpy_ndarray(header, [bytearray(f) for f in frames])
-        np.testing.assert_array_equal(stock, x, err_msg=name)
-
-
-def test_arrays_past_the_in_band_limit_or_zstd_compressed_keep_their_frames():
-    x = np.arange(ndpickle.dask.INBAND_MAX // 8 + 1, dtype=np.float64)
-    header, frames = ndpickle.dask.serialize_ndarray(x, NETWORK)
-    assert "inband" not in header and len(frames) == 2
-    got, frames = received(x, NETWORK)
-    assert inside(got, frames)  # used in place
-    small = np.arange(100.0)
-    header, frames = ndpickle.dask.serialize_ndarray(small, {**NETWORK, "compression": "zstd"})
-    assert "inband" not in header
-    np.testing.assert_array_equal(ndpickle.dask.deserialize_ndarray(header, frames), small)
-
-
 def test_network_packs_sparse_views_and_spans_dense_ones():
     from distributed.protocol import serialize
 

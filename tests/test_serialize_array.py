@@ -110,7 +110,6 @@ def test_serialize_takes_the_native_path_for_plain_arrays(monkeypatch):
 )
 def test_what_the_native_path_leaves_to_the_pickler(a):
     assert _native.serialize_array(a, None, True, None, None, 0.5) is None
-    assert _native.serialize_array_inband(a, 0.5) is None
     out = ndpickle.deserialize(*ndpickle.serialize(a, compression=None))
     assert type(out) is type(a)
 
@@ -119,7 +118,6 @@ def test_a_writable_broadcast_stays_writable():
     x = np.broadcast_to(np.arange(10), (20, 10))
     x.setflags(write=True)
     assert _native.serialize_array(x, None, True, None, None, 0.5) is None
-    assert _native.serialize_array_inband(x, 0.5) is None
     y = ndpickle.deserialize(*ndpickle.serialize(x))
     assert y.flags.writeable and y.strides == x.strides
 
@@ -127,26 +125,6 @@ def test_a_writable_broadcast_stays_writable():
 def test_span_threshold_is_checked():
     with pytest.raises(ValueError, match="span_threshold"):
         _native.serialize_array(np.arange(3), None, True, None, None, 0.0)
-    with pytest.raises(ValueError, match="span_threshold"):
-        _native.serialize_array_inband(np.arange(3), 1.5)
-
-
-@pytest.mark.parametrize("layout", ["contiguous", "reversed", "sparse", "read-only"])
-def test_the_in_band_pickle_is_the_out_of_band_one_with_its_buffer_inline(layout):
-    import pickle
-
-    base = np.arange(60.0).reshape(6, 10)
-    x = {"contiguous": base, "reversed": base[::-1], "sparse": base[:, ::4],
-         "read-only": base.copy()}[layout]
-    if layout == "read-only":
-        x.flags.writeable = False
-    data = _native.serialize_array_inband(x, 0.5)
-    y = pickle.loads(data)
-    np.testing.assert_array_equal(y, x)
-    assert y.flags.writeable == x.flags.writeable
-    header, frames = _native.serialize_array(x, None, True, None, None, 0.5)
-    z = pickle.loads(frames[0], buffers=frames[1:])
-    assert y.strides == z.strides
 
 
 @pytest.mark.parametrize(

@@ -99,10 +99,6 @@ def serialize_array(
     """``serialize()``'s header and frames of one exact ``numpy.ndarray``, written by the
     core with no Python pickler; ``None`` for arrays left to the pickler."""
 
-def serialize_array_inband(array: Any, span_threshold: float = 0.5) -> Optional[bytes]:
-    """The protocol-5 pickle of one exact ``numpy.ndarray`` with its memory in-band, written by
-    the core with no Python pickler; ``None`` for arrays left to the pickler."""
-
 def deserialize(header: Any, frames: Any) -> Any:
     """``pickle.loads`` of ``serialize()``'s frames, compressed frames decoded."""
 

@@ -36,10 +36,7 @@ What arrays gain, per transport:
   makes float data far smaller than Dask's plain lz4, which keeps most float data raw).
 
 Received frames are used in place (Dask hands them over as writable memory; an array is a
-view of its frame, never a copy), except compressed ones, which decompress into new memory,
-and arrays of at most :data:`INBAND_MAX` bytes (64 KiB), which travel in-band in one frame,
-as Dask's own small messages do, and are copied out of it (a second frame would cost Dask's
-protocol several times the copy; ``benches/compare_dask.py --messages``).
+view of its frame, never a copy), except compressed ones, which decompress into new memory.
 An uncompressed message also carries Dask's ``"pickle"`` marker, so a process without the
 switch still decodes it (with ``pickle.loads``, numpy alone); compressed messages need
 ndpickle on both sides: preload it everywhere.
@@ -85,7 +82,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import pickle
 import sys
 import threading
 from typing import Any, Callable, Optional
@@ -107,7 +103,6 @@ from . import serialize as _serialize
 
 __all__ = [
     "FAMILY",
-    "INBAND_MAX",
     "NETWORK_SPAN_THRESHOLD",
     "Plugin",
     "SAFE_FAMILY",
@@ -144,15 +139,6 @@ NETWORK_SPAN_THRESHOLD = 0.8
 #: The same threshold without a network (spilling to disk, local ``serialize`` calls):
 #: ndpickle's default for files.
 SPAN_THRESHOLD = 0.5
-
-#: Arrays of at most this many bytes travel as one frame, their memory in-band in the pickle
-#: (Dask's own serializer sends them as one frame too), and are copied out of it on receipt.
-#: A second frame (and its entries in the header's per-frame lists) costs Dask's protocol
-#: more than the copy: a Dask
-#: ``dumps``/``loads`` round trip of a message holding one array took 54 µs with two frames
-#: at every size, against 39–43 µs in-band up to 64 KiB (Dask's own: 39–40 µs) and 58 µs at
-#: 256 KiB. ``"auto"`` compression starts at 64 KiB, so nothing this small is compressed.
-INBAND_MAX = 64 * 1024
 
 # Dask's own numpy.ndarray serializers, imported (so registered) before ours replace them:
 # the lazy registration of distributed.protocol.numpy would otherwise run later and
@@ -233,12 +219,8 @@ def _serialize_with(
 
 
 def _deserialize_counted(header: dict[str, Any], frames: list[Any]) -> Any:
-    """:func:`ndpickle.deserialize` over the received frames (``pickle.loads`` of the one
-    frame of an in-band message), counted in :func:`stats`."""
-    if header.get("inband"):
-        out = pickle.loads(frames[0])
-    else:
-        out = _deserialize(header, frames if type(frames) is list else list(frames))
+    """:func:`ndpickle.deserialize` over the received frames, counted in :func:`stats`."""
+    out = _deserialize(header, frames if type(frames) is list else list(frames))
     _count("deserialized")
     return out
 
@@ -281,12 +263,6 @@ def serialize_ndarray(
     if type(x) is not np.ndarray:  # np.memmap and other subclasses Dask sends as arrays
         x = x.view(np.ndarray)
     compression, threshold = _transport(context)
-    if x.nbytes <= INBAND_MAX and compression != "zstd":
-        data = _native.serialize_array_inband(x, threshold)
-        if data is not None:
-            _count("serialized")
-            # Dask's own deserializer reads it too: pickle.loads(frames[0], buffers=[]).
-            return {"serializer": FAMILY, "inband": True, "pickle": True}, [data]
     x = _pack_sparse(x, threshold)
     header, frames = _serialize_with(x, compression, threshold)
     if not any(header["compressed"]):

@@ -197,25 +197,6 @@ pub(crate) fn serialize_array<'py>(
     frames_of(py, &data, &buffers, &settings).map(Some)
 }
 
-/// The protocol-5 pickle of one exact `numpy.ndarray` with its memory in-band (`bytearray`
-/// when the array is writable, `bytes` when not), written by the core in the portable form
-/// under `span_threshold`'s layout decision, with no Python pickler: one frame for a small
-/// array where [`serialize_array`] makes two. `None` as for [`serialize_array`].
-#[pyfunction]
-#[pyo3(signature = (array, span_threshold=0.5))]
-pub(crate) fn serialize_array_inband<'py>(
-    py: Python<'py>,
-    array: &Bound<'py, PyAny>,
-    span_threshold: f64,
-) -> PyResult<Option<Bound<'py, PyBytes>>> {
-    if !(span_threshold > 0.0 && span_threshold <= 1.0) {
-        return Err(invalid_arg(format!(
-            "span_threshold must be in (0, 1], not {span_threshold}"
-        )));
-    }
-    Ok(crate::reduce::array_inband(array, span_threshold)?.map(|p| PyBytes::new(py, &p)))
-}
-
 /// The `(header, frames)` of a pickle and its out-of-band buffers.
 fn frames_of<'py>(
     py: Python<'py>,

@@ -40,7 +40,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loads::_direct_loads, m)?)?;
     m.add_function(wrap_pyfunction!(frames::serialize, m)?)?;
     m.add_function(wrap_pyfunction!(frames::serialize_array, m)?)?;
-    m.add_function(wrap_pyfunction!(frames::serialize_array_inband, m)?)?;
     m.add_function(wrap_pyfunction!(frames::deserialize, m)?)?;
     m.add_function(wrap_pyfunction!(frames::safe_deserialize, m)?)?;
     m.add_function(wrap_pyfunction!(frames::dumps, m)?)?;

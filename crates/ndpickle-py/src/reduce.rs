@@ -231,21 +231,16 @@ impl ndpickle::ToPickle for OneArray<'_> {
 /// A pickle and its out-of-band buffers (`pickle.PickleBuffer`s).
 pub(crate) type ArrayPayload<'py> = (Vec<u8>, Vec<Bound<'py, PyAny>>);
 
-/// The core's description of an exact `numpy.ndarray` (the same layout decision as
-/// [`reduce_numpy`], under `LayoutPolicy::Auto` and `span_threshold`) and the protocol-5
-/// options its flags ask for, handed to `f`. `None` for what the core path leaves to the
-/// pickler: subclasses, dtypes holding objects, zero-sized elements, dtypes the core does not
-/// model, writable broadcasts.
-fn with_one_array<'py, R>(
+/// The protocol-5 pickle of an exact `numpy.ndarray`, written by the core in the portable
+/// form with no Python pickler (the same layout decision as [`reduce_numpy`], under
+/// `LayoutPolicy::Auto` and `span_threshold`), and its out-of-band buffers as
+/// `pickle.PickleBuffer`s over the array's own memory (or over the packed copy). `None` for
+/// what this path leaves to the pickler: subclasses, dtypes holding objects, zero-sized
+/// elements, dtypes the core does not model.
+pub(crate) fn array_payload<'py>(
     array: &Bound<'py, PyAny>,
     span_threshold: f64,
-    f: impl FnOnce(
-        &Bound<'py, PyUntypedArray>,
-        &ArrayMemory<'_, 'py>,
-        &OneArray<'_>,
-        &ndpickle::WriteOptions,
-    ) -> PyResult<R>,
-) -> PyResult<Option<R>> {
+) -> PyResult<Option<ArrayPayload<'py>>> {
     let py = array.py();
     if !array.get_type().is(ndarray_type(py)?) {
         return Ok(None);
@@ -291,51 +286,24 @@ fn with_one_array<'py, R>(
         .compression(ndpickle::codec::Compression::Off)
         .build()
         .map_err(encode_err)?;
-    f(array, &mem, &one, &opts).map(Some)
-}
-
-/// The protocol-5 pickle of an exact `numpy.ndarray` with its memory in-band (a `bytearray`
-/// when the array is writable, `bytes` when not), written by the core in the portable form
-/// with no Python pickler; `None` as for [`array_payload`].
-pub(crate) fn array_inband(
-    array: &Bound<'_, PyAny>,
-    span_threshold: f64,
-) -> PyResult<Option<Vec<u8>>> {
-    with_one_array(array, span_threshold, |_, _, one, opts| {
-        ndpickle::to_vec_with(one, opts).map_err(encode_err)
-    })
-}
-
-/// The protocol-5 pickle of an exact `numpy.ndarray`, written by the core in the portable
-/// form with no Python pickler (see [`with_one_array`]), and its out-of-band buffers as
-/// `pickle.PickleBuffer`s over the array's own memory (or over the packed copy). `None` for
-/// what this path leaves to the pickler.
-pub(crate) fn array_payload<'py>(
-    array: &Bound<'py, PyAny>,
-    span_threshold: f64,
-) -> PyResult<Option<ArrayPayload<'py>>> {
-    with_one_array(array, span_threshold, |array, mem, one, opts| {
-        let py = array.py();
-        let region = one.region;
-        let payload = ndpickle::to_payload_with(one, opts).map_err(encode_err)?;
-        let region_range = region.as_ptr_range();
-        let mut buffers = Vec::with_capacity(payload.buffers.len());
-        for b in payload.buffers {
-            let part = b.as_slice();
-            let inside = !part.is_empty()
-                && region_range.start <= part.as_ptr()
-                && part.as_ptr_range().end <= region_range.end;
-            let raw = if inside {
-                mem.raw_buffer(array.as_any(), part)?
-            } else {
-                // The packed copy (or an empty buffer).
-                let readonly = b.is_readonly();
-                packed_buffer(b.into_vec(), readonly, mem.itemsize)
-            };
-            buffers.push(pickle_buffer_type(py)?.call1((Bound::new(py, raw)?,))?);
-        }
-        Ok((payload.pickle, buffers))
-    })
+    let payload = ndpickle::to_payload_with(&one, &opts).map_err(encode_err)?;
+    let region_range = region.as_ptr_range();
+    let mut buffers = Vec::with_capacity(payload.buffers.len());
+    for b in payload.buffers {
+        let part = b.as_slice();
+        let inside = !part.is_empty()
+            && region_range.start <= part.as_ptr()
+            && part.as_ptr_range().end <= region_range.end;
+        let raw = if inside {
+            mem.raw_buffer(array.as_any(), part)?
+        } else {
+            // The packed copy (or an empty buffer).
+            let readonly = b.is_readonly();
+            packed_buffer(b.into_vec(), readonly, mem.itemsize)
+        };
+        buffers.push(pickle_buffer_type(py)?.call1((Bound::new(py, raw)?,))?);
+    }
+    Ok(Some((payload.pickle, buffers)))
 }
 
 /// The `reducer_override` of `ndpickle.Pickler`: exact `numpy.ndarray`s with plain-data
