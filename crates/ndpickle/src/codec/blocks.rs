@@ -64,9 +64,8 @@ pub(crate) struct Worker {
     /// The auto policy's sample windows, end to end.
     pub(crate) sample: Vec<u8>,
     /// Zeros, read as every byte plane a split block stores as a run of zeros (the high
-    /// bytes of small integers, and more): zeroed once, not for every such plane; at most
-    /// `DEFAULT_BLOCK_SIZE` bytes are kept between blocks.
-    zeros: Vec<u8>,
+    /// bytes of small integers, and more): zeroed once, not for every such plane.
+    pub(crate) zeros: Vec<u8>,
 }
 
 /// Scratch a worker keeps between calls: two default blocks' worth. A buffer written with
@@ -75,10 +74,12 @@ pub(crate) struct Worker {
 pub(crate) const KEPT_SCRATCH: usize = 2 * super::DEFAULT_BLOCK_SIZE;
 
 impl Worker {
-    /// Gives back the shuffle scratch when it grew past [`KEPT_SCRATCH`].
+    /// Gives back the shuffle scratch and the zeros when they grew past [`KEPT_SCRATCH`].
     fn trim(&mut self) {
-        if self.shuf.capacity() > KEPT_SCRATCH {
-            self.shuf = Vec::new();
+        for v in [&mut self.shuf, &mut self.zeros] {
+            if v.capacity() > KEPT_SCRATCH {
+                *v = Vec::new();
+            }
         }
     }
 
@@ -341,11 +342,7 @@ impl Worker {
         unshuffle_planes(elem, &planes, tail, out);
         drop(planes);
         drop(raw);
-        // Kept for the next block up to a default block's worth (planes of a frame written
-        // as one huge block are not worth holding on to).
-        if zeros.len() <= super::DEFAULT_BLOCK_SIZE {
-            self.zeros = zeros;
-        }
+        self.zeros = zeros; // for the next block; `trim` bounds what outlives the call
         Ok(())
     }
 

@@ -450,6 +450,12 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "compression")]
+    #[test]
+    fn the_zstd_magic_is_zstds() {
+        assert_eq!(ZSTD_MAGIC, zstd::zstd_safe::MAGICNUMBER.to_le_bytes());
+    }
+
     #[test]
     fn streams_are_flags_and_need_their_codec_and_filter() {
         let shuffled = |codec| {

@@ -522,4 +522,15 @@ fn the_scratch_of_a_huge_block_is_not_kept() {
             assert!(w.shuf.capacity() >= DEFAULT_BLOCK_SIZE, "{codec:?}");
         }
     }
+    // One 8 MiB block of small uint16 values: its zero high-byte plane (4 MiB) is read from
+    // the worker's zeros, which are not kept past the call either.
+    let small: Vec<u8> = (0..4u64 << 20)
+        .flat_map(|i| ((i % 200) as u16).to_le_bytes())
+        .collect();
+    let mut s = scratch(8 << 20, 1);
+    round_trip(&small, Codec::Lz4, Filter::Shuffle { elem_size: 2 }, &mut s);
+    let w = &s.workers(1)[0];
+    assert!(
+        w.zeros.capacity() <= blocks::KEPT_SCRATCH && w.shuf.capacity() <= blocks::KEPT_SCRATCH
+    );
 }
